@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import linecache
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
@@ -111,7 +112,10 @@ def _generate(source: str, filename: str) -> Callable[..., HookFunction]:
     """The ``make`` factory that ``source`` defines, compiled once per distinct source text."""
     code = _code.get(source)
     if code is None:
+        # A distinct file name per source, known to linecache, so that tracebacks show the generated lines.
+        filename = f"{filename[:-1]} #{len(_code)}>"
         code = _code[source] = compile(source, filename, "exec")
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     namespace: dict[str, Any] = {}
     exec(code, namespace)
     factory: Callable[..., HookFunction] = namespace["make"]
@@ -192,11 +196,13 @@ def compile_dispatcher(
     """A function with ``hook``'s signature that calls every entry of ``calls``, in order, unrolled.
 
     The source is generated once per hook and number of callbacks; each manager binds its own ``calls``.
+    For a cleanup hook (``hook.cleanup``) the result of ``fail`` is not raised: ``fail`` reports it.
     ``position`` receives the current ``epoch`` from hooks that have one, for the error messages of later hooks.
     """
     names = hook.argnames
     args = "".join(f"{name}, " for name in names)
     arguments = "".join(f"{name!r}: {name}, " for name in names)
+    act = "" if hook.cleanup else "raise "  # a cleanup hook's ``fail`` reports the error and the others still run
     lines = ["def make(calls, fail, position):"]
     lines += [f"    _, p{i}, k{i} = calls[{i}]" for i in range(len(calls))]
     lines.append(f"    def {hook.name}({args}**kwargs):")
@@ -210,7 +216,7 @@ def compile_dispatcher(
                     "            try:",
                     f"                {variant}{i}({call_args})",
                     "            except Exception as exc:",
-                    f"                raise fail(calls[{i}], {hook.name!r}, exc, {{{arguments}{extra}}})",
+                    f"                {act}fail(calls[{i}], {hook.name!r}, exc, {{{arguments}{extra}}})",
                 ]
     else:
         lines.append("        return None")

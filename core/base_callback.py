@@ -296,7 +296,8 @@ class CallbackManager:
             calls = tuple(
                 _dispatch.call_for(callback, hook) for callback in callbacks if _overrides(callback, hook.name)
             )
-            dispatchers[hook.name] = _dispatch.compile_dispatcher(hook, calls, self._failure, self._position)
+            fail = self._report_failure if hook.cleanup else self._failure
+            dispatchers[hook.name] = _dispatch.compile_dispatcher(hook, calls, fail, self._position)
         self.__dict__.update(dispatchers)
         return dispatchers
 
@@ -319,6 +320,14 @@ class CallbackManager:
         # What ``raise ... from error`` would do; a missing argument is our own finding and needs no cause.
         failure.__cause__ = None if missing else error
         failure.__suppress_context__ = True
+        return failure
+
+    def _report_failure(
+        self, call: Call, hook: str, error: BaseException, arguments: Mapping[str, object]
+    ) -> TrainingError:
+        """Log the failure of a cleanup hook, which must not hide the error being handled."""
+        failure = self._failure(call, hook, error, arguments)
+        logger.error("%s (ignored: %s must reach every callback)", failure, hook, exc_info=error)
         return failure
 
     def _execute_callback_hook(self, hook_name: str, *args: Any, **kwargs: Any) -> None:
@@ -352,7 +361,9 @@ class CallbackManager:
                 try:
                     call.keyword(**kwargs)
                 except Exception as error:
-                    raise self._failure(call, hook_name, error, kwargs) from error
+                    if not hook.cleanup:
+                        raise self._failure(call, hook_name, error, kwargs) from error
+                    self._report_failure(call, hook_name, error, kwargs)
 
     # -- the hooks: signatures as in the hookspecs (a test holds them to it) ---------------------------------------
 
@@ -389,7 +400,7 @@ class CallbackManager:
         self._compile()["on_validation_end"](metrics, **kwargs)
 
     def on_exception(self, error: BaseException, **kwargs: Any) -> None:
-        """Call ``on_exception`` on every callback."""
+        """Call ``on_exception`` on every callback; a callback's failure here is logged and the others still run."""
         self._compile()["on_exception"](error, **kwargs)
 
     # -- state ---------------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
+    "CLEANUP_HOOKS",
     "HOOKS",
     "PROJECT_NAME",
     "HookSpec",
@@ -150,12 +151,18 @@ def on_exception(error: BaseException) -> None:
     """
 
 
+CLEANUP_HOOKS = frozenset({"on_exception"})
+"""Hooks that run on every callback even when one of them fails; their failures are logged, never raised, so that
+they cannot hide the error being handled."""
+
+
 class HookSpec(NamedTuple):
-    """What a hook is: its name, its arguments in order, and its documentation."""
+    """What a hook is: its name, its arguments in order, its documentation, and whether it is a cleanup hook."""
 
     name: str
     argnames: tuple[str, ...]
     doc: str
+    cleanup: bool
 
 
 def _collect(namespace: object) -> Mapping[str, HookSpec]:
@@ -163,7 +170,7 @@ def _collect(namespace: object) -> Mapping[str, HookSpec]:
     for name, function in vars(namespace).items():
         if callable(function) and hasattr(function, f"{PROJECT_NAME}_spec"):
             argnames = tuple(inspect.signature(function).parameters)
-            specs[name] = HookSpec(name, argnames, inspect.getdoc(function) or "")
+            specs[name] = HookSpec(name, argnames, inspect.getdoc(function) or "", name in CLEANUP_HOOKS)
     return MappingProxyType(specs)
 
 
