@@ -147,18 +147,20 @@ def by_name(method: HookFunction, shape: Shape, hook: HookSpec) -> HookFunction:
 
 def _subset_adapters(method: HookFunction, shape: Shape, hook: HookSpec) -> tuple[HookFunction, HookFunction]:
     """Adapters for a method that names only hookspec arguments: generated code that passes just those."""
-    arguments = ", ".join(list(shape.positional_only) + [f"{name}={name}" for name in shape.named])
+    passed = [*shape.positional_only, *(f"{name}={name}" for name in shape.named)]
+    arguments = ", ".join(passed)
+    keyword_arguments = ", ".join([*passed, "**kwargs"]) if shape.var_keyword else arguments
     params = "".join(f"{name}, " for name in hook.argnames)
-    context = ", **kwargs" if shape.var_keyword else ""
     source = (
         "def make(method):\n"
         f"    def positional({params}):\n"
         f"        return method({arguments})\n"
         f"    def keyword({params}**kwargs):\n"
-        f"        return method({arguments}{context})\n"
+        f"        return method({keyword_arguments})\n"
         "    return positional, keyword\n"
     )
-    adapters: tuple[HookFunction, HookFunction] = _generate(source, f"<sara adapter {hook.name}>")(method)  # type: ignore[assignment]
+    adapters: tuple[HookFunction, HookFunction]
+    adapters = _generate(source, f"<sara adapter {hook.name}>")(method)  # type: ignore[assignment]
     return adapters
 
 

@@ -133,7 +133,8 @@ def _warn_misspelt_hooks(cls: type) -> None:
         close = difflib.get_close_matches(name, HOOKS, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"the hooks are: {', '.join(HOOKS)}"
         warnings.warn(
-            f"{cls.__qualname__}.{name} is not a hook of SARA callbacks and will never be called; {hint}",
+            f"{cls.__qualname__.rpartition('<locals>.')[2]}.{name} is not a hook of SARA callbacks "
+            f"and will never be called; {hint}",
             HookNameWarning,
             stacklevel=4,
         )
@@ -149,11 +150,16 @@ def _describe(error: BaseException) -> str:
     return f"{kind}: {text}" if text else kind
 
 
+def _class_name(value: object) -> str:
+    """The class's qualified name, without the ``function.<locals>.`` of classes defined in a function."""
+    return type(value).__qualname__.rpartition("<locals>.")[2]
+
+
 def _short_repr(value: object) -> str:
     try:
         text = repr(value)
     except Exception:
-        return f"<{type(value).__qualname__} object>"
+        return f"<{_class_name(value)} object>"
     return text if len(text) <= 80 else f"{text[:77]}..."
 
 
@@ -308,7 +314,7 @@ class CallbackManager:
         where = ", ".join(
             f"{name} {value}" for name, value in (("epoch", epoch), ("batch", batch)) if isinstance(value, int)
         )
-        prefix = f"callback {type(callback).__qualname__!r} failed in {hook}" + (f" ({where})" if where else "")
+        prefix = f"callback {_class_name(callback)!r} failed in {hook}" + (f" ({where})" if where else "")
         missing = isinstance(error, _dispatch.MissingArgumentError)
         failure = TrainingError(
             f"{prefix}: {error if missing else _describe(error)}",
@@ -454,7 +460,7 @@ class CallbackManager:
                 callback.load_state_dict(state_dict[key])
             except Exception as error:
                 raise StateError(
-                    f"callback {type(callback).__qualname__!r} could not load its state {key!r}: {_describe(error)}",
+                    f"callback {_class_name(callback)!r} could not load its state {key!r}: {_describe(error)}",
                     key=key,
                     callbacks=(callback,),
                 ) from error
@@ -472,7 +478,7 @@ class CallbackManager:
 def _check_callback(callback: object, where: str) -> None:
     if not isinstance(callback, BaseCallback):
         hint = " (a class: instantiate it)" if isinstance(callback, type) and issubclass(callback, BaseCallback) else ""
-        found = f"{type(callback).__qualname__} {_short_repr(callback)}"
+        found = f"{_class_name(callback)} {_short_repr(callback)}"
         raise TrainingError(
             f"{where}: expected a BaseCallback instance, got {found}{hint}",
             callback=callback,
