@@ -40,15 +40,18 @@ Failure = Callable[["Call", str, BaseException, "Mapping[str, object]"], Trainin
 
 
 class Call(NamedTuple):
-    """How one callback is called for one hook.
+    """How one callback is called for one hook, as the generated dispatcher writes it.
 
-    ``positional`` takes the hookspec's arguments positionally; ``keyword`` takes them positionally followed by the
-    context keywords.
+    Without context keywords the dispatcher calls ``positional(<positional_args>)``; with them,
+    ``keyword(<keyword_args>)``. The argument lists are source text over the hookspec's argument names and
+    ``kwargs`` (for instance ``"batch, metrics, **kwargs"`` or ``"metrics=metrics"``).
     """
 
     callback: object
     positional: HookFunction
     keyword: HookFunction
+    positional_args: str
+    keyword_args: str
 
 
 class Shape(NamedTuple):
@@ -145,51 +148,42 @@ def by_name(method: HookFunction, shape: Shape, hook: HookSpec) -> HookFunction:
     return call_by_name
 
 
-def _subset_adapters(method: HookFunction, shape: Shape, hook: HookSpec) -> tuple[HookFunction, HookFunction]:
-    """Adapters for a method that names only hookspec arguments: generated code that passes just those."""
-    passed = [*shape.positional_only, *(f"{name}={name}" for name in shape.named)]
-    arguments = ", ".join(passed)
-    keyword_arguments = ", ".join([*passed, "**kwargs"]) if shape.var_keyword else arguments
-    params = "".join(f"{name}, " for name in hook.argnames)
-    source = (
-        "def make(method):\n"
-        f"    def positional({params}):\n"
-        f"        return method({arguments})\n"
-        f"    def keyword({params}**kwargs):\n"
-        f"        return method({keyword_arguments})\n"
-        "    return positional, keyword\n"
-    )
-    adapters: tuple[HookFunction, HookFunction]
-    adapters = _generate(source, f"<sara adapter {hook.name}>")(method)  # type: ignore[assignment]
-    return adapters
-
-
 def call_by_name(callback: object, hook: HookSpec) -> Call:
     """Call ``callback`` for ``hook`` by name only: the path for calls that lack some hookspec argument."""
     method: HookFunction = getattr(callback, hook.name)
     adapter = by_name(method, shape_of(method), hook)
-    return Call(callback, adapter, adapter)
+    spec = ", ".join(hook.argnames)
+    return Call(callback, adapter, adapter, spec, ", ".join([*hook.argnames, "**kwargs"]))
 
 
 def call_for(callback: object, hook: HookSpec) -> Call:
-    """Decide, once, how ``callback`` is called for ``hook``."""
+    """Decide, once, how ``callback`` is called for ``hook``: which function, with which argument list."""
     method: HookFunction = getattr(callback, hook.name)
     shape = shape_of(method)
     spec = hook.argnames
-    if not all(name in spec for name in shape.required):
-        # It requires something only the context can give: pick by name, and say so when it is missing.
-        adapter = by_name(method, shape, hook)
-        return Call(callback, adapter, adapter)
-    if shape.leading[: len(spec)] == spec:
-        if shape.var_keyword:
-            return Call(callback, method, method)
-        if len(shape.positional_only) + len(shape.named) > len(spec):
+    in_order = ", ".join(spec)
+    with_context = ", ".join([*spec, "**kwargs"])
+    takes = shape.positional_only + shape.named
+    if all(name in spec for name in shape.required):
+        if shape.leading[: len(spec)] == spec and (shape.var_keyword or len(takes) == len(spec)):
+            # The usual case: the hookspec's arguments in order, and the context only if it takes ``**kwargs``.
+            return Call(callback, method, method, in_order, with_context if shape.var_keyword else in_order)
+        if all(name in spec for name in takes):
+            # It names some of the hookspec's arguments (any order): pass just those, by name.
+            chosen = [*shape.positional_only, *(f"{name}={name}" for name in shape.named)]
+            return Call(
+                callback,
+                method,
+                method,
+                ", ".join(chosen),
+                ", ".join([*chosen, "**kwargs"]) if shape.var_keyword else ", ".join(chosen),
+            )
+        if shape.leading[: len(spec)] == spec:
             # Optional parameters beyond the hookspec's may be filled from the context, by name.
-            return Call(callback, method, by_name(method, shape, hook))
-    if all(name in spec for name in shape.named + shape.positional_only):
-        return Call(callback, *_subset_adapters(method, shape, hook))
+            return Call(callback, method, by_name(method, shape, hook), in_order, with_context)
+    # It requires something only the context can give: pick by name, and say so when it is missing.
     adapter = by_name(method, shape, hook)
-    return Call(callback, adapter, adapter)
+    return Call(callback, adapter, adapter, in_order, with_context)
 
 
 def compile_dispatcher(
@@ -197,30 +191,33 @@ def compile_dispatcher(
 ) -> HookFunction:
     """A function with ``hook``'s signature that calls every entry of ``calls``, in order, unrolled.
 
-    The source is generated once per hook and number of callbacks; each manager binds its own ``calls``.
-    For a cleanup hook (``hook.cleanup``) the result of ``fail`` is not raised: ``fail`` reports it.
+    The generated code is what one would write by hand for these callbacks: one ``try`` and one direct call per
+    callback, each with its own argument list. It is compiled once per distinct source; each manager binds its own
+    ``calls``. For a cleanup hook (``hook.cleanup``) the result of ``fail`` is not raised: ``fail`` reports it.
     ``position`` receives the current ``epoch`` from hooks that have one, for the error messages of later hooks.
     """
     names = hook.argnames
-    args = "".join(f"{name}, " for name in names)
     arguments = "".join(f"{name!r}: {name}, " for name in names)
     act = "" if hook.cleanup else "raise "  # a cleanup hook's ``fail`` reports the error and the others still run
     lines = ["def make(calls, fail, position):"]
-    lines += [f"    _, p{i}, k{i} = calls[{i}]" for i in range(len(calls))]
-    lines.append(f"    def {hook.name}({args}**kwargs):")
+    lines += [f"    _, p{i}, k{i}, _, _ = calls[{i}]" for i in range(len(calls))]
+    lines.append(f"    def {hook.name}({''.join(f'{name}, ' for name in names)}**kwargs):")
     if "epoch" in names:
         lines.append('        position["epoch"] = epoch')
-    if calls:
-        for variant, call_args, extra in (("k", f"{args}**kwargs", "**kwargs"), ("p", args.rstrip(", "), "")):
-            lines.append("        if kwargs:" if variant == "k" else "        else:")
-            for i in range(len(calls)):
-                lines += [
-                    "            try:",
-                    f"                {variant}{i}({call_args})",
-                    "            except Exception as exc:",
-                    f"                {act}fail(calls[{i}], {hook.name!r}, exc, {{{arguments}{extra}}})",
-                ]
-    else:
+    context_matters = any(call.keyword is not call.positional or call[4] != call[3] for call in calls)
+    branches = (("k", 4, "**kwargs", "        if kwargs:"), ("p", 3, "", "        else:"))
+    for variant, field, extra, header in branches if context_matters else branches[1:]:
+        indent = "            " if context_matters else "        "
+        if context_matters:
+            lines.append(header)
+        for i, call in enumerate(calls):
+            lines += [
+                f"{indent}try:",
+                f"{indent}    {variant}{i}({call[field]})",
+                f"{indent}except Exception as exc:",
+                f"{indent}    {act}fail(calls[{i}], {hook.name!r}, exc, {{{arguments}{extra}}})",
+            ]
+    if not calls:
         lines.append("        return None")
     lines.append(f"    return {hook.name}")
     dispatcher = _generate("\n".join(lines) + "\n", f"<sara dispatcher {hook.name}>")(calls, fail, position)
