@@ -7,12 +7,14 @@ bound method: close to a hand-written loop, and far from ``pm.hook.<name>(...)``
 on every call.
 
 Each callback's hook is called the way pluggy calls hook implementations: with the arguments it names, taken by name
-from the hookspec's arguments and the trainer's context keywords. The decision is made once, at registration:
+from the hookspec's arguments and the trainer's context keywords. The decision is made once, at registration, and
+written into the dispatcher's source:
 
 * a method whose leading parameters are the hookspec's arguments in order is called with them positionally, plus the
   context keywords when it accepts ``**kwargs``;
-* any other method (fewer arguments, another order, keyword-only context arguments) goes through an adapter that
-  picks its arguments by name, and reports an argument it requires that the trainer did not pass.
+* a method that names only some of the hookspec's arguments, in any order, is called with just those, by name;
+* any other method (one that takes context arguments by name) goes through an adapter that picks its arguments by
+  name, and reports an argument it requires that the trainer did not pass.
 """
 
 from __future__ import annotations
