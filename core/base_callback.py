@@ -32,7 +32,6 @@ callback, the hook and where the training was, with the original exception as ``
 from __future__ import annotations
 
 import abc
-import logging
 import weakref
 from typing import TYPE_CHECKING, Any, Union
 
@@ -49,8 +48,26 @@ if TYPE_CHECKING:
 
 __all__ = ["BaseCallback", "CallbackManager", "ConfigSource", "logger"]
 
-logger = logging.getLogger(__name__)
-"""The logger of the callback machinery (``altametris.sara.core.base_callback``)."""
+if TYPE_CHECKING:
+    import logging
+
+    logger: logging.Logger
+    """The logger of the callback machinery (``altametris.sara.core.base_callback``)."""
+
+
+def _logger() -> logging.Logger:
+    import logging
+
+    return logging.getLogger(__name__)
+
+
+def __getattr__(name: str) -> Any:
+    # ``logger`` is made on first use: ``logging`` costs about as much to import as pluggy, and a training that
+    # never fails never needs it.
+    if name == "logger":
+        return _logger()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 ConfigSource = Union["Mapping[str, Any]", str, "os.PathLike[str]"]
 """What :meth:`CallbackManager.from_config` reads: a mapping, or the path of a TOML, YAML or JSON file."""
@@ -333,7 +350,7 @@ class CallbackManager:
     ) -> TrainingError:
         """Log the failure of a cleanup hook, which must not hide the error being handled."""
         failure = self._failure(call, hook, error, arguments)
-        logger.error("%s (ignored: %s must reach every callback)", failure, hook, exc_info=error)
+        _logger().error("%s (ignored: %s must reach every callback)", failure, hook, exc_info=error)
         return failure
 
     def _execute_callback_hook(self, hook_name: str, *args: Any, **kwargs: Any) -> None:
