@@ -1,0 +1,130 @@
+"""``csv_logger``: one CSV row per epoch (and optionally per batch), with every metric.
+
+The first row fixes the header; a metric that appears later adds a column: the file is then rewritten with the new
+header through a temporary file and :func:`os.replace`, so it is a valid CSV at every instant. Each row is flushed as
+it is written, so a run killed at any moment leaves a file that parses up to its last complete row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os  # noqa: TC003 - constructor annotations stay resolvable for tools that inspect them
+from typing import TYPE_CHECKING
+
+from ._writers import RowLogger, discard, replace, temporary_sibling
+
+if TYPE_CHECKING:
+    import pathlib
+
+__all__ = ["CSVLogger"]
+
+
+class CSVLogger(RowLogger):
+    """Write one CSV row per epoch (and optionally per batch) with every metric.
+
+    Columns are ``epoch`` (0-indexed), ``batch`` (with ``per_batch``; empty on epoch rows), then the metrics in the
+    order they first appear. A missing value is an empty cell; a new metric adds a column to the whole file.
+
+    Args:
+        path: the CSV file; a relative path resolves against the trainer's ``output_dir`` context keyword (the
+            demo's run folder) or the current directory. Its folder is created when missing.
+        per_batch: also write one row per batch.
+        append: add to an existing file (to resume a run) instead of replacing it; a last line cut by a killed run
+            is dropped first.
+        fsync: ``os.fsync`` every row, for files that must survive a power loss (slower).
+
+    Raises:
+        PluginParameterError: for a parameter of the wrong type.
+
+    Example:
+        >>> import csv, pathlib, tempfile
+        >>> from altametris.sara.core.base_callback import CallbackManager
+        >>> folder = tempfile.mkdtemp()
+        >>> manager = CallbackManager([CSVLogger(path="metrics.csv")])
+        >>> manager.on_train_start(output_dir=folder)
+        >>> manager.on_epoch_end(0, {"loss": 0.5})
+        >>> manager.on_epoch_end(1, {"loss": 0.25, "val_loss": 0.4})
+        >>> manager.on_train_end()
+        >>> print(pathlib.Path(folder, "metrics.csv").read_text(), end="")
+        epoch,loss,val_loss
+        0,0.5,
+        1,0.25,0.4
+    """
+
+    plugin = "csv_logger"
+
+    def __init__(
+        self,
+        *,
+        path: str | os.PathLike[str] = "metrics.csv",
+        per_batch: bool = False,
+        append: bool = False,
+        fsync: bool = False,
+    ) -> None:
+        super().__init__(path=path, per_batch=per_batch, append=append, fsync=fsync)
+        self._columns: list[str] = []
+        self._known: set[str] = set()
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
+
+    @property
+    def columns(self) -> list[str]:
+        """The header, as written so far."""
+        return list(self._columns)
+
+    def _open(self, target: pathlib.Path, *, append: bool) -> None:
+        self._columns = []
+        if append:
+            with open(target, encoding="utf-8", newline="") as file:
+                self._columns = next(csv.reader(file), [])
+        self._known = set(self._columns)
+        super()._open(target, append=append)
+
+    def _line(self, cells: list[object]) -> str:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerow(cells)
+        return self._buffer.getvalue()
+
+    def _write(self, row: dict[str, object]) -> None:
+        self._open_file()
+        if not self._known.issuperset(row):
+            new = [key for key in row if key not in self._known]
+            if self._columns:
+                self._add_columns(new)
+            else:
+                self._columns = new
+                self._emit(self._line(list(new)))
+            self._known.update(new)
+        self._emit(self._line([_cell(row.get(column)) for column in self._columns]))
+
+    def _add_columns(self, new: list[str]) -> None:
+        """Rewrite the file with ``new`` columns added, through a temporary sibling and ``os.replace``."""
+        target = self.file_path
+        if target is None:  # pragma: no cover - rows are refused before on_train_start
+            return
+        self._close()
+        temporary = temporary_sibling(target)
+        try:
+            with (
+                open(target, encoding="utf-8", newline="") as source,
+                open(temporary, "w", encoding="utf-8", newline="") as copy,
+            ):
+                reader = csv.reader(source)
+                next(reader, None)
+                writer = csv.writer(copy, lineterminator="\n")
+                writer.writerow(self._columns + new)
+                padding = [""] * len(new)
+                for cells in reader:
+                    writer.writerow(cells + padding)
+            replace(temporary, target, fsync=self.fsync)
+            self._columns = self._columns + new
+        finally:
+            discard(temporary)
+            self._file = open(target, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed by _close
+
+
+def _cell(value: object) -> object:
+    """What a cell holds: the value (floats keep their ``repr`` precision), or nothing for a missing value."""
+    return "" if value is None else value
