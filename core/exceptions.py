@@ -90,6 +90,8 @@ class PluginError(SaraError):
         plugin: the plugin's (entry point's) name.
         distribution: the distribution that declares it, ``"name==version"`` when known.
         target: the entry point's ``module:attribute`` value, when known.
+        path: the config file that named the plugin, when the error comes from one.
+        key: where in that config, e.g. ``"callbacks[2].params.patience"``, when the error comes from a config.
     """
 
     def __init__(
@@ -104,6 +106,8 @@ class PluginError(SaraError):
         self.plugin = plugin
         self.distribution = distribution
         self.target = target
+        self.path: str | None = None
+        self.key: str | None = None
 
 
 class UnknownPluginError(PluginError):
@@ -156,11 +160,13 @@ class DuplicatePluginError(PluginError):
 
     Attributes:
         distributions: every ``"name==version"`` that registers the name.
+        targets: the ``module:attribute`` each of them registers, in the same order.
     """
 
-    def __init__(self, message: str, *, plugin: str, distributions: Sequence[str]) -> None:
+    def __init__(self, message: str, *, plugin: str, distributions: Sequence[str], targets: Sequence[str] = ()) -> None:
         super().__init__(message, plugin=plugin)
         self.distributions = tuple(distributions)
+        self.targets = tuple(targets)
 
 
 class PluginParameterError(PluginError):
@@ -168,6 +174,8 @@ class PluginParameterError(PluginError):
 
     Attributes:
         parameter: the parameter's name, when one is to blame.
+        expected: what the parameter accepts (its annotation, as text), for a wrong type.
+        found: the value given, for an unknown parameter or a wrong type.
     """
 
     def __init__(
@@ -178,9 +186,13 @@ class PluginParameterError(PluginError):
         distribution: str | None = None,
         target: str | None = None,
         parameter: str | None = None,
+        expected: str | None = None,
+        found: Any = None,
     ) -> None:
         super().__init__(message, plugin=plugin, distribution=distribution, target=target)
         self.parameter = parameter
+        self.expected = expected
+        self.found = found
 
 
 class ConfigError(SaraError):

@@ -1,0 +1,323 @@
+"""Checking a plugin's parameters against its constructor, before calling it.
+
+Nothing here is public: :func:`~altametris.sara.core.discovery.create_callback` and the config loader use it.
+A config's parameters are data (TOML, YAML, JSON), so they are checked, never converted: ``"3"`` where an ``int`` is
+expected is refused, as is ``true`` (a ``bool``) where an ``int`` is expected; an ``int`` is a fine ``float``.
+Annotations are read from the constructor (``__init__`` of a class, or the factory function), resolved one by one
+in the plugin module's namespace; one that cannot be resolved (a name imported under ``TYPE_CHECKING``) is simply not
+checked. Supported: plain classes, ``Any``, ``None``, ``Optional``/``Union`` (and ``X | Y``, also on Python 3.9),
+``Literal``, ``list``/``dict``/``tuple``/``set`` and the ``collections.abc`` containers with their item types, and
+paths (``pathlib.Path`` and ``os.PathLike`` accept a string).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import typing
+from collections import abc
+from typing import TYPE_CHECKING, Any
+
+from .base_callback import BaseCallback
+from .exceptions import PluginParameterError, PluginTypeError, SaraError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from .discovery import PluginFactory, PluginInfo
+
+__all__: list[str] = []
+
+_UNRESOLVED = object()
+"""An annotation that could not be evaluated: not checked."""
+
+_UNION_TYPES: tuple[object, ...] = (typing.Union,)
+if sys.version_info >= (3, 10):
+    import types
+
+    _UNION_TYPES += (types.UnionType,)
+
+# A string is a sequence of strings, yet never what a parameter annotated with one of these wants.
+_CALLABLE: object = abc.Callable
+
+_NOT_FOR_STRINGS = (abc.Sequence, abc.MutableSequence, abc.Iterable, abc.Collection, abc.Container, abc.Reversible)
+
+
+def _evaluate(text: str, namespace: dict[str, Any]) -> object:
+    """Evaluate the annotation ``text`` in the plugin module's namespace, or return ``_UNRESOLVED``."""
+    try:
+        return eval(text, dict(namespace))  # the plugin's own annotation, from the module we imported
+    except TypeError:
+        if "|" not in text:
+            return _UNRESOLVED
+        return _evaluate_union(text, namespace)  # ``int | None`` on Python 3.9
+    except Exception:
+        return _UNRESOLVED
+
+
+def _evaluate_union(text: str, namespace: dict[str, Any]) -> object:
+    """``X | Y`` spelt as ``Union[X, Y]``, for Pythons whose types do not support ``|`` yet."""
+    import ast
+
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return _UNRESOLVED
+    arms: list[ast.expr] = []
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            pending += [node.right, node.left]
+        else:
+            arms.append(node)
+    if len(arms) < 2:
+        return _UNRESOLVED
+    values = []
+    for arm in arms:
+        try:
+            values.append(eval(compile(ast.Expression(arm), "<annotation>", "eval"), dict(namespace)))
+        except Exception:
+            return _UNRESOLVED
+    return typing.Union[tuple(values)]
+
+
+def _constructor(factory: PluginFactory) -> object:
+    """The function whose annotations describe ``factory``'s parameters."""
+    if not isinstance(factory, type):
+        return factory
+    for klass in factory.__mro__:
+        if klass is object:
+            break
+        if "__init__" in vars(klass):
+            return vars(klass)["__init__"]
+        if "__new__" in vars(klass):
+            return vars(klass)["__new__"]
+    return None
+
+
+def _annotations(factory: PluginFactory) -> dict[str, object]:
+    function = inspect.unwrap(_constructor(factory) or factory)  # type: ignore[arg-type]
+    raw = getattr(function, "__annotations__", None)
+    if not isinstance(raw, dict):
+        return {}
+    namespace = getattr(function, "__globals__", {})
+    return {name: _evaluate(value, namespace) if isinstance(value, str) else value for name, value in raw.items()}
+
+
+def type_name(annotation: object) -> str:
+    """An annotation as a person writes it: ``int``, ``Optional[float]``, ``Literal['min', 'max']``."""
+    if isinstance(annotation, str):
+        return annotation
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__qualname__ if annotation.__module__ == "builtins" else annotation.__name__
+    return repr(annotation).replace("typing.", "").replace("collections.abc.", "")
+
+
+def _is_path_type(annotation: object) -> bool:
+    import pathlib
+
+    return annotation is os.PathLike or (isinstance(annotation, type) and issubclass(annotation, pathlib.PurePath))
+
+
+def conforms(value: object, annotation: object) -> bool:  # noqa: PLR0911, PLR0912 - one case per kind of type
+    """Whether ``value`` fits ``annotation``; ``True`` for what cannot be checked.
+
+    Example:
+        >>> from typing import Literal, Optional
+        >>> conforms(3, float), conforms(True, int), conforms("3", int), conforms(None, Optional[int])
+        (True, False, False, True)
+        >>> conforms("max", Literal["min", "max"]), conforms(["a", 1], list[str]), conforms("a", list)
+        (True, False, False)
+    """
+    if annotation is _UNRESOLVED or annotation is Any or annotation is object:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in _UNION_TYPES:
+        return any(conforms(value, arm) for arm in args)
+    if origin is typing.Literal:
+        return any(type(value) is type(choice) and value == choice for choice in args)
+    if origin is typing.Annotated:
+        return conforms(value, args[0])
+    if origin is None:
+        return _conforms_class(value, annotation)
+    if _is_path_type(origin):
+        return isinstance(value, (str, os.PathLike))
+    if not isinstance(origin, type):
+        return True  # ClassVar, Final, a TypeVar-based alias ...: not checked
+    if origin is _CALLABLE:
+        return callable(value)
+    if origin is type:
+        return isinstance(value, type) and (not args or not isinstance(args[0], type) or issubclass(value, args[0]))
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):  # TOML, YAML and JSON have lists, not tuples
+            return False
+        if not args or (len(args) == 2 and args[1] is Ellipsis):
+            return not args or all(conforms(item, args[0]) for item in value)
+        if args == ((),):
+            return not value
+        return len(value) == len(args) and all(conforms(item, arm) for item, arm in zip(value, args))
+    if origin in _NOT_FOR_STRINGS and isinstance(value, (str, bytes)):
+        return False
+    try:
+        if not isinstance(value, origin):
+            return False
+    except TypeError:
+        return True
+    if isinstance(value, abc.Mapping) and len(args) == 2:
+        return all(conforms(key, args[0]) and conforms(item, args[1]) for key, item in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)) and len(args) == 1:
+        return all(conforms(item, args[0]) for item in value)
+    return True
+
+
+def _conforms_class(value: object, annotation: object) -> bool:  # noqa: PLR0911 - one case per kind of type
+    if not isinstance(annotation, type):
+        return True  # a TypeVar, a NewType, a string that did not resolve ...: not checked
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation in (int, float, complex) and isinstance(value, bool):
+        return False
+    if annotation is float:
+        return isinstance(value, (int, float))
+    if annotation is complex:
+        return isinstance(value, (int, float, complex))
+    if _is_path_type(annotation):
+        return isinstance(value, (str, os.PathLike))
+    if annotation in _NOT_FOR_STRINGS and isinstance(value, (str, bytes)):
+        return False
+    try:
+        return isinstance(value, annotation)
+    except TypeError:  # a protocol that is not runtime-checkable, say
+        return True
+
+
+def _short(value: object) -> str:
+    from .discovery import _safe_repr
+
+    return _safe_repr(value, 60)
+
+
+def _hint(value: object, annotation: object, info: PluginInfo) -> str:
+    if isinstance(value, str):
+        for parse in (int, float):
+            try:
+                parse(value)
+            except ValueError:
+                continue
+            if not conforms(value, annotation) and conforms(parse(value), annotation):
+                return "write the number without quotes"
+        if value.lower() in ("true", "false") and conforms(True, annotation):
+            return "write true or false without quotes"
+    if isinstance(value, bool) and conforms(int(value), annotation):
+        return "write a number, not a boolean"
+    return f"`sara-callbacks show {info.name}` describes its parameters"
+
+
+def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginInfo) -> list[PluginParameterError]:
+    """Every reason why ``factory(**params)`` would not bind, in the order of ``params``, then missing ones."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # no signature to check against (a builtin): the call will tell
+        return []
+    parameters = signature.parameters
+    kinds = inspect.Parameter
+    takes_any = any(p.kind is kinds.VAR_KEYWORD for p in parameters.values())
+    named = {name: p for name, p in parameters.items() if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}
+    annotations = _annotations(factory)
+    found: list[PluginParameterError] = []
+
+    def refuse(message: str, parameter: str | None, **extra: Any) -> None:
+        found.append(
+            PluginParameterError(
+                f"{info.describe(target=False)}: {message}",
+                plugin=info.name,
+                distribution=info.requirement,
+                target=info.target,
+                parameter=parameter,
+                **extra,
+            )
+        )
+
+    for name, value in params.items():
+        parameter = named.get(name)
+        if parameter is None:
+            if takes_any and name not in parameters:
+                continue
+            import difflib
+
+            close = difflib.get_close_matches(name, list(named), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            accepted = ", ".join(named) or "none"
+            why = "is positional-only" if name in parameters else "is unknown"
+            refuse(f"parameter {_short(name)} {why}; {hint}its parameters are: {accepted}", name, found=value)
+            continue
+        annotation = annotations.get(name, _UNRESOLVED)
+        if not conforms(value, annotation):
+            expected = type_name(annotation)
+            refuse(
+                f"parameter {name!r} expects {expected}, got {type(value).__qualname__} {_short(value)}; "
+                f"{_hint(value, annotation, info)}",
+                name,
+                expected=expected,
+                found=value,
+            )
+    for name, parameter in parameters.items():
+        if parameter.default is not parameter.empty or parameter.kind in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD):
+            continue
+        if parameter.kind is kinds.POSITIONAL_ONLY:
+            refuse(
+                f"its constructor requires the positional-only parameter {name!r}, which a config cannot give; "
+                f"the plugin must make it a keyword parameter",
+                name,
+            )
+        elif name not in params:
+            annotation = annotations.get(name, _UNRESOLVED)
+            kind = "" if annotation is _UNRESOLVED else f" ({type_name(annotation)})"
+            refuse(f"required parameter {name!r}{kind} is missing; add it to the params", name)
+    return found
+
+
+def construct(factory: PluginFactory, params: Mapping[str, object], info: PluginInfo) -> BaseCallback:
+    """Call ``factory(**params)``; wrap what it raises, and check what it returns."""
+    try:
+        callback = factory(**params)
+    except SaraError as error:
+        for attribute, value in (("plugin", info.name), ("distribution", info.requirement), ("target", info.target)):
+            if getattr(error, attribute, _UNRESOLVED) is None:
+                setattr(error, attribute, value)
+        raise
+    except Exception as error:
+        from .discovery import _describe_error
+
+        raise PluginParameterError(
+            f"{info.describe()}: its constructor raised {_describe_error(error)} (with params {_short(dict(params))}); "
+            f"fix the params, or report it to the plugin's authors if they are right",
+            plugin=info.name,
+            distribution=info.requirement,
+            target=info.target,
+        ) from error
+    if not isinstance(callback, BaseCallback):
+        raise PluginTypeError(
+            f"{info.describe()} is not a callback: its factory returned {type(callback).__qualname__} "
+            f"{_short(callback)}, expected a BaseCallback instance; the factory must return a BaseCallback",
+            plugin=info.name,
+            distribution=info.requirement,
+            target=info.target,
+            found=callback,
+        )
+    return callback
+
+
+def build(factory: PluginFactory, params: Mapping[str, object], info: PluginInfo) -> BaseCallback:
+    """Check ``params`` against ``factory``, then call it; raise the first problem."""
+    found = problems(factory, params, info)
+    if found:
+        raise found[0]
+    return construct(factory, params, info)

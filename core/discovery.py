@@ -1,0 +1,373 @@
+"""Plugins by name: the ``sara.callbacks`` entry-point group, read once per process, imported only when used.
+
+A plugin is an entry point of the group :data:`GROUP`; its name is the plugin's name and its object is a
+:class:`~altametris.sara.core.base_callback.BaseCallback` subclass, or a callable returning a ``BaseCallback``
+instance. A distribution registers it in its own ``pyproject.toml``::
+
+    [project.entry-points."sara.callbacks"]
+    metric_alert = "sara_plugin_example.metric_alert:MetricAlert"
+
+:func:`available_plugins` reads the installed distributions' metadata once per process and imports nothing, so a
+plugin that is broken, or whose name clashes with another distribution's, harms nothing until it is used.
+:func:`find_plugin` resolves one name, and :meth:`PluginInfo.load` imports and checks one plugin.
+:func:`create_callback` does both and builds the callback, with its parameters checked before the call.
+
+Example:
+    >>> from altametris.sara.core import discovery
+    >>> info = discovery.find_plugin("history")
+    >>> info.name, info.distribution, info.target
+    ('history', 'sara-callbacks', 'altametris.sara.plugins.history:History')
+    >>> discovery.create_callback("history")  # doctest: +ELLIPSIS
+    <altametris.sara.plugins.history.History object at ...>
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+from .base_callback import BaseCallback
+from .exceptions import DuplicatePluginError, PluginLoadError, PluginTypeError, UnknownPluginError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "GROUP",
+    "PluginFactory",
+    "PluginInfo",
+    "available_plugins",
+    "clear_cache",
+    "create_callback",
+    "find_plugin",
+    "load_plugin",
+]
+
+GROUP = "sara.callbacks"
+"""The entry-point group in which distributions register their callbacks."""
+
+PluginFactory = Callable[..., BaseCallback]
+"""What a plugin loads to: a ``BaseCallback`` subclass, or a callable that returns a ``BaseCallback`` instance."""
+
+
+class PluginInfo(NamedTuple):
+    """One plugin as its distribution declares it: known from metadata alone, nothing imported.
+
+    Attributes:
+        name: the plugin's name (the entry point's name).
+        target: what it loads, ``"module:attribute"``.
+        distribution: the name of the distribution that registers it, ``None`` for an import path given in code.
+        version: that distribution's version, when known.
+    """
+
+    name: str
+    target: str
+    distribution: str | None = None
+    version: str | None = None
+
+    @property
+    def requirement(self) -> str | None:
+        """``"distribution==version"`` (or the bare distribution name when its version is unknown)."""
+        if self.distribution is None:
+            return None
+        return f"{self.distribution}=={self.version}" if self.version else self.distribution
+
+    def describe(self, *, target: bool = True) -> str:
+        """The plugin as error messages name it: ``"plugin 'name' (distribution==version, target 'module:attr')"``.
+
+        Args:
+            target: also name the target (always named when there is no distribution).
+        """
+        parts = [self.requirement] if self.requirement else []
+        if target or not parts:
+            parts.append(f"target {self.target!r}")
+        return f"plugin {_safe_repr(self.name)} ({', '.join(parts)})"
+
+    def load(self) -> PluginFactory:
+        """Import the plugin's target and check that it can build callbacks.
+
+        Returns:
+            The ``BaseCallback`` subclass, or the callable that returns one.
+
+        Raises:
+            PluginLoadError: importing the target failed (the original exception is ``__cause__``).
+            PluginTypeError: the target is neither a ``BaseCallback`` subclass nor a callable.
+        """
+        return _check_factory(_import_target(self), self)
+
+
+def _safe_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: control characters and huge names stay harmless."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<{type(value).__qualname__} object>"
+    return text if len(text) <= limit else f"{text[: limit - 4]}...{text[-1]}"
+
+
+def _describe_error(error: BaseException) -> str:
+    """``"ValueError: text"``, robust to exceptions without arguments and to a ``__str__`` that raises."""
+    kind = type(error).__qualname__
+    try:
+        text = str(error)
+    except Exception:
+        text = ""
+    return f"{kind}: {text}" if text else kind
+
+
+# -- reading the group ---------------------------------------------------------------------------------------------
+
+
+def _header(dist: Any) -> tuple[str | None, str | None]:
+    """The ``Name`` and ``Version`` of a distribution, read from its metadata's first lines only.
+
+    ``Distribution.name`` and ``.version`` each parse the whole metadata file (README included) with the ``email``
+    package; a plugin listing needs two header lines.
+    """
+    text: str | None = None
+    for filename in ("METADATA", "PKG-INFO"):
+        try:
+            text = dist.read_text(filename)
+        except Exception:  # an unreadable or exotic distribution must not stop the listing
+            text = None
+        if text:
+            break
+    name = version = None
+    start, end = 0, len(text or "")
+    while text and start < end and (name is None or version is None):
+        stop = text.find("\n", start)
+        stop = end if stop < 0 else stop
+        line = text[start:stop].rstrip("\r")
+        if not line:  # the headers end at the first blank line
+            break
+        if line.startswith("Name:"):
+            name = line[5:].strip() or None
+        elif line.startswith("Version:"):
+            version = line[8:].strip() or None
+        start = stop + 1
+    return name, version
+
+
+def _normalize(name: str) -> str:
+    """A distribution name as packaging compares them (PEP 503): ``Sara_Foo.bar`` -> ``sara-foo-bar``."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@functools.cache
+def _registry() -> dict[str, tuple[PluginInfo, ...]]:
+    """Every plugin of the group, by name, read once per process (see :func:`clear_cache`)."""
+    if sys.version_info >= (3, 10):
+        from importlib.metadata import entry_points
+    else:  # pragma: no cover - the standard library's selection API arrived in 3.10
+        from importlib_metadata import entry_points
+
+    headers: dict[int, tuple[Any, tuple[str | None, str | None]]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    by_name: dict[str, list[PluginInfo]] = {}
+    for entry_point in entry_points(group=GROUP):
+        dist = getattr(entry_point, "dist", None)
+        distribution = version = None
+        if dist is not None:
+            cached = headers.get(id(dist))
+            if cached is None:
+                cached = headers[id(dist)] = (dist, _header(dist))  # keeps ``dist`` alive: its id stays unique
+            distribution, version = cached[1]
+        # The same distribution reachable twice on sys.path (an editable install next to a regular one) is one plugin.
+        key = (entry_point.name, _normalize(distribution or ""), entry_point.value)
+        if key in seen:
+            continue
+        seen.add(key)
+        by_name.setdefault(entry_point.name, []).append(
+            PluginInfo(entry_point.name, entry_point.value.strip(), distribution, version)
+        )
+    return {name: tuple(by_name[name]) for name in sorted(by_name)}
+
+
+def clear_cache() -> None:
+    """Forget what was read from the group: the next lookup reads the installed distributions again.
+
+    Call it after installing or removing a distribution in a running process.
+    """
+    _registry.cache_clear()
+
+
+def available_plugins() -> tuple[PluginInfo, ...]:
+    """Every plugin of the group, sorted by name, from metadata only: nothing is imported.
+
+    A name that two distributions register appears once for each of them: see :func:`find_plugin`.
+
+    Example:
+        >>> names = [info.name for info in available_plugins()]
+        >>> "history" in names and names == sorted(names)
+        True
+    """
+    return tuple(info for infos in _registry().values() for info in infos)
+
+
+def _where_plugins_come_from() -> str:
+    return f"the entry-point group {GROUP!r} of the distributions installed for {sys.executable}"
+
+
+def find_plugin(name: str) -> PluginInfo:
+    """The plugin registered under ``name``, from metadata only: nothing is imported.
+
+    Raises:
+        UnknownPluginError: no installed distribution registers ``name`` (the message suggests the closest names).
+        DuplicatePluginError: two distributions register ``name``; both are named, none is picked.
+
+    Example:
+        >>> find_plugin("histroy")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        altametris.sara.core.exceptions.UnknownPluginError: unknown plugin 'histroy'; did you mean 'history'? ...
+    """
+    registry = _registry()
+    infos = registry.get(name) if isinstance(name, str) else None
+    if not infos:
+        raise _unknown(name, list(registry))
+    if len(infos) > 1:
+        requirements = [info.requirement or "?" for info in infos]
+        listed = " and ".join(f"{info.requirement!r} (target {info.target!r})" for info in infos)
+        raise DuplicatePluginError(
+            f"plugin {name!r} is registered by {len(infos)} distributions: {listed}; SARA does not pick one: "
+            f"uninstall all but one of them (pip uninstall {infos[-1].distribution}), or name the class you want "
+            f"as an import path with allow_import_paths=True",
+            plugin=name,
+            distributions=requirements,
+            targets=[info.target for info in infos],
+        )
+    return infos[0]
+
+
+def _unknown(name: object, available: list[str]) -> UnknownPluginError:
+    import difflib  # only on this error path
+
+    suggestions = difflib.get_close_matches(name, available, n=3, cutoff=0.6) if isinstance(name, str) else []
+    hint = f"did you mean {suggestions[0]!r}? " if suggestions else ""
+    shown = ", ".join(available[:30]) + (f", ... ({len(available) - 30} more)" if len(available) > 30 else "")
+    installed = f"installed plugins: {shown}" if available else "no plugin is installed"
+    return UnknownPluginError(
+        f"unknown plugin {_safe_repr(name)}; {hint}{installed} (from {_where_plugins_come_from()}); install the "
+        f"distribution that provides it in this environment, or fix the name (`sara-callbacks list` shows them all)",
+        plugin=name if isinstance(name, str) else _safe_repr(name),
+        suggestions=suggestions,
+        available=available,
+    )
+
+
+# -- loading one plugin ----------------------------------------------------------------------------------------------
+
+
+def _import_target(info: PluginInfo) -> object:
+    """Import ``info.target`` (``module:attr.attr``, extras in brackets ignored) and return the object."""
+    import importlib
+
+    value = info.target.split("[", 1)[0].strip()
+    module_name, _, attributes = value.partition(":")
+    module_name, attributes = module_name.strip(), attributes.strip()
+    if not module_name or not all(part.isidentifier() for part in module_name.split(".")):
+        raise PluginLoadError(
+            f"{info.describe()} cannot be imported: {value!r} is not a 'module:attribute' target; the "
+            f"distribution declares it wrongly in its entry points: report it to its authors",
+            plugin=info.name,
+            distribution=info.requirement,
+            target=info.target,
+        )
+    try:
+        found: object = importlib.import_module(module_name)
+        for attribute in filter(None, attributes.split(".")):
+            found = getattr(found, attribute)
+    except Exception as error:
+        fix = (
+            f"reinstall or upgrade it (pip install --force-reinstall {info.distribution}), "
+            if info.distribution
+            else "check the import path, "
+        )
+        raise PluginLoadError(
+            f"{info.describe()} failed to import: {_describe_error(error)}; {fix}or remove it from the config",
+            plugin=info.name,
+            distribution=info.requirement,
+            target=info.target,
+        ) from error
+    return found
+
+
+def _check_factory(found: object, info: PluginInfo) -> PluginFactory:
+    """Return ``found`` when it can build callbacks: a concrete ``BaseCallback`` subclass or a plain callable."""
+    expected = "expected a BaseCallback subclass or a callable returning a BaseCallback instance"
+    problem = hint = ""
+    if isinstance(found, type):
+        if not issubclass(found, BaseCallback):
+            problem = f"class {found.__module__}.{found.__qualname__}, which does not derive from BaseCallback"
+            hint = "derive it from altametris.sara.core.base_callback.BaseCallback"
+        elif getattr(found, "__abstractmethods__", None):
+            missing = ", ".join(sorted(found.__abstractmethods__))
+            problem = f"abstract class {found.__qualname__} (abstract: {missing})"
+            hint = "implement the abstract methods"
+    elif isinstance(found, BaseCallback):
+        problem = f"an instance of {type(found).__qualname__}"
+        hint = "register the class, not an instance"
+    elif not callable(found):
+        problem = f"{type(found).__qualname__} {_safe_repr(found)}"
+        hint = "point the entry point at the callback class"
+    if problem:
+        raise PluginTypeError(
+            f"{info.describe()} is not a callback: {expected}, got {problem}; {hint}",
+            plugin=info.name,
+            distribution=info.requirement,
+            target=info.target,
+            found=found,
+        )
+    factory: PluginFactory = found  # type: ignore[assignment]  # checked above: a callable that builds callbacks
+    return factory
+
+
+def load_plugin(name: str) -> PluginFactory:
+    """Import the plugin registered under ``name`` and return its class (or factory).
+
+    Raises:
+        UnknownPluginError: no distribution registers ``name``.
+        DuplicatePluginError: several distributions register ``name``.
+        PluginLoadError: its import failed.
+        PluginTypeError: it is not a callback class nor a callable.
+    """
+    return find_plugin(name).load()
+
+
+def create_callback(plugin: str | PluginInfo, params: Mapping[str, object] | None = None) -> BaseCallback:
+    """Build the callback of a plugin with ``params`` as keyword arguments, checked before the call.
+
+    Args:
+        plugin: a plugin name, or a :class:`PluginInfo` (from :func:`find_plugin`, or made for an import path).
+        params: the constructor's keyword arguments.
+
+    Raises:
+        PluginError: any of :func:`load_plugin`'s errors.
+        PluginParameterError: a parameter is unknown, missing or of the wrong type, or the constructor raised.
+        PluginTypeError: a factory returned something that is not a ``BaseCallback`` instance.
+    """
+    from . import _params
+
+    info = plugin if isinstance(plugin, PluginInfo) else find_plugin(plugin)
+    return _params.build(info.load(), dict(params or {}), info)
+
+
+def _import_path_plugin(path: str) -> PluginInfo:
+    """A :class:`PluginInfo` for a ``module:Class`` import path that no distribution registers."""
+    return PluginInfo(path, path)
+
+
+def _check_name(name: object) -> str | None:
+    """Why ``name`` cannot be a plugin name, or ``None`` when it can."""
+    if not isinstance(name, str):
+        return f"expected a string, got {type(name).__qualname__}"
+    if not name:
+        return "the name is empty"
+    if len(name) > 100:
+        return f"the name is {len(name)} characters long; a plugin name has at most 100"
+    if not all(char.isascii() and (char.isalnum() or char in "_-.") for char in name):
+        return "a plugin name has letters, digits, '_', '-' and '.' only"
+    return None
