@@ -1,0 +1,412 @@
+"""Callbacks from a config: plugin names in order, with parameters, from a mapping or a TOML, YAML or JSON file.
+
+A config is a table whose ``callbacks`` key lists the callbacks, each a plugin name or a table::
+
+    callbacks = [
+        "progress_bar",
+        { name = "early_stopping", params = { monitor = "val_loss", patience = 3 } },
+        { name = "csv_logger", params = { path = "metrics.csv" }, enabled = false },
+    ]
+
+The callbacks are built in list order; only the plugins named (and enabled) are imported. A config is data: it names
+registered plugins only, unless the caller passes ``allow_import_paths=True``, which also accepts ``"module:Class"``.
+YAML is read with ``yaml.safe_load`` only. Other top-level keys are left to the trainer.
+
+Every error names the file and the place of the bad item, e.g.
+``train.toml: callbacks[2].params: expected a table, got list``.
+
+Example:
+    >>> from altametris.sara.core.config import check_config, load_callbacks
+    >>> load_callbacks({"callbacks": []})
+    []
+    >>> load_callbacks({"callbacks": [{"name": "history", "params": {"size": 3}}]})
+    Traceback (most recent call last):
+    ...
+    altametris.sara.core.exceptions.PluginParameterError: callbacks[0].params.size: plugin 'history' ...
+    >>> report = check_config({"callbacks": ["histroy", {"name": 1}]})
+    >>> for problem in report.problems:
+    ...     print(str(problem)[:60])
+    callbacks[0]: unknown plugin 'histroy'; did you mean 'history
+    callbacks[1].name: expected a string, got integer 1
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+from .exceptions import ConfigError, PluginParameterError, SaraError
+
+if TYPE_CHECKING:
+    from .base_callback import BaseCallback, ConfigSource
+    from .discovery import PluginInfo
+
+__all__ = ["ITEM_KEYS", "SUPPORTED_EXTENSIONS", "ConfigReport", "check_config", "load_callbacks", "read_config"]
+
+SUPPORTED_EXTENSIONS = (".toml", ".yaml", ".yml", ".json")
+"""The file extensions :func:`read_config` knows."""
+
+ITEM_KEYS = ("name", "params", "enabled")
+"""The keys of a callback's table in a config."""
+
+
+class ConfigReport(NamedTuple):
+    """What :func:`check_config` found.
+
+    Attributes:
+        problems: every problem, each an error whose message starts with the file and the place.
+        callbacks: the callbacks that could be built, in config order.
+        names: the plugin names of the enabled items, in config order.
+        disabled: the plugin names of the items with ``enabled = false``.
+    """
+
+    problems: tuple[SaraError, ...]
+    callbacks: tuple[BaseCallback, ...]
+    names: tuple[str, ...]
+    disabled: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when the config has no problem."""
+        return not self.problems
+
+
+def _kind(value: object) -> str:
+    """A config value's type, in the words of config files."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "boolean"), (str, "string"), (int, "integer"), (float, "float"), (list, "list")):
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, Mapping):
+        return "table"
+    return type(value).__qualname__
+
+
+def _located(path: str | None, key: str | None, message: str) -> str:
+    return ": ".join(part for part in (path, key, message) if part)
+
+
+def _error(path: str | None, key: str | None, message: str, *, line: int | None = None) -> ConfigError:
+    return ConfigError(_located(path, key, message), path=path, key=key, line=line)
+
+
+def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+# -- reading files -------------------------------------------------------------------------------------------------
+
+
+def _parse_toml(text: str, shown: str) -> object:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - tomllib arrived in 3.11
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        import re
+
+        message = str(error)
+        match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        if match is None:
+            raise _error(shown, None, f"invalid TOML: {message}") from error
+        line = int(match.group(1))
+        where = f"line {line}, column {match.group(2)}"
+        raise _error(shown, where, f"invalid TOML: {message[: match.start()]}", line=line) from error
+
+
+def _parse_yaml(text: str, shown: str) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        where = f"line {line}, column {mark.column + 1}" if mark is not None else None
+        problem = str(getattr(error, "problem", None) or error)
+        if "tag:yaml.org,2002:python/" in problem:
+            tag = problem.split("tag:yaml.org,2002:", 1)[1].rstrip("'\"")
+            message = (
+                f"the tag '!!{tag}' is not allowed: a config is data, read with yaml.safe_load, which builds no "
+                "Python objects; write a plugin name and plain params instead"
+            )
+        else:
+            message = f"invalid YAML: {problem}"
+        raise _error(shown, where, message, line=line) from error
+
+
+def _parse_json(text: str, shown: str) -> object:
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        raise _error(shown, where, f"invalid JSON: {error.msg}", line=error.lineno) from error
+
+
+_PARSERS: dict[str, Callable[[str, str], object]] = {
+    ".toml": _parse_toml,
+    ".yaml": _parse_yaml,
+    ".yml": _parse_yaml,
+    ".json": _parse_json,
+}
+
+
+def _read_file(source: str | os.PathLike[str]) -> tuple[object, str]:
+    """The parsed content of a config file, and the file's name as messages show it."""
+    shown = os.fspath(source)
+    extension = os.path.splitext(shown)[1].lower()
+    parse = _PARSERS.get(extension)
+    if parse is None:
+        found = f"the extension {extension!r}" if extension else "no extension"
+        raise _error(
+            shown, None, f"cannot read this config: it has {found}; supported: {', '.join(SUPPORTED_EXTENSIONS)}"
+        )
+    try:
+        with open(shown, "rb") as file:
+            data = file.read()
+    except FileNotFoundError as error:
+        raise _error(shown, None, f"no such config file (current directory: {os.getcwd()})") from error
+    except OSError as error:
+        reason = error.strerror or type(error).__qualname__
+        raise _error(shown, None, f"cannot read the config file: {reason}") from error
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise _error(shown, None, f"not UTF-8 text (byte {error.start}); save the file as UTF-8") from error
+    return parse(text, shown), shown
+
+
+def read_config(source: ConfigSource) -> dict[str, Any]:
+    """Read a config: a mapping as it is, or a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file.
+
+    Only the top-level shape is checked here (a table with a ``callbacks`` list); the items are checked by
+    :func:`load_callbacks` and :func:`check_config`. Keys other than ``callbacks`` are the trainer's.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, malformed, or has no ``callbacks`` list.
+
+    Example:
+        >>> read_config({"callbacks": ["history"], "epochs": 3})
+        {'callbacks': ['history'], 'epochs': 3}
+    """
+    content, shown = _content(source)
+    return dict(_top_level(content, shown))
+
+
+def _content(source: object) -> tuple[object, str | None]:
+    if isinstance(source, Mapping):
+        return source, None
+    if isinstance(source, (str, os.PathLike)) and not isinstance(source, bytes):
+        return _read_file(source)
+    raise ConfigError(
+        f"expected a mapping or the path (str or os.PathLike) of a config file, got {type(source).__qualname__}"
+    )
+
+
+def _top_level(content: object, shown: str | None) -> Mapping[str, Any]:
+    if content is None and shown is not None:
+        raise _error(shown, None, "the file is empty; expected a 'callbacks' list")
+    if not isinstance(content, Mapping):
+        raise _error(shown, None, f"expected a table with a 'callbacks' list at the top, got {_kind(content)}")
+    if "callbacks" not in content:
+        keys = [key for key in content if isinstance(key, str)]
+        found = f"found keys: {', '.join(repr(key) for key in keys)}; " if keys else "the table is empty; "
+        raise _error(
+            shown, None, f"no 'callbacks' key; {found}{_suggest('callbacks', keys)}expected callbacks = [...], a list"
+        )
+    if not isinstance(content["callbacks"], list):
+        raise _error(shown, "callbacks", f"expected a list, got {_kind(content['callbacks'])}")
+    return content
+
+
+# -- items ---------------------------------------------------------------------------------------------------------
+
+
+class _Item(NamedTuple):
+    where: str  # "callbacks[2]"
+    name_where: str  # "callbacks[2].name", or "callbacks[2]" for a bare name
+    name: str
+    params: Mapping[str, object]
+    enabled: bool
+
+
+def _parse_item(value: object, where: str, shown: str | None, report: Callable[[SaraError], None]) -> _Item | None:
+    """The item at ``where``, or ``None`` after reporting its problems."""
+    if isinstance(value, str):
+        return _Item(where, where, value, {}, enabled=True)
+    if not isinstance(value, Mapping):
+        report(_error(shown, where, f"expected a plugin name or a table {{name, params, enabled}}, got {_kind(value)}"))
+        return None
+    ok = True
+    for key in value:
+        if key not in ITEM_KEYS:
+            text = key if isinstance(key, str) else ""
+            report(
+                _error(
+                    shown,
+                    where,
+                    f"unknown key {_short(key)}; {_suggest(text, ITEM_KEYS)}an item's keys are: {', '.join(ITEM_KEYS)}",
+                )
+            )
+            ok = False
+    name = value.get("name")
+    if "name" not in value:
+        report(_error(shown, where, "missing 'name': every table needs the plugin's name"))
+        ok = False
+    elif not isinstance(name, str):
+        report(_error(shown, f"{where}.name", f"expected a string, got {_kind(name)} {_short(name)}"))
+        ok = False
+    params = value.get("params", {})
+    if not isinstance(params, Mapping):
+        report(_error(shown, f"{where}.params", f"expected a table, got {_kind(params)}"))
+        ok = False
+    else:
+        for key in params:
+            if not isinstance(key, str):
+                report(_error(shown, f"{where}.params", f"parameter names are strings, got {_kind(key)} {_short(key)}"))
+                ok = False
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        report(_error(shown, f"{where}.enabled", f"expected true or false, got {_kind(enabled)} {_short(enabled)}"))
+        ok = False
+    if not ok:
+        return None
+    return _Item(where, f"{where}.name", name, params, enabled)  # type: ignore[arg-type]  # checked above
+
+
+def _short(value: object) -> str:
+    from .discovery import _safe_repr
+
+    return _safe_repr(value, 60)
+
+
+def _is_import_path(name: str) -> bool:
+    module, colon, attribute = name.partition(":")
+    parts = module.split(".") + attribute.split(".")
+    return bool(colon) and all(part.isidentifier() for part in parts)
+
+
+def _locate(error: SaraError, shown: str | None, key: str) -> SaraError:
+    """Prefix ``error``'s message with the file and the place in the config, and keep both as attributes."""
+    try:
+        text = str(error)
+    except Exception:
+        text = type(error).__qualname__
+    error.args = (_located(shown, key, text),)
+    for attribute, value in (("path", shown), ("key", key)):
+        if getattr(error, attribute, None) is None:
+            setattr(error, attribute, value)
+    return error
+
+
+def _resolve(item: _Item, shown: str | None, allow_import_paths: bool) -> PluginInfo:
+    from . import discovery
+
+    why = discovery._check_name(item.name)
+    if why is not None:
+        if _is_import_path(item.name):
+            if allow_import_paths:
+                return discovery._import_path_plugin(item.name)
+            raise _error(
+                shown,
+                item.name_where,
+                f"{_short(item.name)} is an import path, and a config names registered plugins only; register the "
+                f"class under the {discovery.GROUP!r} entry-point group of its distribution, or let this config "
+                "import it with allow_import_paths=True (sara-callbacks check --allow-import-paths)",
+            )
+        raise _error(shown, item.name_where, f"invalid plugin name {_short(item.name)}: {why}")
+    return discovery.find_plugin(item.name)
+
+
+def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) -> ConfigReport:
+    from . import _params
+
+    found: list[SaraError] = []
+
+    def report(error: SaraError) -> None:
+        if strict:
+            raise error
+        found.append(error)
+
+    try:
+        content, shown = _content(source)
+        items = _top_level(content, shown)["callbacks"]
+    except ConfigError as error:
+        report(error)
+        return ConfigReport(tuple(found), (), (), ())
+    callbacks: list[BaseCallback] = []
+    names: list[str] = []
+    disabled: list[str] = []
+    for index, value in enumerate(items):
+        item = _parse_item(value, f"callbacks[{index}]", shown, report)
+        if item is None:
+            continue
+        if not item.enabled:
+            disabled.append(item.name)
+            continue
+        names.append(item.name)
+        try:
+            info = _resolve(item, shown, allow_import_paths)
+            factory = info.load()
+        except ConfigError as error:
+            report(error)
+            continue
+        except SaraError as error:
+            report(_locate(error, shown, item.name_where))
+            continue
+        problems: list[PluginParameterError] = _params.problems(factory, item.params, info)
+        for problem in problems:
+            given = problem.parameter is not None and problem.parameter in item.params
+            report(_locate(problem, shown, f"{item.where}.params" + (f".{problem.parameter}" if given else "")))
+        if problems:
+            continue
+        try:
+            callbacks.append(_params.construct(factory, item.params, info))
+        except SaraError as error:
+            report(_locate(error, shown, item.where))
+    return ConfigReport(tuple(found), tuple(callbacks), tuple(names), tuple(disabled))
+
+
+def load_callbacks(source: ConfigSource, *, allow_import_paths: bool = False) -> list[BaseCallback]:
+    """Build the callbacks a config enables, in its order, with their parameters checked before each call.
+
+    Args:
+        source: a mapping, or the path (``str`` or ``os.PathLike``) of a ``.toml``, ``.yaml``/``.yml`` or ``.json``
+            file, whose ``callbacks`` key lists plugin names or ``{name, params, enabled}`` tables.
+        allow_import_paths: also accept ``"module:Class"`` names that no distribution registers.
+
+    Returns:
+        The callbacks, in config order, ``enabled = false`` items left out.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or malformed, or an item is (the message names the file and the
+            item, e.g. ``train.toml: callbacks[2].params: expected a table, got list``).
+        PluginError: a plugin is unknown, registered twice, broken, or refuses its parameters; the message starts
+            with the file and the item as well.
+    """
+    return list(_process(source, allow_import_paths, strict=True).callbacks)
+
+
+def check_config(source: ConfigSource, *, allow_import_paths: bool = False) -> ConfigReport:
+    """Validate a config as :func:`load_callbacks` would, but report every problem instead of the first one.
+
+    Every enabled callback is built (building has no side effects, by contract) and kept in the report.
+
+    Args:
+        source: as for :func:`load_callbacks`.
+        allow_import_paths: as for :func:`load_callbacks`.
+
+    Returns:
+        A :class:`ConfigReport`; ``report.ok`` is ``True`` when :func:`load_callbacks` would succeed.
+    """
+    return _process(source, allow_import_paths, strict=False)
