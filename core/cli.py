@@ -1,0 +1,308 @@
+"""The ``sara-callbacks`` command: list, show and check plugins and configs, and run the demo.
+
+Subcommands:
+
+* ``list [--json]``: every plugin of the ``sara.callbacks`` group (name, distribution, version, target), read from
+  metadata only: nothing is imported, so a broken plugin cannot stop the listing.
+* ``show NAME [--json]``: what a plugin is: its docstring, its parameters, the hooks it overrides (imports it).
+* ``check CONFIG [--allow-import-paths]``: validates a config as ``CallbackManager.from_config`` would, building
+  every callback, and prints each problem on its own line (``path: where: reason``); exit 0 when valid, 1 otherwise.
+* ``demo [--config PATH] [--epochs N] [--output DIR]``: a small training run driven through the manager.
+
+Errors of the library print ``sara-callbacks: error: <message>`` and exit 1; bad arguments exit 2; any other error
+prints one line and the hint to re-run with ``--traceback``.
+
+Example:
+    >>> from altametris.sara.core.cli import main
+    >>> main(["check", "missing.toml"])  # doctest: +ELLIPSIS
+    missing.toml: no such config file (current directory: ...)
+    1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any, Callable
+
+from .exceptions import SaraError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .discovery import PluginFactory, PluginInfo
+
+__all__ = ["main"]
+
+_PROG = "sara-callbacks"
+
+
+def _out(text: str = "") -> None:
+    print(text, file=sys.stdout)
+
+
+# -- list ------------------------------------------------------------------------------------------------------------
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .discovery import GROUP, available_plugins
+
+    plugins = available_plugins()
+    counts: dict[str, int] = {}
+    for info in plugins:
+        counts[info.name] = counts.get(info.name, 0) + 1
+    if args.json:
+        import json
+
+        rows = [{**info._asdict(), "clash": counts[info.name] > 1} for info in plugins]
+        _out(json.dumps(rows, indent=2))
+        return 0
+    if not plugins:
+        _out(f"no plugin is installed in the entry-point group {GROUP!r} (for {sys.executable})")
+        return 0
+    header = ("name", "distribution", "version", "target")
+    rows_text = [
+        (
+            info.name + (" !" if counts[info.name] > 1 else ""),
+            info.distribution or "?",
+            info.version or "?",
+            info.target,
+        )
+        for info in plugins
+    ]
+    widths = [max(len(row[column]) for row in [header, *rows_text]) for column in range(3)]
+    for row in [header, *rows_text]:
+        _out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    for name in (name for name, count in counts.items() if count > 1):
+        owners = ", ".join(info.requirement or "?" for info in plugins if info.name == name)
+        _out(
+            f"! {name!r} is registered by {counts[name]} distributions ({owners}): "
+            "using it is an error until all but one are uninstalled"
+        )
+    return 0
+
+
+# -- show ------------------------------------------------------------------------------------------------------------
+
+
+def _hooks_of(factory: PluginFactory) -> list[str] | None:
+    """The hooks ``factory``'s callbacks override; ``None`` when that cannot be known without arguments."""
+    from .base_callback import BaseCallback
+    from .hookspecs import HOOKS
+
+    cls: type | None = factory if isinstance(factory, type) else None
+    if cls is None:
+        import inspect
+
+        try:
+            signature = inspect.signature(factory)
+            callback = (
+                factory()
+                if all(
+                    p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                    for p in signature.parameters.values()
+                )
+                else None
+            )
+        except Exception:  # a factory that needs arguments, or fails: say it is unknown
+            callback = None
+        if not isinstance(callback, BaseCallback):
+            return None
+        cls = type(callback)
+    return [hook for hook in HOOKS if getattr(cls, hook, None) is not getattr(BaseCallback, hook)]
+
+
+def _parameters(factory: PluginFactory) -> list[dict[str, Any]]:
+    import inspect
+
+    from ._params import type_name
+
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    found = []
+    for parameter in parameters:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        found.append(
+            {
+                "name": parameter.name,
+                "annotation": None if parameter.annotation is parameter.empty else type_name(parameter.annotation),
+                "default": None if parameter.default is parameter.empty else repr(parameter.default),
+                "required": parameter.default is parameter.empty,
+            }
+        )
+    return found
+
+
+def _show(args: argparse.Namespace) -> int:
+    import inspect
+
+    from .discovery import find_plugin
+
+    info: PluginInfo = find_plugin(args.name)
+    factory = info.load()
+    doc = inspect.getdoc(factory) or ""
+    kind = "a BaseCallback subclass" if isinstance(factory, type) else "a factory returning a BaseCallback"
+    parameters = _parameters(factory)
+    hooks = _hooks_of(factory)
+    if args.json:
+        import json
+
+        _out(
+            json.dumps({**info._asdict(), "kind": kind, "doc": doc, "parameters": parameters, "hooks": hooks}, indent=2)
+        )
+        return 0
+    _out(f"{info.name} ({info.requirement or 'no distribution'})")
+    _out(f"target: {info.target} ({kind})")
+    if doc:
+        _out()
+        _out(doc)
+    _out()
+    _out("parameters:" if parameters else "parameters: none")
+    for parameter in parameters:
+        annotation = f": {parameter['annotation']}" if parameter["annotation"] else ""
+        default = " (required)" if parameter["required"] else f" = {parameter['default']}"
+        _out(f"  {parameter['name']}{annotation}{default}")
+    if hooks is None:
+        _out("hooks: unknown until built (a factory that needs parameters)")
+    else:
+        _out(f"hooks: {', '.join(hooks) if hooks else 'none'}")
+    return 0
+
+
+# -- check -----------------------------------------------------------------------------------------------------------
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .config import check_config
+
+    report = check_config(args.config, allow_import_paths=args.allow_import_paths)
+    for problem in report.problems:
+        _out(_one_line(problem))
+    if not report.ok:
+        count = len(report.problems)
+        print(f"{args.config}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        return 1
+    disabled = f"; {len(report.disabled)} disabled: {', '.join(report.disabled)}" if report.disabled else ""
+    count = len(report.callbacks)
+    names = f": {', '.join(report.names)}" if report.names else ""
+    _out(f"{args.config}: OK, {count} callback{'s' if count != 1 else ''}{names}{disabled}")
+    return 0
+
+
+def _one_line(error: BaseException) -> str:
+    try:
+        text = str(error)
+    except Exception:
+        text = type(error).__qualname__
+    return " ".join(text.split())
+
+
+# -- demo ------------------------------------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo  # type: ignore[import-not-found,unused-ignore]  # written with the demo issue
+
+    options = {key: getattr(args, key) for key in ("config", "epochs", "output") if getattr(args, key) is not None}
+    run_demo(**options, stream=sys.stdout)
+    return 0
+
+
+# -- the parser and main ---------------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--traceback", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error"
+    )
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Training-loop callbacks by name: list and inspect plugins, check configs, run the demo.",
+        parents=[common],
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"{_PROG} {__version__} (Python {sys.version.split()[0]})"
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command", required=True)
+
+    def command(name: str, run: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, parents=[common])
+        sub.set_defaults(run=run)
+        return sub
+
+    listing = command("list", _list, "list every installed plugin (imports nothing)")
+    listing.add_argument("--json", action="store_true", help="print JSON for machines")
+    show = command("show", _show, "show a plugin's documentation, parameters and hooks (imports it)")
+    show.add_argument("name", metavar="NAME", help="the plugin's name, as `list` shows it")
+    show.add_argument("--json", action="store_true", help="print JSON for machines")
+    check = command("check", _check, "validate a config file without training; exit 1 on any problem")
+    check.add_argument("config", metavar="CONFIG", help="a .toml, .yaml/.yml or .json config file")
+    check.add_argument(
+        "--allow-import-paths", action="store_true", help="also accept 'module:Class' items that no plugin registers"
+    )
+    demo = command("demo", _demo, "run a small training with callbacks enabled by name, and print its run folder")
+    demo.add_argument("--config", metavar="PATH", help="a config file (default: the embedded demo config)")
+    demo.add_argument("--epochs", metavar="N", type=_positive_int, help="number of epochs")
+    demo.add_argument("--output", metavar="DIR", help="the folder to write the run into (default: runs/<timestamp>)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit code per outcome
+    """Run ``sara-callbacks`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    Returns:
+        0 on success, 1 when the command failed (a problem in a config, an error of the library or any other),
+        2 for arguments the command does not accept.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # --help, --version and usage errors: argparse has printed what it had to
+        status = exit_request.code
+        return status if isinstance(status, int) else (0 if status is None else 2)
+    show_traceback = getattr(args, "traceback", False)
+    try:
+        code: int = args.run(args)
+    except SaraError as error:
+        if show_traceback:
+            import traceback
+
+            traceback.print_exc()
+        print(f"{_PROG}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # the reader went away (``sara-callbacks list | head``): not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if show_traceback:
+            import traceback
+
+            traceback.print_exc()
+            return 1
+        from .discovery import _describe_error
+
+        described = " ".join(_describe_error(error).split())
+        print(f"{_PROG}: unexpected error: {described} (re-run with --traceback to see where)", file=sys.stderr)
+        return 1
+    return code
