@@ -85,3 +85,19 @@ def improves(value: float, reference: float | None, mode: str, min_delta: float 
     if mode == "min":
         return value < reference - min_delta
     return value > reference + min_delta
+
+
+def format_metrics(metrics: Mapping[str, object], digits: int) -> str:
+    """``"loss=0.1235 accuracy=0.9"``: numbers with ``digits`` significant digits, in the metrics' order.
+
+    Example:
+        >>> format_metrics({"loss": 0.123456, "steps": 10, "note": "ok"}, 3)
+        'loss=0.123 steps=10 note=ok'
+    """
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            parts.append(f"{key}={value:.{digits}g}")
+        else:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
