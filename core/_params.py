@@ -220,13 +220,27 @@ def _hint(value: object, annotation: object, info: PluginInfo) -> str:
     return f"`sara-callbacks show {info.name}` describes its parameters"
 
 
+def _parameters(factory: PluginFactory) -> Mapping[str, inspect.Parameter] | None:
+    """``factory``'s parameters as a call sees them (``self`` left out), ``None`` when they cannot be known."""
+    constructor = _constructor(factory)
+    if isinstance(factory, type) and type(factory).__call__ is type.__call__:  # no metaclass that changes the call
+        if constructor is None:
+            return {}  # object's constructor: no parameters (inspect would parse object.__init__'s text signature)
+        allocator: object = factory.__new__
+        if inspect.isfunction(constructor) and constructor.__name__ == "__init__" and allocator is object.__new__:
+            items = list(inspect.signature(constructor).parameters.items())[1:]
+            return dict(items)
+    try:
+        return inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no signature to check against (a builtin): the call will tell
+        return None
+
+
 def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginInfo) -> list[PluginParameterError]:
     """Every reason why ``factory(**params)`` would not bind, in the order of ``params``, then missing ones."""
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):  # no signature to check against (a builtin): the call will tell
+    parameters = _parameters(factory)
+    if parameters is None:
         return []
-    parameters = signature.parameters
     kinds = inspect.Parameter
     takes_any = any(p.kind is kinds.VAR_KEYWORD for p in parameters.values())
     named = {name: p for name, p in parameters.items() if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}

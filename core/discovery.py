@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from .base_callback import BaseCallback
 from .exceptions import DuplicatePluginError, PluginLoadError, PluginTypeError, UnknownPluginError
@@ -119,36 +119,6 @@ def _describe_error(error: BaseException) -> str:
 # -- reading the group ---------------------------------------------------------------------------------------------
 
 
-def _header(dist: Any) -> tuple[str | None, str | None]:
-    """The ``Name`` and ``Version`` of a distribution, read from its metadata's first lines only.
-
-    ``Distribution.name`` and ``.version`` each parse the whole metadata file (README included) with the ``email``
-    package; a plugin listing needs two header lines.
-    """
-    text: str | None = None
-    for filename in ("METADATA", "PKG-INFO"):
-        try:
-            text = dist.read_text(filename)
-        except Exception:  # an unreadable or exotic distribution must not stop the listing
-            text = None
-        if text:
-            break
-    name = version = None
-    start, end = 0, len(text or "")
-    while text and start < end and (name is None or version is None):
-        stop = text.find("\n", start)
-        stop = end if stop < 0 else stop
-        line = text[start:stop].rstrip("\r")
-        if not line:  # the headers end at the first blank line
-            break
-        if line.startswith("Name:"):
-            name = line[5:].strip() or None
-        elif line.startswith("Version:"):
-            version = line[8:].strip() or None
-        start = stop + 1
-    return name, version
-
-
 def _normalize(name: str) -> str:
     """A distribution name as packaging compares them (PEP 503): ``Sara_Foo.bar`` -> ``sara-foo-bar``."""
     import re
@@ -159,30 +129,17 @@ def _normalize(name: str) -> str:
 @functools.cache
 def _registry() -> dict[str, tuple[PluginInfo, ...]]:
     """Every plugin of the group, by name, read once per process (see :func:`clear_cache`)."""
-    if sys.version_info >= (3, 10):
-        from importlib.metadata import entry_points
-    else:  # pragma: no cover - the standard library's selection API arrived in 3.10
-        from importlib_metadata import entry_points
+    from . import _scan
 
-    headers: dict[int, tuple[Any, tuple[str | None, str | None]]] = {}
     seen: set[tuple[str, str, str]] = set()
     by_name: dict[str, list[PluginInfo]] = {}
-    for entry_point in entry_points(group=GROUP):
-        dist = getattr(entry_point, "dist", None)
-        distribution = version = None
-        if dist is not None:
-            cached = headers.get(id(dist))
-            if cached is None:
-                cached = headers[id(dist)] = (dist, _header(dist))  # keeps ``dist`` alive: its id stays unique
-            distribution, version = cached[1]
+    for entry in _scan.entries(GROUP):
         # The same distribution reachable twice on sys.path (an editable install next to a regular one) is one plugin.
-        key = (entry_point.name, _normalize(distribution or ""), entry_point.value)
+        key = (entry.name, _normalize(entry.distribution or ""), entry.value)
         if key in seen:
             continue
         seen.add(key)
-        by_name.setdefault(entry_point.name, []).append(
-            PluginInfo(entry_point.name, entry_point.value.strip(), distribution, version)
-        )
+        by_name.setdefault(entry.name, []).append(PluginInfo(*entry))
     return {name: tuple(by_name[name]) for name in sorted(by_name)}
 
 
