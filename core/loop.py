@@ -1,0 +1,269 @@
+"""A reference training loop that drives a :class:`~altametris.sara.core.base_callback.CallbackManager`.
+
+:func:`fit` calls the hooks in the documented order over the ``train_step`` and ``validate`` functions it is given,
+and is the model for trainers that write their own loop:
+
+* one context for every hook: ``model``, ``epochs``, ``config``, ``control`` always; ``save_checkpoint``,
+  ``output_dir`` and ``num_batches`` when known; plus the caller's own ``context`` keywords;
+* stop requests (:class:`~altametris.sara.core.control.TrainingControl`) are honoured after every batch and every
+  epoch; a stop during the batches still completes the epoch (validation and ``on_epoch_end``), so that every
+  logger records it, and ``on_train_end`` always runs;
+* :class:`~altametris.sara.core.control.StopTraining` ends the training at once, as a stop request;
+* any other error (a callback's, the train step's, ``KeyboardInterrupt``) runs ``on_exception`` on every callback,
+  so that files are closed, and is then re-raised unchanged;
+* a resumed training passes ``start_epoch`` after giving the manager its saved state
+  (:meth:`~altametris.sara.core.base_callback.CallbackManager.load_state_dict`).
+
+Example:
+    >>> from altametris.sara.core.base_callback import BaseCallback, CallbackManager
+    >>> class Print(BaseCallback):
+    ...     def on_epoch_end(self, epoch, metrics):
+    ...         print(epoch, metrics)
+    >>> result = fit(
+    ...     CallbackManager([Print()]),
+    ...     epochs=2,
+    ...     data=[1.0, 3.0],
+    ...     train_step=lambda x: {"loss": x},
+    ...     validate=lambda: {"val_loss": 0.5},
+    ... )
+    0 {'loss': 2.0, 'val_loss': 0.5}
+    1 {'loss': 2.0, 'val_loss': 0.5}
+    >>> result.last_epoch, result.stopped
+    (1, False)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
+
+from .control import StopTraining, TrainingControl
+from .exceptions import TrainingError
+
+if TYPE_CHECKING:
+    import os
+
+    from .base_callback import CallbackManager
+    from .hookspecs import Metrics
+
+__all__ = ["Data", "FitResult", "SaveCheckpoint", "TrainStep", "Validate", "fit"]
+
+Batch = TypeVar("Batch")
+
+TrainStep = Callable[[Batch], "Mapping[str, float] | None"]
+"""Trains on one batch (an item of ``data``, or the batch's number) and returns the batch's metrics."""
+
+Validate = Callable[[], "Mapping[str, float] | None"]
+"""Evaluates the model and returns the validation metrics (named ``val_...`` by convention)."""
+
+SaveCheckpoint = Callable[[str], object]
+"""Writes the model to the path it is given; passed to callbacks as the ``save_checkpoint`` context keyword."""
+
+Data = Union[Iterable[Batch], Callable[[int], Iterable[Batch]]]
+"""The batches of an epoch: a re-iterable collection (a list, a data loader), or a function ``epoch -> batches``."""
+
+_RESERVED = frozenset({"model", "epochs", "config", "control", "save_checkpoint", "output_dir", "num_batches"})
+
+
+class FitResult:
+    """What :func:`fit` returns: how far the training went, and why it ended.
+
+    Attributes:
+        last_epoch: the last epoch whose ``on_epoch_end`` ran, ``None`` when none did.
+        epochs_run: how many epochs this call ran to their end.
+        metrics: the last epoch's metrics (``{}`` when none ended).
+        stopped: whether a stop request ended the training before its last epoch.
+        stop_reason: the first stop request's reason, when there is one.
+        control: the control object of the training.
+    """
+
+    __slots__ = ("control", "epochs_run", "last_epoch", "metrics", "stop_reason", "stopped")
+
+    def __init__(self, *, last_epoch: int | None, epochs_run: int, metrics: Metrics, control: TrainingControl) -> None:
+        self.last_epoch = last_epoch
+        self.epochs_run = epochs_run
+        self.metrics = metrics
+        self.control = control
+        self.stopped = control.should_stop
+        self.stop_reason = control.stop_reason
+
+    @property
+    def next_epoch(self) -> int:
+        """The ``start_epoch`` of a training that continues this one."""
+        return 0 if self.last_epoch is None else self.last_epoch + 1
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(last_epoch={self.last_epoch!r}, epochs_run={self.epochs_run}, "
+            f"stopped={self.stopped!r}, stop_reason={self.stop_reason!r})"
+        )
+
+
+def fit(  # noqa: PLR0912 - argument checks, then one loop
+    manager: CallbackManager,
+    *,
+    epochs: int,
+    train_step: TrainStep[Any],
+    data: Data[Any] | None = None,
+    batches_per_epoch: int | None = None,
+    validate: Validate | None = None,
+    model: object = None,
+    config: object = None,
+    control: TrainingControl | None = None,
+    start_epoch: int = 0,
+    save_checkpoint: SaveCheckpoint | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> FitResult:
+    """Train for ``epochs`` epochs, calling ``manager``'s hooks in the documented order.
+
+    Per epoch, ``train_step`` is called once per batch, then ``validate`` (with the validation hooks) when given.
+    The epoch's metrics, passed to ``on_epoch_end``, are the mean over the batches of each number ``train_step``
+    returned, plus the validation metrics (a validation key that is also a training key gets the prefix ``val_``).
+    The dict is the callbacks' to extend: ``timer`` adds its timings, which the callbacks after it see.
+
+    Args:
+        manager: the callbacks.
+        epochs: the number of epochs of the whole training (a resumed one included); epochs are 0-indexed.
+        train_step: trains on one batch and returns its metrics.
+        data: each epoch's batches, given one by one to ``train_step``: a re-iterable collection, or a function
+            ``epoch -> iterable`` (to shuffle per epoch). Exactly one of ``data`` and ``batches_per_epoch``.
+        batches_per_epoch: without ``data``, ``train_step`` receives the batch's number, ``0 .. N-1``.
+        validate: evaluates the model after each epoch's batches and returns the validation metrics.
+        model: passed to every hook as the ``model`` keyword.
+        config: the training's configuration, passed to every hook as the ``config`` keyword.
+        control: the training's control object; a new one by default. Passed as the ``control`` keyword.
+        start_epoch: the first epoch to run: ``0``, or where a resumed training continues.
+        save_checkpoint: a function that writes the model to the path it is given, passed as the
+            ``save_checkpoint`` keyword (the ``checkpoint`` callback needs it).
+        output_dir: where file-writing callbacks put relative paths, passed as the ``output_dir`` keyword.
+        context: more keywords to pass to every hook.
+
+    Returns:
+        How far the training went, and why it ended.
+
+    Raises:
+        TrainingError: for arguments that do not fit together, or a callback's failure (after ``on_exception``).
+        BaseException: whatever ``train_step`` or ``validate`` raised, unchanged, after ``on_exception``.
+    """
+    _check_int("epochs", epochs, 0)
+    _check_int("start_epoch", start_epoch, 0)
+    if start_epoch > epochs:
+        raise TrainingError(f"fit(): start_epoch={start_epoch} is beyond epochs={epochs}; nothing would run")
+    if not callable(train_step):
+        raise TrainingError(f"fit(): train_step must be callable, got {train_step!r}")
+    if validate is not None and not callable(validate):
+        raise TrainingError(f"fit(): validate must be callable or None, got {validate!r}")
+    if (data is None) == (batches_per_epoch is None):
+        raise TrainingError("fit(): give exactly one of data (the batches) and batches_per_epoch (their number)")
+    num_batches: int | None = None
+    if batches_per_epoch is not None:
+        _check_int("batches_per_epoch", batches_per_epoch, 0)
+        data = range(batches_per_epoch)
+    if isinstance(data, Iterator):
+        raise TrainingError(
+            "fit(): data is an iterator, which the first epoch would exhaust; pass a re-iterable collection "
+            "(a list, a data loader) or a function epoch -> iterable of batches"
+        )
+    if isinstance(data, Iterable):
+        num_batches = _length(data)
+    elif not callable(data):
+        raise TrainingError(f"fit(): data must be an iterable of batches or a function epoch -> batches, got {data!r}")
+    if control is None:
+        control = TrainingControl()
+    hook_context: dict[str, Any] = {"model": model, "epochs": epochs, "config": config, "control": control}
+    if save_checkpoint is not None:
+        hook_context["save_checkpoint"] = save_checkpoint
+    if output_dir is not None:
+        hook_context["output_dir"] = pathlib.Path(output_dir)
+    if num_batches is not None:
+        hook_context["num_batches"] = num_batches
+    if context:
+        clash = sorted(_RESERVED.intersection(context))
+        if clash:
+            raise TrainingError(f"fit(): context cannot redefine {clash}; pass them as fit()'s own arguments")
+        hook_context.update(context)
+    run = _Run(manager, control, hook_context)
+    run.train(epochs=epochs, start_epoch=start_epoch, data=data, train_step=train_step, validate=validate)
+    return FitResult(last_epoch=run.last_epoch, epochs_run=run.epochs_run, metrics=run.metrics, control=control)
+
+
+class _Run:
+    """One call of :func:`fit`: the loop proper, and what it learns on the way."""
+
+    def __init__(self, manager: CallbackManager, control: TrainingControl, context: dict[str, Any]) -> None:
+        self.manager = manager
+        self.control = control
+        self.context = context
+        self.last_epoch: int | None = None
+        self.epochs_run = 0
+        self.metrics: Metrics = {}
+
+    def train(
+        self,
+        *,
+        epochs: int,
+        start_epoch: int,
+        data: Data[Any],
+        train_step: TrainStep[Any],
+        validate: Validate | None,
+    ) -> None:
+        manager, context = self.manager, self.context
+        try:
+            try:
+                manager.on_train_start(**context)
+                for epoch in range(start_epoch, epochs):
+                    if self.control.should_stop:
+                        break
+                    batches = data if isinstance(data, Iterable) else data(epoch)
+                    self._epoch(epoch, batches, train_step, validate)
+            except StopTraining as stop:
+                self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
+            with contextlib.suppress(StopTraining):  # already ending: nothing more to stop
+                manager.on_train_end(**context)
+        except BaseException as error:
+            manager.on_exception(error, **context)
+            raise
+
+    def _epoch(self, epoch: int, batches: Iterable[Any], train_step: TrainStep[Any], validate: Validate | None) -> None:
+        manager, context, control = self.manager, self.context, self.control
+        manager.on_epoch_start(epoch, **context)
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for batch, item in enumerate(batches):
+            if control.should_stop:
+                break
+            manager.on_batch_start(batch, **context)
+            metrics = train_step(item)
+            if type(metrics) is not dict:
+                metrics = {} if metrics is None else dict(metrics)
+            for key, value in metrics.items():
+                if type(value) is float or (type(value) is int):
+                    sums[key] = sums.get(key, 0.0) + value
+                    counts[key] = counts.get(key, 0) + 1
+            manager.on_batch_end(batch, metrics, **context)
+        epoch_metrics: Metrics = {key: total / counts[key] for key, total in sums.items()}
+        if validate is not None:
+            manager.on_validation_start(**context)
+            result = validate()
+            validation: Metrics = {} if result is None else dict(result)
+            manager.on_validation_end(validation, **context)
+            for key, value in validation.items():
+                epoch_metrics[f"val_{key}" if key in epoch_metrics else key] = value
+        manager.on_epoch_end(epoch, epoch_metrics, **context)
+        self.last_epoch, self.metrics = epoch, epoch_metrics
+        self.epochs_run += 1
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise TrainingError(f"fit(): {name} must be an int >= {minimum}, got {value!r}")
+
+
+def _length(data: Iterable[Any]) -> int | None:
+    try:
+        return len(data)  # type: ignore[arg-type]
+    except TypeError:
+        return None
