@@ -1,0 +1,339 @@
+"""``sara-callbacks demo``: a small training, driven through the manager, with callbacks enabled by name.
+
+A logistic regression learns to separate two clouds of synthetic points, by stochastic gradient descent in pure
+Python (no NumPy, no framework), through the reference loop :func:`~altametris.sara.core.loop.fit`. The callbacks come
+from a config, by default ``demo.toml`` shipped inside the package: a progress bar, a metrics logger, a CSV logger,
+early stopping and checkpoints. Everything the run writes goes into one run folder, ``runs/<timestamp>/`` under the
+current directory unless ``output`` names another; relative paths of the config resolve inside it.
+
+The config's ``[demo]`` table sets the training (``epochs``, ``points``, ``batch_size``, ``learning_rate``, ``seed``,
+``pause_seconds``); the ``callbacks`` list is read by
+:meth:`~altametris.sara.core.base_callback.CallbackManager.from_config`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime
+import importlib.resources
+import json
+import logging
+import math
+import os
+import pathlib
+import random
+import time
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .base_callback import CallbackManager
+from .config import read_config
+from .exceptions import ConfigError
+from .loop import fit
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
+    from .hookspecs import Metrics
+
+__all__ = ["DEFAULTS", "run_demo"]
+
+DEFAULTS: Mapping[str, float] = {
+    "epochs": 40,
+    "points": 400,
+    "batch_size": 16,
+    "learning_rate": 0.05,
+    "seed": 0,
+    "pause_seconds": 0.0,
+}
+"""The training's settings when the config's ``[demo]`` table does not give them."""
+
+_SHOWN = ("val_loss", "val_accuracy")
+_INTEGERS = frozenset({"epochs", "points", "batch_size", "seed"})
+
+Point = tuple[float, float, int]
+"""Two coordinates and a label, 0 or 1."""
+
+
+def run_demo(
+    *,
+    config: str | os.PathLike[str] | None = None,
+    epochs: int | None = None,
+    output: str | os.PathLike[str] | None = None,
+    stream: TextIO,
+) -> pathlib.Path:
+    """Train the demo model with the callbacks of ``config`` and print what happened, and where it is, to ``stream``.
+
+    Args:
+        config: a config file (TOML, YAML or JSON); the embedded ``demo.toml`` by default.
+        epochs: the most epochs to train, over the config's ``[demo] epochs``.
+        output: the run folder; ``runs/<timestamp>`` under the current directory by default.
+        stream: where to print (the progress bar's ``"stdout"`` goes there too while the demo runs).
+
+    Returns:
+        The run folder.
+
+    Raises:
+        ConfigError: the config is malformed (its ``[demo]`` table included).
+        PluginError: a callback of the config is unknown, broken, or refuses its parameters.
+        TrainingError: a callback failed during the training.
+    """
+    with contextlib.ExitStack() as stack:
+        if config is None:
+            source = stack.enter_context(importlib.resources.as_file(_embedded()))
+            shown = "the embedded demo.toml"
+        else:
+            source = pathlib.Path(config)
+            shown = str(config)
+        raw = read_config(source)
+        settings = _settings(raw.get("demo", {}), shown, epochs)
+        manager = CallbackManager.from_config(source)
+    names = [
+        _item_name(item) for item in raw["callbacks"] if not (isinstance(item, dict) and item.get("enabled") is False)
+    ]
+    run_dir = _run_folder(output)
+    train, validation = _split(_points(int(settings["points"]), int(settings["seed"])))
+    model = _LogisticRegression(learning_rate=settings["learning_rate"], pause=settings["pause_seconds"])
+    batches = _Batches(train, int(settings["batch_size"]), random.Random(int(settings["seed"])))
+
+    print("SARA callbacks demo: a logistic regression learns to separate two clouds of points,", file=stream)
+    print(f"trained by SGD in pure Python on {len(train)} points ({len(validation)} more for validation).", file=stream)
+    print(f"Callbacks from {shown}, by name: {', '.join(names) or 'none'}", file=stream)
+    print(f"Up to {int(settings['epochs'])} epochs of {len(batches)} batches.\n", file=stream)
+    stream.flush()
+    started = time.perf_counter()
+    with _logging_into(run_dir / "train.log", stream), contextlib.redirect_stdout(stream):
+        result = fit(
+            manager,
+            epochs=int(settings["epochs"]),
+            data=batches,
+            train_step=model.train_step,
+            validate=lambda: model.evaluate(validation, prefix="val_"),
+            model=model,
+            config=dict(settings),
+            save_checkpoint=model.save,
+            output_dir=run_dir,
+        )
+    seconds = time.perf_counter() - started
+    (run_dir / "state.json").write_text(json.dumps(manager.state_dict(), indent=2) + "\n", encoding="utf-8")
+
+    if result.last_epoch is None:
+        print("\nNo epoch ran.", file=stream)
+    else:
+        how = f"stopped by {result.control.stop_source or 'a callback'}" if result.stopped else "as planned"
+        print(f"\nTraining ended after epoch {result.last_epoch} ({how}), in {seconds:.1f} s.", file=stream)
+        final = ", ".join(
+            f"{key} {result.metrics[key]:.4f}" for key in ("val_loss", "val_accuracy") if key in result.metrics
+        )
+        print(f"Model: {model}{'; ' + final if final else ''}", file=stream)
+    print(f"\nRun folder: {_shown_path(run_dir)}", file=stream)
+    for line in _describe_folder(run_dir):
+        print(f"  {line}", file=stream)
+    if config is None:
+        print(f"\nNext: copy {_embedded()} to my.toml, change its callbacks", file=stream)
+        print("(sara-callbacks list shows them all), and run: sara-callbacks demo --config my.toml", file=stream)
+    stream.flush()
+    return run_dir
+
+
+# -- the model and its data ------------------------------------------------------------------------------------------
+
+
+class _LogisticRegression:
+    """``p(y=1 | x) = sigmoid(w . x + b)``, trained by minibatch SGD on the log loss."""
+
+    def __init__(self, *, learning_rate: float, pause: float) -> None:
+        self.weights = [0.0, 0.0]
+        self.bias = 0.0
+        self.learning_rate = learning_rate
+        self.pause = pause
+
+    def __repr__(self) -> str:
+        (a, b), c = self.weights, self.bias
+        return f"p = sigmoid({a:.3f} x {'-' if b < 0 else '+'} {abs(b):.3f} y {'-' if c < 0 else '+'} {abs(c):.3f})"
+
+    def _probability(self, x: float, y: float) -> float:
+        z = self.weights[0] * x + self.weights[1] * y + self.bias
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+    def train_step(self, batch: Sequence[Point]) -> Metrics:
+        """One SGD step on ``batch``; returns the batch's loss and accuracy, measured before the step."""
+        gradient = [0.0, 0.0, 0.0]
+        for x, y, label in batch:
+            error = self._probability(x, y) - label
+            gradient[0] += error * x
+            gradient[1] += error * y
+            gradient[2] += error
+        metrics = self.evaluate(batch)
+        step = self.learning_rate / len(batch)
+        self.weights[0] -= step * gradient[0]
+        self.weights[1] -= step * gradient[1]
+        self.bias -= step * gradient[2]
+        if self.pause:
+            time.sleep(self.pause)
+        return metrics
+
+    def evaluate(self, points: Sequence[Point], prefix: str = "") -> Metrics:
+        """The mean log loss and the accuracy on ``points``."""
+        loss = correct = 0.0
+        for x, y, label in points:
+            probability = min(max(self._probability(x, y), 1e-12), 1.0 - 1e-12)
+            loss -= math.log(probability if label else 1.0 - probability)
+            correct += (probability >= 0.5) == bool(label)
+        return {f"{prefix}loss": loss / len(points), f"{prefix}accuracy": correct / len(points)}
+
+    def save(self, path: str) -> None:
+        """The trainer's ``save_checkpoint``: the weights, as JSON."""
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump({"weights": self.weights, "bias": self.bias}, file)
+
+
+def _points(count: int, seed: int) -> list[Point]:
+    """Two overlapping Gaussian clouds, centred on (-1, -1) (label 0) and (1, 1) (label 1)."""
+    rng = random.Random(seed)
+    points = []
+    for index in range(count):
+        label = index % 2
+        centre = 1.0 if label else -1.0
+        points.append((rng.gauss(centre, 1.2), rng.gauss(centre, 1.2), label))
+    rng.shuffle(points)
+    return points
+
+
+def _split(points: list[Point]) -> tuple[list[Point], list[Point]]:
+    cut = len(points) * 4 // 5
+    return points[:cut], points[cut:]
+
+
+class _Batches:
+    """The training points in batches, shuffled anew at every epoch (every iteration)."""
+
+    def __init__(self, points: list[Point], size: int, rng: random.Random) -> None:
+        self.points = list(points)
+        self.size = size
+        self.rng = rng
+
+    def __len__(self) -> int:
+        return (len(self.points) + self.size - 1) // self.size
+
+    def __iter__(self) -> Iterator[list[Point]]:
+        self.rng.shuffle(self.points)
+        for start in range(0, len(self.points), self.size):
+            yield self.points[start : start + self.size]
+
+
+# -- settings, folders, output ---------------------------------------------------------------------------------------
+
+
+def _embedded() -> Any:
+    return importlib.resources.files(__package__) / "demo.toml"
+
+
+def _settings(table: object, shown: str, epochs: int | None) -> dict[str, float]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{shown}: demo: expected a table of settings, got {type(table).__name__}", key="demo")
+    settings = dict(DEFAULTS)
+    for key, value in table.items():
+        if key not in DEFAULTS:
+            raise ConfigError(
+                f"{shown}: demo.{key}: unknown setting; the demo's settings are: {', '.join(DEFAULTS)}",
+                key=f"demo.{key}",
+            )
+        integer = key in _INTEGERS
+        minimum = 0 if key in ("seed", "pause_seconds") else 1 if integer else 0
+        strict = key == "learning_rate"
+        if (
+            not isinstance(value, int if integer else (int, float))
+            or isinstance(value, bool)
+            or value < minimum
+            or (strict and value <= 0)
+        ):
+            expected = f"a whole number >= {minimum}" if integer else ("a number > 0" if strict else "a number >= 0")
+            raise ConfigError(f"{shown}: demo.{key}: expected {expected}, got {value!r}", key=f"demo.{key}")
+        settings[key] = value
+    if epochs is not None:
+        settings["epochs"] = epochs
+    return settings
+
+
+def _item_name(item: object) -> str:
+    """The plugin name of a config item, ``""`` for a disabled one."""
+    if isinstance(item, dict):
+        return "" if item.get("enabled") is False else str(item.get("name"))
+    return str(item)
+
+
+def _run_folder(output: str | os.PathLike[str] | None) -> pathlib.Path:
+    if output is not None:
+        folder = pathlib.Path(output)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for suffix in range(1, 1000):
+        folder = pathlib.Path("runs", stamp if suffix == 1 else f"{stamp}-{suffix}")
+        try:
+            folder.mkdir(parents=True)
+        except FileExistsError:
+            continue
+        return folder
+    raise FileExistsError(f"runs/{stamp}: no free run folder name")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _logging_into(path: pathlib.Path, stream: TextIO) -> Iterator[None]:
+    """Send the library's log records to ``path`` (INFO and up) and to ``stream`` (WARNING and up)."""
+    logger = logging.getLogger("altametris.sara")
+    into_file = logging.FileHandler(path, encoding="utf-8")
+    into_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    into_stream = logging.StreamHandler(stream)
+    into_stream.setLevel(logging.WARNING)
+    into_stream.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(into_file)
+    logger.addHandler(into_stream)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(into_file)
+        logger.removeHandler(into_stream)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        into_file.close()
+
+
+def _shown_path(path: pathlib.Path) -> str:
+    absolute = path.absolute()
+    with contextlib.suppress(ValueError):
+        return str(absolute.relative_to(pathlib.Path.cwd())) + os.sep
+    return str(absolute) + os.sep
+
+
+def _describe_folder(folder: pathlib.Path) -> list[str]:
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    names = [str(path.relative_to(folder)) for path in files]
+    width = max((len(name) for name in names), default=0)
+    return [f"{name:<{width}}  {_describe_file(path)}" for name, path in zip(names, files)]
+
+
+def _describe_file(path: pathlib.Path) -> str:
+    try:
+        if path.suffix == ".csv":
+            with open(path, encoding="utf-8", newline="") as file:
+                rows = list(csv.reader(file))
+            header = rows[0] if rows else []
+            return f"{len(rows) - 1} rows; columns: {', '.join(header)}"
+        if path.suffix == ".jsonl":
+            return f"{len(path.read_text(encoding='utf-8').splitlines())} JSON lines"
+        if path.suffix == ".log":
+            return f"{len(path.read_text(encoding='utf-8').splitlines())} log lines (logging, INFO and up)"
+        if path.name == "state.json":
+            return "the callbacks' state_dict, to resume a run (CallbackManager.load_state_dict)"
+        if path.suffix == ".json":
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            weights = ", ".join(f"{weight:.3f}" for weight in saved["weights"])
+            return f"a checkpoint: the model's weights as JSON (w = [{weights}], b = {saved['bias']:.3f})"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return f"{path.stat().st_size} bytes"
