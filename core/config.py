@@ -221,9 +221,11 @@ def _top_level(content: object, shown: str | None) -> Mapping[str, Any]:
     if "callbacks" not in content:
         keys = [key for key in content if isinstance(key, str)]
         found = f"found keys: {', '.join(repr(key) for key in keys)}; " if keys else "the table is empty; "
-        raise _error(
-            shown, None, f"no 'callbacks' key; {found}{_suggest('callbacks', keys)}expected callbacks = [...], a list"
-        )
+        import difflib
+
+        close = difflib.get_close_matches("callbacks", keys, n=1)
+        rename = f"rename {close[0]!r} to 'callbacks'; " if close else ""
+        raise _error(shown, None, f"no 'callbacks' key; {found}{rename}expected callbacks = [...], a list")
     if not isinstance(content["callbacks"], list):
         raise _error(shown, "callbacks", f"expected a list, got {_kind(content['callbacks'])}")
     return content

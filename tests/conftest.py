@@ -1,0 +1,274 @@
+"""Shared fixtures. Each block belongs to one part of the suite; add new blocks below, leave the others as they are."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+from altametris.sara.core import discovery
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from pathlib import Path
+
+# ==================================================================================================================
+# Plugins by name (discovery, config, command line): real distributions, written as `.dist-info` folders
+# ==================================================================================================================
+
+MODULE_PREFIX = "sara_test_"
+"""Every module the fake distributions ship starts with this, so that each test can forget them afterwards."""
+
+
+class FakeSite:
+    """A directory on ``sys.path`` holding installed distributions: ``.dist-info`` folders and their modules.
+
+    Each distribution is real as far as ``importlib.metadata`` and pip's view of an environment go: a ``METADATA``
+    file with ``Name`` and ``Version``, an ``entry_points.txt``, and the modules its entry points name.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def add_distribution(
+        self,
+        name: str,
+        version: str,
+        plugins: Mapping[str, str],
+        modules: Mapping[str, str] | None = None,
+        *,
+        group: str = discovery.GROUP,
+        root: Path | None = None,
+    ) -> Path:
+        """Install distribution ``name==version`` registering ``plugins`` (name -> ``module:attr``) in ``group``.
+
+        ``modules`` maps module names to their source (dedented). ``root`` installs into another directory.
+        """
+        where = root or self.root
+        info = where / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: a test distribution\n\n"
+            "A long description that a plugin listing has no reason to read.\n",
+            encoding="utf-8",
+        )
+        lines = [f"[{group}]"] + [f"{plugin} = {target}" for plugin, target in plugins.items()]
+        (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for module, source in (modules or {}).items():
+            (where / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        import importlib
+
+        importlib.invalidate_caches()
+        discovery.clear_cache()
+        return info
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment for a subprocess that sees these distributions (``PYTHONPATH``)."""
+        path = os.pathsep.join(filter(None, [str(self.root), os.environ.get("PYTHONPATH", "")]))
+        return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+@pytest.fixture
+def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
+    """An empty site directory prepended to ``sys.path``, with the discovery cache cleared before and after."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    discovery.clear_cache()
+    try:
+        yield FakeSite(root)
+    finally:
+        discovery.clear_cache()
+        for module in [name for name in sys.modules if name.startswith(MODULE_PREFIX)]:
+            del sys.modules[module]
+
+
+RECORDER = """
+    from __future__ import annotations
+
+    from typing import Any
+
+    from altametris.sara.core.base_callback import BaseCallback
+
+    EVENTS: list[tuple[str, str, Any]] = []
+
+
+    class Recorder(BaseCallback):
+        '''Records its hooks into EVENTS, with its label.'''
+
+        def __init__(self, label: str = "recorder", every: int = 1) -> None:
+            self.label = label
+            self.every = every
+
+        def on_train_start(self, **kwargs: Any) -> None:
+            EVENTS.append((self.label, "on_train_start", self.every))
+
+        def on_epoch_end(self, epoch: int, metrics: dict[str, float], **kwargs: Any) -> None:
+            EVENTS.append((self.label, "on_epoch_end", epoch))
+
+
+    def make_recorder(label: str = "made") -> Recorder:
+        '''A factory: returns a Recorder.'''
+        return Recorder(label=label)
+"""
+
+TYPED = """
+    from __future__ import annotations
+
+    import os
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+    from typing import TYPE_CHECKING, Any, Literal, Optional, Union
+
+    from altametris.sara.core.base_callback import BaseCallback
+
+    if TYPE_CHECKING:
+        from somewhere_else import Unresolvable
+
+
+    class Typed(BaseCallback):
+        '''Takes one parameter of each kind of annotation.'''
+
+        def __init__(
+            self,
+            count: int,
+            *,
+            ratio: float = 0.5,
+            flag: bool = False,
+            mode: Literal["min", "max"] = "min",
+            names: list[str] | None = None,
+            table: dict[str, int] | None = None,
+            pair: tuple[int, int] = (0, 0),
+            many: tuple[float, ...] = (),
+            mapping: Mapping[str, float] = {},
+            sequence: Sequence[str] = (),
+            path: str | os.PathLike[str] = "out.txt",
+            where: Optional[Path] = None,
+            either: Union[int, str] = 0,
+            opaque: Unresolvable = None,
+            anything: Any = None,
+        ) -> None:
+            self.count = count
+            self.ratio = ratio
+            self.names = names
+"""
+
+
+@pytest.fixture
+def plugin_site(fake_site: FakeSite) -> FakeSite:
+    """A site with one distribution of each kind the discovery must handle.
+
+    ================  ==========================  ==================================================================
+    distribution      plugins                     what they are
+    ================  ==========================  ==================================================================
+    sara-test-good    recorder, recorder_factory  a BaseCallback subclass (records hooks into ``EVENTS``) and a
+    1.0               typed                       factory; a constructor with every kind of annotation
+    sara-test-broken  broken                      its module raises ``ModuleNotFoundError`` on import
+    0.1
+    sara-test-notcb   not_a_class, not_callable,  a plain class, an int, an instance
+    0.2               an_instance
+    sara-test-twin-a  twin                        the same name from two distributions
+    1.0 / -twin-b 2.0
+    sara-test-bad     bad_init, raises_sara,      a constructor raising ValueError; one raising a SaraError; a
+    0.3               wrong_factory, weird        factory returning 42; a callable whose signature raises
+    ================  ==========================  ==================================================================
+    """
+    site = fake_site
+    site.add_distribution(
+        "sara-test-good",
+        "1.0",
+        {
+            "recorder": "sara_test_good:Recorder",
+            "recorder_factory": "sara_test_good:make_recorder",
+            "typed": "sara_test_typed:Typed",
+        },
+        {"sara_test_good": RECORDER, "sara_test_typed": TYPED},
+    )
+    site.add_distribution(
+        "sara-test-broken",
+        "0.1",
+        {"broken": "sara_test_broken:Broken"},
+        {"sara_test_broken": "import numpy_that_is_not_installed\n"},
+    )
+    site.add_distribution(
+        "sara-test-notcb",
+        "0.2",
+        {
+            "not_a_class": "sara_test_notcb:NotACallback",
+            "not_callable": "sara_test_notcb:VALUE",
+            "an_instance": "sara_test_notcb:INSTANCE",
+        },
+        {
+            "sara_test_notcb": """
+                from altametris.sara.core.base_callback import BaseCallback
+
+                class NotACallback:
+                    pass
+
+                class Real(BaseCallback):
+                    pass
+
+                VALUE = 42
+                INSTANCE = Real()
+            """
+        },
+    )
+    for suffix, version in (("a", "1.0"), ("b", "2.0")):
+        site.add_distribution(
+            f"sara-test-twin-{suffix}",
+            version,
+            {"twin": f"sara_test_twin_{suffix}:Twin"},
+            {
+                f"sara_test_twin_{suffix}": """
+                    from altametris.sara.core.base_callback import BaseCallback
+
+                    class Twin(BaseCallback):
+                        pass
+                """
+            },
+        )
+    site.add_distribution(
+        "sara-test-bad",
+        "0.3",
+        {
+            "bad_init": "sara_test_bad:BadInit",
+            "raises_sara": "sara_test_bad:RaisesSara",
+            "wrong_factory": "sara_test_bad:wrong_factory",
+            "weird": "sara_test_bad:WEIRD",
+        },
+        {
+            "sara_test_bad": """
+                from altametris.sara.core.base_callback import BaseCallback
+                from altametris.sara.core.exceptions import PluginParameterError
+
+                class BadInit(BaseCallback):
+                    def __init__(self, window: int = 1) -> None:
+                        raise ValueError(f"window must be positive, got {window}")
+
+                class RaisesSara(BaseCallback):
+                    def __init__(self) -> None:
+                        raise PluginParameterError("raises_sara: nothing works", parameter="level")
+
+                def wrong_factory():
+                    return 42
+
+                class Weird:
+                    '''Callable, but asking for its signature fails: an unexpected error for the command line.'''
+
+                    def __call__(self):
+                        return BaseCallback()
+
+                    @property
+                    def __signature__(self):
+                        raise RuntimeError("no signature today")
+
+                WEIRD = Weird()
+            """
+        },
+    )
+    return site
+
+
+# ==================================================================================================================

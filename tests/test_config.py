@@ -1,0 +1,345 @@
+"""Configs: callbacks enabled by name, in order, with parameters; every error names the file and the item."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+from altametris.sara.core.base_callback import CallbackManager
+from altametris.sara.core.config import check_config, load_callbacks, read_config
+from altametris.sara.core.exceptions import (
+    ConfigError,
+    DuplicatePluginError,
+    PluginLoadError,
+    PluginParameterError,
+    PluginTypeError,
+    UnknownPluginError,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .conftest import FakeSite
+
+ITEMS = [
+    {"name": "recorder", "params": {"label": "first", "every": 2}},
+    "recorder_factory",
+    {"name": "recorder", "params": {"label": "off"}, "enabled": False},
+    {"name": "recorder", "params": {"label": "last"}},
+]
+
+TOML = """\
+callbacks = [
+    { name = "recorder", params = { label = "first", every = 2 } },
+    "recorder_factory",
+    { name = "recorder", params = { label = "off" }, enabled = false },
+    { name = "recorder", params = { label = "last" } },
+]
+"""
+
+YAML = """\
+callbacks:
+  - name: recorder
+    params: {label: first, every: 2}
+  - recorder_factory
+  - name: recorder
+    params: {label: "off"}
+    enabled: false
+  - name: recorder
+    params: {label: last}
+"""
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _events() -> list[tuple[str, str, object]]:
+    return sys.modules["sara_test_good"].EVENTS  # type: ignore[no-any-return]
+
+
+# -- what a config builds --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["mapping", "toml", "yaml", "yml", "json", "pathlike"])
+def test_callbacks_are_built_in_order_with_their_parameters(plugin_site: FakeSite, tmp_path: Path, kind: str) -> None:
+    sources = {
+        "mapping": {"callbacks": ITEMS},
+        "toml": str(_write(tmp_path, "train.toml", TOML)),
+        "yaml": str(_write(tmp_path, "train.yaml", YAML)),
+        "yml": str(_write(tmp_path, "train.yml", YAML)),
+        "json": str(_write(tmp_path, "train.json", json.dumps({"callbacks": ITEMS}))),
+        "pathlike": _write(tmp_path, "train.toml", TOML),
+    }
+    callbacks = load_callbacks(sources[kind])  # type: ignore[arg-type]
+    assert [(type(c).__name__, c.label) for c in callbacks] == [  # type: ignore[attr-defined]
+        ("Recorder", "first"),
+        ("Recorder", "made"),
+        ("Recorder", "last"),
+    ]
+    assert callbacks[0].every == 2  # type: ignore[attr-defined]
+
+
+def test_from_config_runs_the_callbacks_in_config_order(plugin_site: FakeSite, tmp_path: Path) -> None:
+    manager = CallbackManager.from_config(_write(tmp_path, "train.toml", TOML))
+    manager.on_train_start()
+    manager.on_epoch_end(0, {"loss": 1.0})
+    assert _events() == [
+        ("first", "on_train_start", 2),
+        ("made", "on_train_start", 1),
+        ("last", "on_train_start", 1),
+        ("first", "on_epoch_end", 0),
+        ("made", "on_epoch_end", 0),
+        ("last", "on_epoch_end", 0),
+    ]
+
+
+def test_only_the_named_plugins_are_imported(plugin_site: FakeSite) -> None:
+    load_callbacks({"callbacks": ["recorder"]})
+    assert sorted(name for name in sys.modules if name.startswith("sara_test_")) == ["sara_test_good"]
+
+
+def test_a_disabled_item_is_not_imported_so_a_broken_plugin_there_harms_nothing(plugin_site: FakeSite) -> None:
+    callbacks = load_callbacks({"callbacks": [{"name": "broken", "enabled": False}, "recorder"]})
+    assert len(callbacks) == 1
+    assert "sara_test_broken" not in sys.modules
+
+
+def test_an_empty_list_builds_nothing_and_other_keys_are_the_trainers(plugin_site: FakeSite) -> None:
+    assert load_callbacks({"callbacks": [], "epochs": 3, "model": {"depth": 2}}) == []
+
+
+def test_read_config_returns_the_whole_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, "train.toml", 'callbacks = ["history"]\n[demo]\nepochs = 4\n')
+    assert read_config(path) == {"callbacks": ["history"], "demo": {"epochs": 4}}
+
+
+# -- files -----------------------------------------------------------------------------------------------------------
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.toml"
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(path)
+    assert caught.value.path == str(path)
+    assert str(caught.value).startswith(f"{path}: no such config file")
+
+
+def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=r"folder\.toml: cannot read the config file: Is a directory") as caught:
+        load_callbacks(folder)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+def test_an_unknown_extension_lists_the_supported_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(_write(tmp_path, "train.ini", "[callbacks]\n"))
+    assert "train.ini: cannot read this config: it has the extension '.ini'" in str(caught.value)
+    assert "supported: .toml, .yaml, .yml, .json" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where", "line"),
+    [
+        ("bad.toml", 'callbacks = [\n  "a",\n  b\n]\n', "line 3, column 3: invalid TOML", 3),
+        ("bad.yaml", "callbacks:\n  - a\n  - [b\n", "invalid YAML", 4),
+        ("bad.json", '{"callbacks": [\n  "a",\n]}', "line 3, column 1: invalid JSON", 3),
+    ],
+)
+def test_a_syntax_error_names_the_file_and_the_line(
+    tmp_path: Path, name: str, text: str, where: str, line: int
+) -> None:
+    path = _write(tmp_path, name, text)
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert where in str(caught.value)
+    assert caught.value.line == line
+    assert caught.value.__cause__ is not None
+
+
+def test_yaml_is_read_safely_and_a_python_tag_is_refused_clearly(tmp_path: Path) -> None:
+    path = _write(tmp_path, "evil.yaml", 'callbacks:\n  - !!python/object/apply:os.system ["echo pwned"]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: line 2, column 5: the tag '!!python/object/apply:os.system' is not allowed")
+    assert "yaml.safe_load" in message
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin.toml"
+    path.write_bytes('callbacks = ["caf\xe9"]\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin\.toml: not UTF-8 text"):
+        load_callbacks(path)
+
+
+def test_a_file_whose_top_is_not_a_table_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"list\.yaml: expected a table with a 'callbacks' list at the top, got list"):
+        load_callbacks(_write(tmp_path, "list.yaml", "- recorder\n"))
+
+
+def test_an_empty_yaml_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"empty\.yaml: the file is empty; expected a 'callbacks' list"):
+        load_callbacks(_write(tmp_path, "empty.yaml", "# nothing yet\n"))
+
+
+def test_a_source_that_is_neither_a_mapping_nor_a_path_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"expected a mapping or the path .* got int"):
+        load_callbacks(42)  # type: ignore[arg-type]
+
+
+# -- the shape of a config -------------------------------------------------------------------------------------------
+
+
+def test_the_documented_example_message(plugin_site: FakeSite, tmp_path: Path) -> None:
+    path = _write(tmp_path, "train.toml", 'callbacks = ["recorder", "recorder", { name = "recorder", params = [1] }]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(path)
+    assert str(caught.value) == f"{path}: callbacks[2].params: expected a table, got list"
+    assert (caught.value.path, caught.value.key) == (str(path), "callbacks[2].params")
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ([], "expected a mapping or the path (str or os.PathLike) of a config file, got list"),
+        ({"callback": []}, "no 'callbacks' key; found keys: 'callback'; rename 'callback' to 'callbacks'"),
+        ({}, "no 'callbacks' key; the table is empty"),
+        ({"callbacks": "recorder"}, "callbacks: expected a list, got string"),
+        ({"callbacks": [3]}, "callbacks[0]: expected a plugin name or a table {name, params, enabled}, got integer"),
+        ({"callbacks": [{"params": {}}]}, "callbacks[0]: missing 'name'"),
+        ({"callbacks": [{"name": 3}]}, "callbacks[0].name: expected a string, got integer 3"),
+        ({"callbacks": [{"name": "a", "parms": {}}]}, "callbacks[0]: unknown key 'parms'; did you mean 'params'?"),
+        ({"callbacks": [{"name": "a", "enabled": "no"}]}, "callbacks[0].enabled: expected true or false, got string"),
+        ({"callbacks": [{"name": "a", "params": {1: 2}}]}, "callbacks[0].params: parameter names are strings"),
+        ({"callbacks": ["", "ok"]}, "callbacks[0]: invalid plugin name '': the name is empty"),
+        ({"callbacks": ["x" * 101]}, "the name is 101 characters long; a plugin name has at most 100"),
+        ({"callbacks": ["bad\nname"]}, "callbacks[0]: invalid plugin name 'bad\\nname'"),
+    ],
+)
+def test_a_malformed_config_is_refused_with_the_place_and_the_reason(config: object, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(config)  # type: ignore[arg-type]
+    assert message in str(caught.value)
+
+
+# -- plugin errors, placed in the config -----------------------------------------------------------------------------
+
+
+def test_an_unknown_plugin_is_placed_and_suggested(plugin_site: FakeSite, tmp_path: Path) -> None:
+    path = _write(tmp_path, "train.toml", 'callbacks = ["recorder", { name = "recordr" }]\n')
+    with pytest.raises(UnknownPluginError) as caught:
+        load_callbacks(path)
+    assert str(caught.value).startswith(
+        f"{path}: callbacks[1].name: unknown plugin 'recordr'; did you mean 'recorder'?"
+    )
+    assert (caught.value.path, caught.value.key) == (str(path), "callbacks[1].name")
+
+
+def test_a_wrong_parameter_is_placed_at_the_parameter(plugin_site: FakeSite, tmp_path: Path) -> None:
+    path = _write(tmp_path, "train.toml", 'callbacks = [{ name = "typed", params = { count = "3" } }]\n')
+    with pytest.raises(PluginParameterError) as caught:
+        load_callbacks(path)
+    assert str(caught.value).startswith(
+        f"{path}: callbacks[0].params.count: plugin 'typed' (sara-test-good==1.0): parameter 'count' expects int, "
+        "got str '3'"
+    )
+
+
+def test_a_missing_parameter_is_placed_at_the_params(plugin_site: FakeSite) -> None:
+    with pytest.raises(PluginParameterError, match=r"^callbacks\[0\]\.params: .*required parameter 'count'"):
+        load_callbacks({"callbacks": ["typed"]})
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("broken", PluginLoadError),
+        ("not_a_class", PluginTypeError),
+        ("twin", DuplicatePluginError),
+        ("bad_init", PluginParameterError),
+        ("wrong_factory", PluginTypeError),
+    ],
+)
+def test_each_plugin_error_keeps_its_class_and_gains_its_place(
+    plugin_site: FakeSite, name: str, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=r"^callbacks\[1\]"):
+        load_callbacks({"callbacks": ["recorder", name]})
+
+
+# -- import paths ----------------------------------------------------------------------------------------------------
+
+
+def test_an_import_path_is_refused_unless_the_caller_opts_in(plugin_site: FakeSite) -> None:
+    config = {"callbacks": [{"name": "sara_test_good:Recorder", "params": {"label": "direct"}}]}
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(config)
+    message = str(caught.value)
+    assert "callbacks[0].name: 'sara_test_good:Recorder' is an import path" in message
+    assert "allow_import_paths=True" in message
+    assert "sara_test_good" not in sys.modules
+    (callback,) = load_callbacks(config, allow_import_paths=True)
+    assert callback.label == "direct"  # type: ignore[attr-defined]
+
+
+def test_an_import_path_is_checked_like_a_plugin(plugin_site: FakeSite) -> None:
+    with pytest.raises(PluginTypeError, match="does not derive from BaseCallback"):
+        load_callbacks({"callbacks": ["sara_test_notcb:NotACallback"]}, allow_import_paths=True)
+    with pytest.raises(PluginLoadError, match=r"'nowhere_module:Thing'.*No module named 'nowhere_module'"):
+        load_callbacks({"callbacks": ["nowhere_module:Thing"]}, allow_import_paths=True)
+
+
+# -- check_config: every problem -------------------------------------------------------------------------------------
+
+
+def test_check_config_reports_every_problem_each_placed(plugin_site: FakeSite, tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "train.toml",
+        """\
+callbacks = [
+    "recorder",
+    "recordr",
+    { name = "typed", params = { count = "3", ratio = "x" } },
+    { name = "broken" },
+    { name = "recorder", params = [1], extra = 1 },
+    { name = "broken", enabled = false },
+]
+""",
+    )
+    report = check_config(path)
+    assert not report.ok
+    lines = [str(problem) for problem in report.problems]
+    keys = [line.split(": ")[1] for line in lines]
+    assert keys == [
+        "callbacks[1]",  # a bare name is the item itself
+        "callbacks[2].params.count",
+        "callbacks[2].params.ratio",
+        "callbacks[3].name",
+        "callbacks[4]",
+        "callbacks[4].params",
+    ]
+    assert all(line.startswith(f"{path}: ") for line in lines)
+    assert [type(c).__name__ for c in report.callbacks] == ["Recorder"]
+    assert report.disabled == ("broken",)
+
+
+def test_check_config_of_a_valid_config_builds_every_callback(plugin_site: FakeSite) -> None:
+    report = check_config({"callbacks": ITEMS})
+    assert report.ok
+    assert report.names == ("recorder", "recorder_factory", "recorder")
+    assert len(report.callbacks) == 3
+
+
+def test_check_config_reports_an_unreadable_file_as_its_one_problem(tmp_path: Path) -> None:
+    report = check_config(tmp_path / "missing.yaml")
+    assert len(report.problems) == 1
+    assert isinstance(report.problems[0], ConfigError)
