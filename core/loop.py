@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import pathlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
@@ -74,7 +73,7 @@ class FitResult:
         last_epoch: the last epoch whose ``on_epoch_end`` ran, ``None`` when none did.
         epochs_run: how many epochs this call ran to their end.
         metrics: the last epoch's metrics (``{}`` when none ended).
-        stopped: whether a stop request ended the training before its last epoch.
+        stopped: whether a stop was requested (through the control object or :class:`StopTraining`).
         stop_reason: the first stop request's reason, when there is one.
         control: the control object of the training.
     """
@@ -220,12 +219,17 @@ class _Run:
                     batches = data if isinstance(data, Iterable) else data(epoch)
                     self._epoch(epoch, batches, train_step, validate)
             except StopTraining as stop:
-                self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
-            with contextlib.suppress(StopTraining):  # already ending: nothing more to stop
+                self._stopped(stop)
+            try:
                 manager.on_train_end(**context)
+            except StopTraining as stop:  # already ending: only recorded
+                self._stopped(stop)
         except BaseException as error:
             manager.on_exception(error, **context)
             raise
+
+    def _stopped(self, stop: StopTraining) -> None:
+        self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
 
     def _epoch(self, epoch: int, batches: Iterable[Any], train_step: TrainStep[Any], validate: Validate | None) -> None:
         manager, context, control = self.manager, self.context, self.control
