@@ -115,10 +115,15 @@ def _parse_toml(text: str, shown: str) -> object:
 
         message = str(error)
         match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
-        if match is None:
-            raise _error(shown, None, f"invalid TOML: {message}") from error
-        line = int(match.group(1))
-        where = f"line {line}, column {match.group(2)}"
+        if match is not None:
+            line = int(match.group(1))
+            where = f"line {line}, column {match.group(2)}"
+        else:
+            match = re.search(r"\s*\(at end of document\)$", message)
+            if match is None:
+                raise _error(shown, None, f"invalid TOML: {message}") from error
+            line = text.count("\n") + 1
+            where = f"line {line} (the end of the file)"
         raise _error(shown, where, f"invalid TOML: {message[: match.start()]}", line=line) from error
 
 

@@ -1,0 +1,316 @@
+"""The ``sara-callbacks`` command, run as a user runs it: a subprocess, its output and its exit code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from altametris.sara.core import __version__
+from altametris.sara.core.cli import main
+
+if TYPE_CHECKING:
+    from .conftest import FakeSite
+
+CONSOLE_SCRIPT = shutil.which("sara-callbacks", path=str(Path(sys.executable).parent))
+
+
+def run(site: FakeSite | None, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m altametris.sara.core ARGS`` with the fake site's distributions visible."""
+    env = site.env() if site is not None else None
+    return subprocess.run(
+        [sys.executable, "-m", "altametris.sara.core", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+# -- list ------------------------------------------------------------------------------------------------------------
+
+
+def test_list_prints_a_table_of_every_plugin_even_with_a_broken_one(plugin_site: FakeSite) -> None:
+    result = run(plugin_site, "list")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["name", "distribution", "version", "target"]
+    rows = {line.split()[0]: line.split() for line in lines[1:] if not line.startswith("!")}
+    assert rows["broken"] == ["broken", "sara-test-broken", "0.1", "sara_test_broken:Broken"]
+    assert rows["csv_logger"][1:3] == ["sara-callbacks", __version__]
+    assert result.stderr == ""
+
+
+def test_list_flags_a_name_that_two_distributions_register(plugin_site: FakeSite) -> None:
+    result = run(plugin_site, "list")
+    twins = [line for line in result.stdout.splitlines() if line.startswith("twin")]
+    assert len(twins) == 2
+    assert all(line.split()[1] == "!" for line in twins)
+    assert "! 'twin' is registered by 2 distributions (sara-test-twin-a==1.0, sara-test-twin-b==2.0)" in result.stdout
+
+
+def test_list_json_is_for_machines(plugin_site: FakeSite) -> None:
+    result = run(plugin_site, "list", "--json")
+    assert result.returncode == 0
+    rows = json.loads(result.stdout)
+    recorder = next(row for row in rows if row["name"] == "recorder")
+    assert recorder == {
+        "name": "recorder",
+        "target": "sara_test_good:Recorder",
+        "distribution": "sara-test-good",
+        "version": "1.0",
+        "clash": False,
+    }
+    assert [row["clash"] for row in rows if row["name"] == "twin"] == [True, True]
+
+
+def test_list_imports_no_plugin(plugin_site: FakeSite) -> None:
+    script = textwrap.dedent(
+        """
+        import contextlib, io, sys
+        from altametris.sara.core.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = main(["list"])
+        loaded = sorted(m for m in sys.modules if m.startswith("sara_test_") or m == "altametris.sara.plugins")
+        print(code, loaded)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=plugin_site.env(), check=False
+    )
+    assert result.stdout.strip() == "0 []", result.stderr
+
+
+@pytest.mark.skipif(CONSOLE_SCRIPT is None, reason="the console script is not installed next to this Python")
+def test_the_console_script_is_the_same_command(plugin_site: FakeSite) -> None:
+    assert CONSOLE_SCRIPT is not None
+    script = subprocess.run(
+        [CONSOLE_SCRIPT, "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=plugin_site.env(),
+        timeout=60,
+        check=False,
+    )
+    assert script.returncode == 0
+    assert json.loads(script.stdout) == json.loads(run(plugin_site, "list", "--json").stdout)
+
+
+# -- show ------------------------------------------------------------------------------------------------------------
+
+
+def test_show_prints_the_docstring_the_parameters_and_the_hooks(plugin_site: FakeSite) -> None:
+    result = run(plugin_site, "show", "recorder")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("recorder (sara-test-good==1.0)\ntarget: sara_test_good:Recorder (a BaseCallback subclass)")
+    assert "Records its hooks into EVENTS, with its label." in out
+    assert "  label: str = 'recorder'\n  every: int = 1\n" in out
+    assert "hooks: on_train_start, on_epoch_end" in out
+
+
+def test_show_marks_required_parameters(plugin_site: FakeSite) -> None:
+    result = run(plugin_site, "show", "typed")
+    assert "  count: int (required)" in result.stdout
+    assert "  mode: Literal['min', 'max'] = 'min'" in result.stdout
+
+
+def test_show_json(plugin_site: FakeSite) -> None:
+    shown = json.loads(run(plugin_site, "show", "recorder_factory", "--json").stdout)
+    assert shown["kind"] == "a factory returning a BaseCallback"
+    assert shown["parameters"] == [{"name": "label", "annotation": "str", "default": "'made'", "required": False}]
+    assert shown["hooks"] == ["on_train_start", "on_epoch_end"]
+    assert shown["distribution"] == "sara-test-good"
+
+
+def test_show_of_a_broken_plugin_is_one_error_line(plugin_site: FakeSite) -> None:
+    result = run(plugin_site, "show", "broken")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("sara-callbacks: error: plugin 'broken' (sara-test-broken==0.1, target ")
+    assert "ModuleNotFoundError" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("recordr", "unknown plugin 'recordr'; did you mean 'recorder'?"),
+        ("twin", "plugin 'twin' is registered by 2 distributions"),
+        ("not_callable", "is not a callback"),
+    ],
+)
+def test_show_errors_are_one_line_and_exit_1(plugin_site: FakeSite, name: str, expected: str) -> None:
+    result = run(plugin_site, "show", name)
+    assert result.returncode == 1
+    assert result.stderr.startswith("sara-callbacks: error: ")
+    assert expected in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+# -- check -----------------------------------------------------------------------------------------------------------
+
+
+def test_check_of_a_valid_config_exits_0_with_a_summary(plugin_site: FakeSite, tmp_path: Path) -> None:
+    config = _write(
+        tmp_path,
+        "train.toml",
+        """\
+        callbacks = [
+            "recorder",
+            { name = "typed", params = { count = 2 } },
+            { name = "broken", enabled = false },
+        ]
+        """,
+    )
+    result = run(plugin_site, "check", str(config))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == f"{config}: OK, 2 callbacks: recorder, typed; 1 disabled: broken\n"
+
+
+def test_check_reports_every_problem_on_its_own_line_and_exits_1(plugin_site: FakeSite, tmp_path: Path) -> None:
+    config = _write(
+        tmp_path,
+        "train.yaml",
+        """\
+        callbacks:
+          - recorder
+          - recordr
+          - name: typed
+            params: {count: "3", flag: 1}
+          - name: broken
+          - name: twin
+          - name: bad_init
+          - {name: recorder, parms: {}}
+        """,
+    )
+    result = run(plugin_site, "check", str(config))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert [line.split(": ")[1] for line in lines] == [
+        "callbacks[1]",
+        "callbacks[2].params.count",
+        "callbacks[2].params.flag",
+        "callbacks[3].name",
+        "callbacks[4].name",
+        "callbacks[5]",
+        "callbacks[6]",
+    ]
+    assert all(line.startswith(f"{config}: ") for line in lines)
+    assert result.stderr == f"{config}: 7 problems\n"
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("missing.toml", None, "missing.toml: no such config file"),
+        ("bad.toml", "callbacks = [\n", "bad.toml: line 2"),
+        ("evil.yaml", "callbacks: !!python/name:os.system\n", "the tag '!!python/name:os.system' is not allowed"),
+        ("train.cfg", "x", "supported: .toml, .yaml, .yml, .json"),
+    ],
+)
+def test_check_of_an_unreadable_config_is_one_line(
+    plugin_site: FakeSite, tmp_path: Path, name: str, text: str | None, expected: str
+) -> None:
+    if text is not None:
+        _write(tmp_path, name, text)
+    result = run(plugin_site, "check", name, cwd=tmp_path)
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()
+    assert expected in line
+
+
+def test_check_refuses_import_paths_unless_allowed(plugin_site: FakeSite, tmp_path: Path) -> None:
+    config = _write(tmp_path, "train.json", '{"callbacks": ["sara_test_good:Recorder"]}')
+    refused = run(plugin_site, "check", str(config))
+    assert refused.returncode == 1
+    assert "is an import path" in refused.stdout
+    allowed = run(plugin_site, "check", "--allow-import-paths", str(config))
+    assert allowed.returncode == 0
+    assert "OK, 1 callback: sara_test_good:Recorder" in allowed.stdout
+
+
+def test_the_example_configs_are_valid() -> None:
+    folder = Path(__file__).parent.parent / "examples" / "configs"
+    configs = sorted(folder.glob("train.*"))
+    assert [path.suffix for path in configs] == [".json", ".toml", ".yaml"]
+    outputs = set()
+    for path in configs:
+        result = run(None, "check", str(path))
+        assert result.returncode == 0, result.stdout
+        outputs.add(result.stdout.split(": ", 1)[1])
+    assert len(outputs) == 1  # the three formats say the same thing
+
+
+# -- the command itself ----------------------------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    result = run(None, "--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"sara-callbacks {__version__} (Python ")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list", "--help"], ["show", "--help"], ["check", "--help"]])
+def test_help(args: list[str]) -> None:
+    result = run(None, *args)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: sara-callbacks")
+
+
+def test_demo_help_names_its_options() -> None:
+    result = run(None, "demo", "--help")
+    assert result.returncode == 0
+    for option in ("--config PATH", "--epochs N", "--output DIR"):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["show"], "the following arguments are required: NAME"),
+        (["list", "--bogus"], "unrecognized arguments: --bogus"),
+        (["demo", "--epochs", "0"], "expected at least 1, got 0"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    result = run(None, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_an_unexpected_error_is_one_line_with_a_hint_and_traceback_shows_it(plugin_site: FakeSite) -> None:
+    result = run(plugin_site, "show", "weird")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "sara-callbacks: unexpected error: RuntimeError: no signature today (re-run with --traceback to see where)\n"
+    )
+    traced = run(plugin_site, "show", "weird", "--traceback")
+    assert traced.returncode == 1
+    assert "Traceback (most recent call last)" in traced.stderr
+    assert "RuntimeError: no signature today" in traced.stderr
+
+
+def test_main_returns_exit_codes_instead_of_exiting(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert main(["frobnicate"]) == 2
+    assert main(["check", "does-not-exist.toml"]) == 1
+    captured = capsys.readouterr()
+    assert "does-not-exist.toml: no such config file" in captured.out
