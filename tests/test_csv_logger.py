@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.exceptions import PluginParameterError, TrainingError
 from altametris.sara.plugins.csv_logger import CSVLogger
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def rows(path: Path) -> list[dict[str, str]]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.exceptions import PluginParameterError
 from altametris.sara.plugins.jsonl_logger import JSONLLogger
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
