@@ -24,9 +24,11 @@ Example:
     ...
     altametris.sara.core.exceptions.PluginParameterError: callbacks[0].params.size: plugin 'history' ...
     >>> report = check_config({"callbacks": ["histroy", {"name": 1}]})
-    >>> for problem in report.problems:
-    ...     print(str(problem)[:60])
-    callbacks[0]: unknown plugin 'histroy'; did you mean 'history
+    >>> [type(problem).__name__ for problem in report.problems]
+    ['UnknownPluginError', 'ConfigError']
+    >>> print(report.problems[0])
+    callbacks[0]: unknown plugin 'histroy'; did you mean 'history'? installed plugins: ...
+    >>> print(report.problems[1])
     callbacks[1].name: expected a string, got integer 1
 """
 
