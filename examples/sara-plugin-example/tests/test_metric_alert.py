@@ -66,6 +66,15 @@ def test_its_state_survives_a_resume() -> None:
     assert second.alerts == first.alerts
 
 
+def test_the_docstring_example_runs() -> None:
+    import doctest
+
+    from sara_plugin_example import metric_alert
+
+    results = doctest.testmod(metric_alert, optionflags=doctest.ELLIPSIS)
+    assert (results.failed, results.attempted > 0) == (0, True)
+
+
 def _installed() -> bool:
     from altametris.sara.core import discovery
 
