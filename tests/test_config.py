@@ -149,7 +149,7 @@ def test_an_unknown_extension_lists_the_supported_ones(tmp_path: Path) -> None:
     [
         ("bad.toml", 'callbacks = [\n  "a",\n  b\n]\n', "line 3, column 3: invalid TOML", 3),
         ("bad.yaml", "callbacks:\n  - a\n  - [b\n", "invalid YAML", 4),
-        ("bad.json", '{"callbacks": [\n  "a",\n]}', "line 3, column 1: invalid JSON", 3),
+        ("bad.json", '{"callbacks": [\n  "a"\n  "b"]}', "line 3, column 3: invalid JSON", 3),
     ],
 )
 def test_a_syntax_error_names_the_file_and_the_line(
