@@ -30,6 +30,7 @@ from .exceptions import SaraError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .base_callback import BaseCallback
     from .discovery import PluginFactory, PluginInfo
 
 __all__ = ["main"]
@@ -181,6 +182,8 @@ def _check(args: argparse.Namespace) -> int:
     report = check_config(args.config, allow_import_paths=args.allow_import_paths)
     for problem in report.problems:
         _out(_one_line(problem))
+    for warning in _manager_warnings(report.callbacks):
+        _out(f"{args.config}: warning: {_one_line(warning)}")
     if not report.ok:
         count = len(report.problems)
         print(f"{args.config}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
@@ -190,6 +193,18 @@ def _check(args: argparse.Namespace) -> int:
     names = f": {', '.join(report.names)}" if report.names else ""
     _out(f"{args.config}: OK, {count} callback{'s' if count != 1 else ''}{names}{disabled}")
     return 0
+
+
+def _manager_warnings(callbacks: Sequence[BaseCallback]) -> list[Warning]:
+    """What ``from_config`` would warn about once the callbacks are registered (a misspelt hook, say)."""
+    import warnings
+
+    from .base_callback import CallbackManager
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CallbackManager(callbacks)
+    return [warning.message for warning in caught if isinstance(warning.message, Warning)]
 
 
 def _one_line(error: BaseException) -> str:
@@ -204,7 +219,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo  # type: ignore[import-not-found,unused-ignore]  # written with the demo issue
+    from .demo import run_demo
 
     options = {key: getattr(args, key) for key in ("config", "epochs", "output") if getattr(args, key) is not None}
     run_demo(**options, stream=sys.stdout)

@@ -245,6 +245,30 @@ def test_check_refuses_import_paths_unless_allowed(plugin_site: FakeSite, tmp_pa
     assert "OK, 1 callback: sara_test_good:Recorder" in allowed.stdout
 
 
+def test_check_warns_about_a_misspelt_hook_but_passes(fake_site: FakeSite, tmp_path: Path) -> None:
+    fake_site.add_distribution(
+        "sara-test-typo-hook",
+        "1.0",
+        {"typo_hook": "sara_test_typo_hook:TypoHook"},
+        {
+            "sara_test_typo_hook": """
+                from altametris.sara.core.base_callback import BaseCallback
+
+                class TypoHook(BaseCallback):
+                    def on_epoch_ends(self, epoch, metrics):
+                        pass
+            """
+        },
+    )
+    config = _write(tmp_path, "train.toml", 'callbacks = ["typo_hook"]\n')
+    result = run(fake_site, "check", str(config))
+    assert result.returncode == 0
+    warning, summary = result.stdout.splitlines()
+    assert warning.startswith(f"{config}: warning: TypoHook.on_epoch_ends is not a hook")
+    assert "did you mean 'on_epoch_end'?" in warning
+    assert summary == f"{config}: OK, 1 callback: typo_hook"
+
+
 def test_the_example_configs_are_valid() -> None:
     folder = Path(__file__).parent.parent / "examples" / "configs"
     configs = sorted(folder.glob("train.*"))
