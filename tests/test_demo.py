@@ -1,0 +1,125 @@
+"""``sara-callbacks demo``: a small training with callbacks from a config, written into one run folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from altametris.sara.core.demo import run_demo
+from altametris.sara.core.exceptions import ConfigError, PluginError
+
+FAST = "[demo]\npause_seconds = 0\n"
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.mark.slow
+def test_the_demo_command_exits_0_and_its_run_folder_holds_a_csv_that_parses(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "altametris.sara.core", "demo", "--output", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = read_csv(run / "metrics.csv")
+    assert rows
+    assert [int(row["epoch"]) for row in rows] == list(range(len(rows)))
+    assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])  # it learns
+    assert "epoch 0 (1/40) loss=" in done.stdout  # the progress bar, forced on
+    assert "stopped early by early_stopping: 'val_loss' did not improve" in done.stdout  # early stopping ends it
+    assert len(list((run / "checkpoints").iterdir())) == 2
+    assert f"Run folder: {run.relative_to(tmp_path)}" in done.stdout
+    assert "metrics.csv" in done.stdout
+    assert done.stderr == ""
+
+
+def test_run_demo_writes_everything_into_the_run_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "fast.toml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            callbacks = [
+                "metrics_logger",
+                { name = "csv_logger", params = { path = "logs/metrics.csv" } },
+                { name = "jsonl_logger", params = { path = "metrics.jsonl" } },
+                { name = "checkpoint", params = { dirpath = "ckpt", filename = "epoch{epoch:03d}.json" } },
+                { name = "progress_bar", enabled = false },
+            ]
+            [demo]
+            pause_seconds = 0
+            """
+        )
+    )
+    stream = io.StringIO()
+    folder = run_demo(config=config, epochs=3, output="out", stream=stream)
+    assert folder.resolve() == (tmp_path / "out").resolve()
+    written = {str(path.relative_to(folder).as_posix()) for path in folder.rglob("*") if path.is_file()}
+    checkpoints = {name for name in written if name.startswith("ckpt/")}
+    assert len(checkpoints) == 1
+    assert written - checkpoints == {"logs/metrics.csv", "metrics.jsonl", "state.json", "train.log"}
+    assert sorted(tmp_path.iterdir()) == [config, tmp_path / "out"]  # nothing outside the run folder
+    assert len(read_csv(folder / "logs" / "metrics.csv")) == 3
+    weights = json.loads(next((folder / "ckpt").iterdir()).read_text())
+    assert set(weights) == {"weights", "bias"}
+    state = json.loads((folder / "state.json").read_text())
+    assert any(key.startswith("Checkpoint") for key in state)
+    assert "epoch 2: loss=" in (folder / "train.log").read_text()
+    output = stream.getvalue()
+    assert "Callbacks from" in output
+    assert "metrics_logger, csv_logger, jsonl_logger, checkpoint" in output
+    assert "Training ended after epoch 2 (as planned)" in output
+    assert "Run folder: out" in output
+
+
+def test_without_output_the_run_folder_is_a_timestamp_under_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "c.toml"
+    config.write_text('callbacks = ["history"]\n' + FAST)
+    first = run_demo(config=config, epochs=1, stream=io.StringIO())
+    second = run_demo(config=config, epochs=1, stream=io.StringIO())
+    assert first.parent == second.parent == Path("runs")
+    assert first != second
+    assert (first / "state.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("callbacks = []\n[demo]\nepochs = '3'\n", r"demo\.epochs: expected a whole number >= 1, got '3'"),
+        ("callbacks = []\n[demo]\nlearning_rate = 0\n", r"demo\.learning_rate: expected a number > 0"),
+        ("callbacks = []\n[demo]\nepoch = 3\n", r"demo\.epoch: unknown setting; the demo's settings are: epochs"),
+        ("callbacks = []\ndemo = 3\n", r"demo: expected a table"),
+    ],
+)
+def test_bad_demo_settings_are_config_errors_naming_the_file_and_the_key(
+    text: str, message: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        run_demo(config=config, output=tmp_path / "out", stream=io.StringIO())
+    assert str(config) in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_callback_in_the_config_is_a_plugin_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('callbacks = ["csv_loger"]\n')
+    with pytest.raises(PluginError, match="csv_logger"):
+        run_demo(config=config, output=tmp_path / "out", stream=io.StringIO())
