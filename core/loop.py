@@ -244,9 +244,14 @@ class _Run:
             if type(metrics) is not dict:
                 metrics = {} if metrics is None else dict(metrics)
             for key, value in metrics.items():
-                if type(value) is float or (type(value) is int):
-                    sums[key] = sums.get(key, 0.0) + value
-                    counts[key] = counts.get(key, 0) + 1
+                kind = type(value)
+                if kind is float or kind is int:  # numbers only (bool is no int here): they are averaged
+                    if key in sums:
+                        sums[key] += value
+                        counts[key] += 1
+                    else:
+                        sums[key] = value
+                        counts[key] = 1
             manager.on_batch_end(batch, metrics, **context)
         epoch_metrics: Metrics = {key: total / counts[key] for key, total in sums.items()}
         if validate is not None:
