@@ -13,7 +13,7 @@ import sys
 import timeit
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 
 @dataclass
@@ -26,9 +26,9 @@ class Row:
     min_us: float
     median_us: float
     baseline: str = ""
-    ratio: Optional[float] = None
+    ratio: float | None = None
     target: str = ""
-    met: Optional[bool] = None
+    met: bool | None = None
     notes: str = ""
 
 
@@ -69,7 +69,7 @@ def interleaved(
     *,
     number: int,
     rounds: int,
-    globals_: Optional[dict[str, Any]] = None,
+    globals_: dict[str, Any] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Time each contender ``number`` times per round, rounds interleaved; (min, median) seconds per call."""
     timers = {name: timeit.Timer(stmt, globals=globals_) for name, stmt in contenders.items()}  # type: ignore[arg-type]
@@ -82,7 +82,7 @@ def interleaved(
     return {name: (min(values), statistics.median(values)) for name, values in samples.items()}
 
 
-def run_process(argv: list[str], *, repeat: int, env: Optional[dict[str, str]] = None) -> tuple[float, float]:
+def run_process(argv: list[str], *, repeat: int, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall time of a whole process, (min, median) seconds over ``repeat`` runs."""
     import time
 
@@ -94,7 +94,7 @@ def run_process(argv: list[str], *, repeat: int, env: Optional[dict[str, str]] =
     return min(times), statistics.median(times)
 
 
-def write(report: Report, out_dir: Path, markdown: Optional[Path]) -> str:
+def write(report: Report, out_dir: Path, markdown: Path | None) -> str:
     """Write the report as JSON and Markdown; return the Markdown."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "benchmarks.json").write_text(

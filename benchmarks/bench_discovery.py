@@ -71,7 +71,11 @@ def make_distributions(root: Path, count: int) -> None:
             module = f"fake_plugin_{plugin}"
             groups += f"\n[sara.callbacks]\nplugin_{plugin} = {module}:Callback\n"
             if plugin < len(ENABLED):
-                body = "from altametris.sara.core.base_callback import BaseCallback\nclass Callback(BaseCallback):\n    pass\n"
+                body = (
+                    "from altametris.sara.core.base_callback import BaseCallback\n"
+                    "class Callback(BaseCallback):\n"
+                    "    pass\n"
+                )
             else:
                 body = f"raise RuntimeError('plugin_{plugin} was imported although it was not enabled')\n"
             (root / f"{module}.py").write_text(body)
@@ -82,7 +86,7 @@ def make_distributions(root: Path, count: int) -> None:
 
 
 def _available(setup: str) -> bool:
-    return subprocess.run([sys.executable, "-c", setup], capture_output=True).returncode == 0
+    return subprocess.run([sys.executable, "-c", setup], check=False, capture_output=True).returncode == 0
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -142,7 +146,7 @@ def _timed_process(script: str, env: dict[str, str]) -> tuple[float, float]:
     import time
 
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, env=env)
     outer = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"benchmark process failed:\n{script}\n{result.stderr}")

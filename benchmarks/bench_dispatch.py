@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pluggy
-
 from altametris.sara.core import hookspecs
 from altametris.sara.core.base_callback import BaseCallback, CallbackManager
 from altametris.sara.core.exceptions import TrainingError
@@ -119,9 +118,8 @@ def run(quick: bool = False) -> list[Row]:
                     "keyword": (f"manager.{hook}({first}=1, metrics=met)", "loop(1, met)"),
                     "context": (f"manager.{hook}(1, met, model=model)", "loop_context(1, met, model=model)"),
                 }
-                for call, (statement, loop_statement) in calls.items():
-                    if kind == "overriding, fewer args":
-                        loop_statement = "loop_fewer(1, met)"
+                for call, (statement, loop_call) in calls.items():
+                    loop_statement = "loop_fewer(1, met)" if kind == "overriding, fewer args" else loop_call
                     contenders = {"sara": statement, "pluggy pm.hook": f"hook.{hook}({first}=1, metrics=met)"}
                     if overriding:
                         contenders["hand-written loop"] = loop_statement
@@ -132,7 +130,7 @@ def run(quick: bool = False) -> list[Row]:
                         contenders["one empty function call"] = "empty(1, met)"
                     timings = interleaved(contenders, number=number, rounds=rounds, globals_=names)
                     case = f"{hook}, {count} callbacks, {kind}, {call} call"
-                    sara_min, sara_median = timings["sara"]
+                    _sara_min, _sara_median = timings["sara"]
                     for contender, (low, median) in timings.items():
                         rows.append(Row("dispatch", case, contender, low * 1e6, median * 1e6))
                     baseline = "hand-written loop" if overriding else "one empty function call"
@@ -141,7 +139,7 @@ def run(quick: bool = False) -> list[Row]:
     return rows
 
 
-def _ratio(
+def _ratio(  # noqa: PLR0917 - a private helper fed from one loop
     case: str, contender: str, timings: dict[str, tuple[float, float]], baseline: str, count: int, kind: str, call: str
 ) -> Row:
     ratio = timings[contender][0] / timings[baseline][0]

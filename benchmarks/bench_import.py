@@ -7,7 +7,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-from typing import Optional
 
 from ._harness import Row, run_process
 
@@ -29,10 +28,14 @@ def run(quick: bool = False) -> list[Row]:
     rows: list[Row] = []
     samples: dict[str, list[int]] = {"pluggy": [], "altametris.sara.core": []}
     for _ in range(repeat):  # interleaved, fresh processes
-        for module in samples:
-            samples[module].append(cumulative_import_us(module))
+        for module, values in samples.items():
+            values.append(cumulative_import_us(module))
     for module, values in samples.items():
-        rows.append(Row("import", "python -X importtime, cumulative", f"import {module}", min(values), statistics.median(values)))
+        rows.append(
+            Row(
+                "import", "python -X importtime, cumulative", f"import {module}", min(values), statistics.median(values)
+            )
+        )
     ratio = min(samples["altametris.sara.core"]) / min(samples["pluggy"])
     rows.append(
         Row(
@@ -54,7 +57,7 @@ def run(quick: bool = False) -> list[Row]:
         "python -c 'import altametris.sara.core'": [sys.executable, "-c", "import altametris.sara.core"],
         "sara-callbacks list": [sys.executable, "-m", "altametris.sara.core", "list"],
     }
-    script: Optional[str] = shutil.which("sara-callbacks", path=os.path.dirname(sys.executable))
+    script: str | None = shutil.which("sara-callbacks", path=os.path.dirname(sys.executable))
     if script:
         processes["sara-callbacks list"] = [script, "list"]
     timings = {name: run_process(argv, repeat=repeat) for name, argv in processes.items()}

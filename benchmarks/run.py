@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from . import bench_discovery, bench_dispatch, bench_import
-from ._harness import Report, machine, to_markdown, write
+from ._harness import Report, machine, write
 
 FAMILIES = {"dispatch": bench_dispatch.run, "discovery": bench_discovery.run, "import": bench_import.run}
 
