@@ -5,10 +5,23 @@ The public API, re-exported here:
 * :class:`BaseCallback`, :class:`CallbackManager` (from :mod:`~altametris.sara.core.base_callback`);
 * the hookspecs and the pluggy markers :data:`hookspec` / :data:`hookimpl`
   (from :mod:`~altametris.sara.core.hookspecs`);
-* the errors (from :mod:`~altametris.sara.core.exceptions`).
+* the errors (from :mod:`~altametris.sara.core.exceptions`);
+* stopping a training without failing it (from :mod:`~altametris.sara.core.control`) and the reference loop
+  :func:`fit` (from :mod:`~altametris.sara.core.loop`);
+* plugins by name (from :mod:`~altametris.sara.core.discovery`) and config files
+  (from :mod:`~altametris.sara.core.config`).
+
+The last three groups are imported on first use, so that ``import altametris.sara.core`` stays about as cheap as
+``import pluggy``:
+
+    >>> import altametris.sara.core as sara
+    >>> sara.TrainingControl is __import__("altametris.sara.core.control", fromlist=["x"]).TrainingControl
+    True
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .base_callback import BaseCallback, CallbackManager
 from .exceptions import (
@@ -28,6 +41,44 @@ from .exceptions import (
 )
 from .hookspecs import HOOKS, Metrics, hookimpl, hookspec
 
+if TYPE_CHECKING:
+    from .config import check_config, load_callbacks, read_config
+    from .control import StopTraining, TrainingControl, stop_training
+    from .discovery import PluginInfo, available_plugins, create_callback, find_plugin, load_plugin
+    from .loop import FitResult, fit
+
+_LAZY = {
+    "check_config": "config",
+    "load_callbacks": "config",
+    "read_config": "config",
+    "StopTraining": "control",
+    "TrainingControl": "control",
+    "stop_training": "control",
+    "PluginInfo": "discovery",
+    "available_plugins": "discovery",
+    "create_callback": "discovery",
+    "find_plugin": "discovery",
+    "load_plugin": "discovery",
+    "FitResult": "loop",
+    "fit": "loop",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "HOOKS",
     "BaseCallback",
@@ -35,20 +86,33 @@ __all__ = [
     "CommandLineError",
     "ConfigError",
     "DuplicatePluginError",
+    "FitResult",
     "HookNameWarning",
     "Metrics",
     "PluginError",
+    "PluginInfo",
     "PluginLoadError",
     "PluginParameterError",
     "PluginTypeError",
     "SaraError",
     "SaraWarning",
     "StateError",
+    "StopTraining",
+    "TrainingControl",
     "TrainingError",
     "UnknownPluginError",
     "__version__",
+    "available_plugins",
+    "check_config",
+    "create_callback",
+    "find_plugin",
+    "fit",
     "hookimpl",
     "hookspec",
+    "load_callbacks",
+    "load_plugin",
+    "read_config",
+    "stop_training",
 ]
 
 __version__ = "0.1.0"
