@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import altametris.sara.core as sara
+import pytest
 
 
 def test_every_public_name_resolves_once() -> None:
@@ -24,12 +25,8 @@ def test_lazy_names_are_the_objects_of_their_modules() -> None:
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
-    try:
+    with pytest.raises(AttributeError, match="no_such_name"):
         sara.no_such_name  # noqa: B018
-    except AttributeError as error:
-        assert "no_such_name" in str(error)
-    else:
-        raise AssertionError("expected AttributeError")
 
 
 def test_importing_the_core_imports_no_plugin_no_metadata_reader_and_no_logging() -> None:
