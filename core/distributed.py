@@ -37,7 +37,9 @@ from .exceptions import SaraError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["RankInfo", "any_rank", "rank_info"]
+    from .control import TrainingControl
+
+__all__ = ["RankInfo", "agree_stop", "any_rank", "rank_info"]
 
 _VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -134,3 +136,25 @@ def any_rank(decision: bool) -> bool:
     flag = torch.tensor([1 if decision else 0], dtype=torch.int32)
     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
     return bool(flag.item())
+
+
+def agree_stop(control: TrainingControl) -> bool:
+    """Whether any rank asked for a stop; every rank gets the same answer and the asking rank's reason.
+
+    Call it, on every rank, at each point where the loop checks for a stop (the reference loop does so after every
+    batch and every epoch). With one process it is ``control.should_stop``. With several, it is one all-reduce;
+    when some rank asked, a second collective shares the first asking rank's reason, which every other rank records
+    in its own ``control`` as ``"rank N: <reason>"``.
+    """
+    dist = _process_group()
+    if dist is None or dist.get_world_size() < 2:
+        return control.should_stop
+    if not any_rank(control.should_stop):
+        return False
+    mine = (control.stop_reason or "stop requested", control.stop_source) if control.should_stop else None
+    reasons: list[tuple[str, str | None] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(reasons, mine)
+    if not control.should_stop:
+        rank, (reason, source) = next((rank, item) for rank, item in enumerate(reasons) if item is not None)
+        control.request_stop(f"rank {rank}: {reason}", source=source)
+    return True

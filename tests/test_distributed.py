@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from altametris.sara.core.distributed import RankInfo, any_rank, rank_info
+from altametris.sara.core.distributed import RankInfo, agree_stop, any_rank, rank_info
 from altametris.sara.core.exceptions import SaraError
 
 
@@ -60,3 +60,13 @@ def test_detecting_the_rank_does_not_import_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_without_a_process_group_a_stop_is_this_ranks_own_request() -> None:
+    from altametris.sara.core.control import TrainingControl
+
+    control = TrainingControl()
+    assert agree_stop(control) is False
+    control.request_stop("enough", source="me")
+    assert agree_stop(control) is True
+    assert control.stop_reason == "enough"
