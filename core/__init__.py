@@ -27,6 +27,7 @@ from .base_callback import BaseCallback, CallbackManager
 from .exceptions import (
     CommandLineError,
     ConfigError,
+    ConformanceError,
     DuplicatePluginError,
     HookNameWarning,
     PluginError,
@@ -85,6 +86,7 @@ __all__ = [
     "CallbackManager",
     "CommandLineError",
     "ConfigError",
+    "ConformanceError",
     "DuplicatePluginError",
     "FitResult",
     "HookNameWarning",

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CommandLineError",
     "ConfigError",
+    "ConformanceError",
     "DuplicatePluginError",
     "HookNameWarning",
     "PluginError",
@@ -228,3 +229,23 @@ class SaraWarning(UserWarning):
 
 class HookNameWarning(SaraWarning):
     """A callback defines an ``on_*`` method that is no hook: it would silently never run (a misspelling?)."""
+
+
+class ConformanceError(PluginError):
+    """A callback does not fit the contract checked by :func:`~altametris.sara.core.testing.check_callback`.
+
+    The message lists every problem on its own line: hook signatures that do not fit the hookspecs, a misspelt hook,
+    constructor parameters that ``sara-callbacks show`` and the config checks cannot read, a state that does not
+    survive a JSON round trip.
+
+    Attributes:
+        callback: the callback (class, instance or factory) that was checked.
+        problems: every problem found, one sentence each.
+    """
+
+    def __init__(
+        self, message: str, *, callback: object = None, problems: Sequence[str] = (), plugin: str | None = None
+    ) -> None:
+        super().__init__(message, plugin=plugin)
+        self.callback = callback
+        self.problems = tuple(problems)
