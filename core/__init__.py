@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base_callback import BaseCallback, CallbackManager
+from .base_callback import BaseCallback, CallbackManager, ErrorPolicy
 from .exceptions import (
     CommandLineError,
     ConfigError,
@@ -88,6 +88,7 @@ __all__ = [
     "ConfigError",
     "ConformanceError",
     "DuplicatePluginError",
+    "ErrorPolicy",
     "FitResult",
     "HookNameWarning",
     "Metrics",

@@ -189,19 +189,28 @@ def call_for(callback: object, hook: HookSpec) -> Call:
 
 
 def compile_dispatcher(
-    hook: HookSpec, calls: tuple[Call, ...], fail: Failure, position: dict[str, object]
+    hook: HookSpec,
+    calls: tuple[Call, ...],
+    fail: Failure,
+    position: dict[str, object],
+    *,
+    tolerate: Failure | None = None,
+    tolerant: frozenset[int] = frozenset(),
 ) -> HookFunction:
     """A function with ``hook``'s signature that calls every entry of ``calls``, in order, unrolled.
 
     The generated code is what one would write by hand for these callbacks: one ``try`` and one direct call per
     callback, each with its own argument list. It is compiled once per distinct source; each manager binds its own
-    ``calls``. For a cleanup hook (``hook.cleanup``) the result of ``fail`` is not raised: ``fail`` reports it.
+    ``calls``. A failure raises what ``fail`` returns, except for the entries whose index is in ``tolerant`` (the
+    callbacks whose error policy is not ``"raise"``): their failures go to ``tolerate``, and the call goes on with
+    the next entry; only their ``except`` branch differs, so the others cost exactly what they cost without
+    policies. For a cleanup hook (``hook.cleanup``) the result of ``fail`` is never raised: ``fail`` reports it.
     ``position`` receives the current ``epoch`` from hooks that have one, for the error messages of later hooks.
     """
     names = hook.argnames
     arguments = "".join(f"{name!r}: {name}, " for name in names)
     act = "" if hook.cleanup else "raise "  # a cleanup hook's ``fail`` reports the error and the others still run
-    lines = ["def make(calls, fail, position):"]
+    lines = ["def make(calls, fail, position, tolerate):"]
     lines += [f"    _, p{i}, k{i}, _, _ = calls[{i}]" for i in range(len(calls))]
     lines.append(f"    def {hook.name}({''.join(f'{name}, ' for name in names)}**kwargs):")
     if "epoch" in names:
@@ -213,16 +222,18 @@ def compile_dispatcher(
         if context_matters:
             lines.append(header)
         for i, call in enumerate(calls):
+            handler = "tolerate(" if i in tolerant else f"{act}fail("
             lines += [
                 f"{indent}try:",
                 f"{indent}    {variant}{i}({call[field]})",
                 f"{indent}except Exception as exc:",
-                f"{indent}    {act}fail(calls[{i}], {hook.name!r}, exc, {{{arguments}{extra}}})",
+                f"{indent}    {handler}calls[{i}], {hook.name!r}, exc, {{{arguments}{extra}}})",
             ]
     if not calls:
         lines.append("        return None")
     lines.append(f"    return {hook.name}")
-    dispatcher = _generate("\n".join(lines) + "\n", f"<sara dispatcher {hook.name}>")(calls, fail, position)
+    make = _generate("\n".join(lines) + "\n", f"<sara dispatcher {hook.name}>")
+    dispatcher = make(calls, fail, position, tolerate)
     dispatcher.__qualname__ = f"CallbackManager.{hook.name}"
     dispatcher.__doc__ = hook.doc
     return dispatcher

@@ -32,12 +32,13 @@ callback, the hook and where the training was, with the original exception as ``
 from __future__ import annotations
 
 import abc
-import weakref
 from typing import TYPE_CHECKING, Any, Union
 
-from . import _dispatch
+from . import _dispatch, _failures, _state
 from ._callback_list import CallbackList
-from .exceptions import HookNameWarning, StateError, TrainingError
+from ._failures import ErrorPolicy, policy_of, short_repr
+from ._registration import check_callback, warn_misspelt_hooks
+from .exceptions import TrainingError
 from .hookspecs import HOOKS, Metrics
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
     from ._dispatch import Call, HookFunction
 
-__all__ = ["BaseCallback", "CallbackManager", "ConfigSource", "logger"]
+__all__ = ["BaseCallback", "CallbackManager", "ConfigSource", "ErrorPolicy", "logger"]
 
 if TYPE_CHECKING:
     import logging
@@ -55,17 +56,11 @@ if TYPE_CHECKING:
     """The logger of the callback machinery (``altametris.sara.core.base_callback``)."""
 
 
-def _logger() -> logging.Logger:
-    import logging
-
-    return logging.getLogger(__name__)
-
-
 def __getattr__(name: str) -> Any:
     # ``logger`` is made on first use: ``logging`` costs about as much to import as pluggy, and a training that
     # never fails never needs it.
     if name == "logger":
-        return _logger()
+        return _failures.logger()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -81,7 +76,30 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
 
     Callbacks whose state must survive a resume override :meth:`state_dict` and :meth:`load_state_dict`; the
     manager files each state under the callback's :attr:`state_key`.
+
+    What the manager does when a hook raises is the callback's :attr:`on_error` policy: a class may set another
+    default (``on_error = "warn"`` for a logger whose server may be down), and an instance its own, directly,
+    through :meth:`CallbackManager.add_callback` or through the ``on_error`` key of its config item.
+
+    Example:
+        >>> class Uploader(BaseCallback):
+        ...     on_error = "warn"  # a network error must not end the training
+        ...     def on_epoch_end(self, epoch, metrics):
+        ...         raise ConnectionError("server down")
+        >>> manager = CallbackManager([Uploader()])
+        >>> manager.on_epoch_end(0, {})  # logged as a warning; the training goes on
+        >>> manager
+        CallbackManager(callbacks=[Uploader(on_error='warn')])
     """
+
+    on_error: ErrorPolicy = "raise"
+    """The error policy: ``"raise"`` (the default) lets the :class:`~altametris.sara.core.exceptions.TrainingError`
+    reach the trainer; ``"warn"`` logs it (callback, hook, epoch or batch, and the traceback the first time) and goes on
+    with the next callback; ``"disable"`` logs it once and stops calling the callback for the rest of the run, after
+    giving it ``on_exception`` with its own failure so that it closes its files. Stop requests
+    (:class:`~altametris.sara.core.control.StopTraining`), ``KeyboardInterrupt`` and ``SystemExit`` are never caught.
+    The manager reads it when it (re)builds its dispatchers: after a change of its callback list, and at every
+    ``on_train_start``."""
 
     def on_train_start(self, **kwargs: Any) -> None:
         """Called once, before the first epoch."""
@@ -126,60 +144,6 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
         """Restore the state returned by :meth:`state_dict`."""
 
 
-_checked_classes: weakref.WeakSet[type] = weakref.WeakSet()
-
-
-def _warn_misspelt_hooks(cls: type) -> None:
-    """Warn, once per class, about ``on_*`` methods that are no hook: they would silently never run."""
-    if cls in _checked_classes:
-        return
-    _checked_classes.add(cls)
-    strays = [
-        name
-        for klass in cls.__mro__
-        if klass is not BaseCallback and issubclass(klass, BaseCallback)
-        for name, value in vars(klass).items()
-        if name.startswith("on_") and name not in HOOKS and callable(value)
-    ]
-    if not strays:
-        return
-    import difflib  # only when there is something to suggest: keeps the import of this module light
-    import warnings
-
-    for name in dict.fromkeys(strays):
-        close = difflib.get_close_matches(name, HOOKS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"the hooks are: {', '.join(HOOKS)}"
-        warnings.warn(
-            f"{cls.__qualname__.rpartition('<locals>.')[2]}.{name} is not a hook of SARA callbacks "
-            f"and will never be called; {hint}",
-            HookNameWarning,
-            stacklevel=4,
-        )
-
-
-def _describe(error: BaseException) -> str:
-    """``"ValueError: text"``, robust to exceptions without arguments and to a ``__str__`` that raises."""
-    kind = type(error).__qualname__
-    try:
-        text = str(error)
-    except Exception as str_error:
-        text = f"<str() failed with {type(str_error).__qualname__}>"
-    return f"{kind}: {text}" if text else kind
-
-
-def _class_name(value: object) -> str:
-    """The class's qualified name, without the ``function.<locals>.`` of classes defined in a function."""
-    return type(value).__qualname__.rpartition("<locals>.")[2]
-
-
-def _short_repr(value: object) -> str:
-    try:
-        text = repr(value)
-    except Exception:
-        return f"<{_class_name(value)} object>"
-    return text if len(text) <= 80 else f"{text[:77]}..."
-
-
 def _overrides(callback: BaseCallback, hook: str) -> bool:
     return getattr(getattr(callback, hook), "__func__", None) is not getattr(BaseCallback, hook)
 
@@ -190,7 +154,9 @@ class CallbackManager:
     The manager is what a training loop talks to: it has one method per hook, with the hookspec's signature, and
     calls that hook on every callback that overrides it. A callback's exception is raised as a
     :class:`~altametris.sara.core.exceptions.TrainingError` that names the callback, the hook and the epoch or
-    batch; ``KeyboardInterrupt``, ``SystemExit`` and other ``BaseException``\ s pass through untouched.
+    batch; ``KeyboardInterrupt``, ``SystemExit`` and other ``BaseException``\ s pass through untouched. A callback
+    whose :attr:`~BaseCallback.on_error` policy is ``"warn"`` or ``"disable"`` has its failures logged instead, and
+    the hook goes on with the next callback.
 
     Callbacks may be added or removed at any time, also from inside a hook (a callback removing itself, say): the
     change applies from the next hook call. That holds for direct changes of :attr:`callbacks` too.
@@ -199,7 +165,7 @@ class CallbackManager:
         callbacks: the callbacks, in the order their hooks are called.
 
     Raises:
-        TrainingError: when an item is not a :class:`BaseCallback` instance.
+        TrainingError: when an item is not a :class:`BaseCallback` instance, or has no valid error policy.
 
     Example:
         >>> class Recorder(BaseCallback):
@@ -219,7 +185,13 @@ class CallbackManager:
     def __init__(self, callbacks: Iterable[BaseCallback] | None = None) -> None:
         self._callbacks: CallbackList[BaseCallback] = CallbackList(callbacks or (), self._invalidate)
         self._position: dict[str, object] = {}
+        self._reset_run()
         self._validate_callbacks()
+
+    def _reset_run(self) -> None:
+        self._disabled: dict[int, BaseCallback] = {}  # by id(): callbacks need not be hashable
+        self._warned: set[tuple[int, str]] = set()  # (callback, hook) pairs whose traceback was logged
+        self._policies: tuple[tuple[BaseCallback, ErrorPolicy], ...] = ()  # as compiled into the dispatchers
 
     @classmethod
     def from_config(cls, source: ConfigSource, *, allow_import_paths: bool = False) -> CallbackManager:
@@ -227,7 +199,8 @@ class CallbackManager:
 
         Args:
             source: a mapping, or the path (``str`` or ``os.PathLike``) of a ``.toml``, ``.yaml``/``.yml`` or
-                ``.json`` file, whose ``callbacks`` key lists plugin names or ``{name, params}`` tables.
+                ``.json`` file, whose ``callbacks`` key lists plugin names or ``{name, params, enabled, on_error}``
+                tables.
             allow_import_paths: also accept ``"module:Class"`` items that name no registered plugin. Off by
                 default: a config is data and names registered plugins only.
 
@@ -251,24 +224,48 @@ class CallbackManager:
         self._callbacks = CallbackList(callbacks, self._invalidate)
         self._invalidate()
 
+    @property
+    def disabled(self) -> tuple[BaseCallback, ...]:
+        """The callbacks that failed under ``on_error="disable"`` and are not called again in this run.
+
+        They stay registered: the next ``on_train_start`` (a new run) calls them again.
+        """
+        return tuple(self._disabled.values())
+
     def _validate_callbacks(self) -> None:
-        """Check that every registered callback is a :class:`BaseCallback` instance.
+        """Check that every registered callback is a :class:`BaseCallback` instance with a valid error policy.
 
         Raises:
             TrainingError: naming the position and the offending object.
         """
         for index, callback in enumerate(self._callbacks):
-            _check_callback(callback, f"callbacks[{index}]")
-            _warn_misspelt_hooks(type(callback))
+            check_callback(callback, f"callbacks[{index}]")
+            warn_misspelt_hooks(type(callback))
 
-    def add_callback(self, callback: BaseCallback) -> None:
+    def add_callback(self, callback: BaseCallback, *, on_error: ErrorPolicy | None = None) -> None:
         """Register ``callback`` after the others.
 
+        Args:
+            callback: the callback.
+            on_error: its error policy, set as ``callback.on_error``; by default it keeps the one it has.
+
         Raises:
-            TrainingError: when ``callback`` is not a :class:`BaseCallback` instance.
+            TrainingError: when ``callback`` is not a :class:`BaseCallback` instance, or ``on_error`` no policy.
+
+        Example:
+            >>> class Flaky(BaseCallback):
+            ...     def on_batch_end(self, batch, metrics):
+            ...         raise TimeoutError("metrics server")
+            >>> manager = CallbackManager()
+            >>> manager.add_callback(Flaky(), on_error="disable")
+            >>> manager.on_batch_end(0, {})  # logged once; Flaky is not called again in this run
+            >>> [type(callback).__name__ for callback in manager.disabled], len(manager)
+            (['Flaky'], 1)
         """
-        _check_callback(callback, "add_callback()")
-        _warn_misspelt_hooks(type(callback))
+        check_callback(callback, "add_callback()")
+        if on_error is not None:
+            _failures.set_policy(callback, on_error, "add_callback()")
+        warn_misspelt_hooks(type(callback))
         self._callbacks.append(callback)
 
     def remove_callback(self, callback: BaseCallback) -> None:
@@ -279,7 +276,7 @@ class CallbackManager:
         """
         if callback not in self._callbacks:
             raise TrainingError(
-                f"cannot remove {_short_repr(callback)}: it is not registered with this manager "
+                f"cannot remove {short_repr(callback)}: it is not registered with this manager "
                 f"(registered: {self._class_names() or 'none'})",
                 callback=callback,
             )
@@ -298,59 +295,82 @@ class CallbackManager:
         return f"{type(self).__name__}(callbacks=[{self._class_names()}])"
 
     def _class_names(self) -> str:
-        return ", ".join(type(callback).__name__ for callback in self._callbacks)
+        return ", ".join(_named(callback) for callback in self._callbacks)
 
     # -- dispatch ----------------------------------------------------------------------------------------------
     #
     # Each hook method below runs only while the manager is stale. It compiles one dispatcher per hook (see
     # ``_dispatch``) and stores it in the instance's ``__dict__`` under the hook's name, where it shadows the method
     # until the callback list changes again (the way ``functools.cached_property`` works). A hook call thus costs
-    # one plain function call plus one call per overriding callback.
+    # one plain function call plus one call per overriding callback. ``on_train_start`` is the exception: it starts
+    # a run (disabled callbacks are called again, policies are read again), so its method always runs, and its
+    # dispatcher is kept under ``_train_start``.
 
     def _invalidate(self) -> None:
         for name in HOOKS:
             self.__dict__.pop(name, None)
+        self.__dict__.pop("_train_start", None)
 
     def _compile(self) -> dict[str, HookFunction]:
         self._validate_callbacks()
-        callbacks = tuple(self._callbacks)
+        callbacks = tuple(callback for callback in self._callbacks if id(callback) not in self._disabled)
+        self._policies = tuple((callback, policy_of(callback)) for callback in callbacks)
         dispatchers: dict[str, HookFunction] = {}
         for hook in HOOKS.values():
             calls = tuple(
                 _dispatch.call_for(callback, hook) for callback in callbacks if _overrides(callback, hook.name)
             )
-            fail = self._report_failure if hook.cleanup else self._failure
-            dispatchers[hook.name] = _dispatch.compile_dispatcher(hook, calls, fail, self._position)
+            if hook.cleanup:
+                dispatchers[hook.name] = _dispatch.compile_dispatcher(hook, calls, self._report_failure, self._position)
+                continue
+            tolerant = frozenset(index for index, call in enumerate(calls) if policy_of(call[0]) != "raise")
+            dispatchers[hook.name] = _dispatch.compile_dispatcher(
+                hook, calls, self._failure, self._position, tolerate=self._tolerate, tolerant=tolerant
+            )
         self.__dict__.update(dispatchers)
+        self.__dict__["_train_start"] = self.__dict__.pop("on_train_start")
         return dispatchers
 
+    def _start_run(self) -> None:
+        """A new run: call disabled callbacks again, and read the error policies again if one has changed."""
+        if self._disabled or any(policy_of(callback) != policy for callback, policy in self._policies):
+            self._invalidate()
+        self._disabled.clear()
+        self._warned.clear()
+
     def _failure(self, call: Call, hook: str, error: BaseException, arguments: Mapping[str, object]) -> TrainingError:
-        callback = call[0]
-        epoch = arguments.get("epoch", self._position.get("epoch"))
-        batch = arguments.get("batch")
-        where = ", ".join(
-            f"{name} {value}" for name, value in (("epoch", epoch), ("batch", batch)) if isinstance(value, int)
-        )
-        prefix = f"callback {_class_name(callback)!r} failed in {hook}" + (f" ({where})" if where else "")
-        missing = isinstance(error, _dispatch.MissingArgumentError)
-        failure = TrainingError(
-            f"{prefix}: {error if missing else _describe(error)}",
-            callback=callback,
-            hook=hook,
-            epoch=epoch if isinstance(epoch, int) else None,
-            batch=batch if isinstance(batch, int) else None,
-        )
-        # What ``raise ... from error`` would do; a missing argument is our own finding and needs no cause.
-        failure.__cause__ = None if missing else error
-        failure.__suppress_context__ = True
-        return failure
+        return _failures.wrap(call[0], hook, error, arguments, self._position)
 
     def _report_failure(
         self, call: Call, hook: str, error: BaseException, arguments: Mapping[str, object]
     ) -> TrainingError:
         """Log the failure of a cleanup hook, which must not hide the error being handled."""
         failure = self._failure(call, hook, error, arguments)
-        _logger().error("%s (ignored: %s must reach every callback)", failure, hook, exc_info=error)
+        _failures.log_cleanup_failure(failure, hook)
+        return failure
+
+    def _tolerate(self, call: Call, hook: str, error: BaseException, arguments: Mapping[str, object]) -> TrainingError:
+        """Apply a ``"warn"`` or ``"disable"`` policy to a callback's failure: log it, and go on."""
+        failure = self._failure(call, hook, error, arguments)
+        callback: BaseCallback = call[0]  # type: ignore[assignment]  # the manager only registers callbacks
+        if policy_of(callback) != "disable":
+            key = (id(callback), hook)
+            _failures.log_tolerated(failure, traceback=key not in self._warned)
+            self._warned.add(key)
+            return failure
+        if id(callback) in self._disabled:  # the same instance registered twice, failing twice in one hook call
+            return failure
+        self._disabled[id(callback)] = callback
+        self._invalidate()  # the current hook call goes on over the list as it was; the next ones skip it
+        _failures.log_disabled(failure)
+        if _overrides(callback, "on_exception"):
+            spec = HOOKS[hook].argnames
+            context = {name: value for name, value in arguments.items() if name not in spec}
+            cleanup = _dispatch.call_by_name(callback, HOOKS["on_exception"])
+            try:
+                cleanup.keyword(error=failure, **context)
+            except Exception as cleanup_error:
+                self._report_failure(cleanup, "on_exception", cleanup_error, {"error": failure, **context})
         return failure
 
     def _execute_callback_hook(self, hook_name: str, *args: Any, **kwargs: Any) -> None:
@@ -378,21 +398,31 @@ class CallbackManager:
             getattr(self, hook_name)(*spec_args, **kwargs)
             return
         # Some hookspec argument is missing: callbacks that do not name it still run; the others are told.
+        if hook_name == "on_train_start":
+            self._start_run()
         for callback in tuple(self._callbacks):
-            if _overrides(callback, hook_name):
-                call = _dispatch.call_by_name(callback, hook)
-                try:
-                    call.keyword(**kwargs)
-                except Exception as error:
-                    if not hook.cleanup:
-                        raise self._failure(call, hook_name, error, kwargs) from error
+            if id(callback) in self._disabled or not _overrides(callback, hook_name):
+                continue
+            call = _dispatch.call_by_name(callback, hook)
+            try:
+                call.keyword(**kwargs)
+            except Exception as error:
+                if hook.cleanup:
                     self._report_failure(call, hook_name, error, kwargs)
+                elif policy_of(callback) == "raise":
+                    raise self._failure(call, hook_name, error, kwargs) from error
+                else:
+                    self._tolerate(call, hook_name, error, kwargs)
 
     # -- the hooks: signatures as in the hookspecs (a test holds them to it) ---------------------------------------
 
     def on_train_start(self, **kwargs: Any) -> None:
-        """Call ``on_train_start`` on every callback."""
-        self._compile()["on_train_start"](**kwargs)
+        """Call ``on_train_start`` on every callback; this starts a run (see :attr:`BaseCallback.on_error`)."""
+        self._start_run()
+        start = self.__dict__.get("_train_start")
+        if start is None:
+            start = self._compile()["on_train_start"]
+        start(**kwargs)
 
     def on_train_end(self, **kwargs: Any) -> None:
         """Call ``on_train_end`` on every callback."""
@@ -428,29 +458,13 @@ class CallbackManager:
 
     # -- state ---------------------------------------------------------------------------------------------------
 
-    def _stateful(self) -> dict[str, BaseCallback]:
-        by_key: dict[str, BaseCallback] = {}
-        for callback in self._callbacks:
-            if type(callback).state_dict is BaseCallback.state_dict:
-                continue
-            key = callback.state_key
-            if key in by_key:
-                raise StateError(
-                    f"two stateful callbacks share the state_key {key!r}: {by_key[key]!r} and {callback!r}; "
-                    f"give one of them another state_key so that their states do not overwrite each other",
-                    key=key,
-                    callbacks=(by_key[key], callback),
-                )
-            by_key[key] = callback
-        return by_key
-
     def state_dict(self) -> dict[str, dict[str, Any]]:
         """Every stateful callback's :meth:`~BaseCallback.state_dict`, under its :attr:`~BaseCallback.state_key`.
 
         Raises:
             StateError: when two stateful callbacks share a ``state_key``.
         """
-        return {key: callback.state_dict() for key, callback in self._stateful().items()}
+        return {key: callback.state_dict() for key, callback in _state.stateful(self._callbacks).items()}
 
     def load_state_dict(self, state_dict: Mapping[str, Mapping[str, Any]], *, strict: bool = True) -> None:
         """Give each stateful callback its saved state; callbacks absent from ``state_dict`` keep a fresh state.
@@ -462,41 +476,21 @@ class CallbackManager:
         Raises:
             StateError: for unclaimed entries (when ``strict``), or a callback that refuses its state.
         """
-        stateful = self._stateful()
-        unclaimed = sorted(set(state_dict) - set(stateful))
-        if strict and unclaimed:
-            raise StateError(
-                f"the saved state has entries no registered callback claims: {unclaimed}; registered stateful "
-                f"callbacks: {sorted(stateful) or 'none'}; register those callbacks, or load with strict=False",
-                key=unclaimed[0],
-            )
-        for key, callback in stateful.items():
-            if key not in state_dict:
-                continue
-            try:
-                callback.load_state_dict(state_dict[key])
-            except Exception as error:
-                raise StateError(
-                    f"callback {_class_name(callback)!r} could not load its state {key!r}: {_describe(error)}",
-                    key=key,
-                    callbacks=(callback,),
-                ) from error
+        _state.load(_state.stateful(self._callbacks), state_dict, strict=strict)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = {name: value for name, value in self.__dict__.items() if name not in HOOKS}
+        transient = {*HOOKS, "_train_start", "_disabled", "_warned", "_policies"}  # a copy starts a new run
+        state = {name: value for name, value in self.__dict__.items() if name not in transient}
         state["_callbacks"] = list(self._callbacks)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._callbacks = CallbackList(state["_callbacks"], self._invalidate)
+        self._reset_run()
 
 
-def _check_callback(callback: object, where: str) -> None:
-    if not isinstance(callback, BaseCallback):
-        hint = " (a class: instantiate it)" if isinstance(callback, type) and issubclass(callback, BaseCallback) else ""
-        found = f"{_class_name(callback)} {_short_repr(callback)}"
-        raise TrainingError(
-            f"{where}: expected a BaseCallback instance, got {found}{hint}",
-            callback=callback,
-        )
+def _named(callback: object) -> str:
+    """A callback as the manager's ``repr`` shows it: its class, and its error policy when not the default."""
+    policy = getattr(callback, "on_error", "raise")
+    return type(callback).__name__ + ("" if policy == "raise" else f"(on_error={short_repr(policy)})")

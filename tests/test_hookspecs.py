@@ -84,8 +84,10 @@ def test_base_callback_and_manager_hooks_take_the_spec_arguments_plus_kwargs(own
 
 @pytest.mark.parametrize("owner", [BaseCallback, CallbackManager])
 def test_no_hook_exists_beyond_the_specs(owner: type) -> None:
-    hooks_defined = {name for name in vars(owner) if name.startswith("on_")}
+    hooks_defined = {name for name, value in vars(owner).items() if name.startswith("on_") and callable(value)}
     assert hooks_defined == set(hookspecs.HOOKS)
+    # The one other ``on_`` name is the error policy, a string: it can never be mistaken for a hook by dispatch.
+    assert {name for name in vars(owner) if name.startswith("on_")} - hooks_defined <= {"on_error"}
 
 
 def test_a_compiled_dispatcher_keeps_the_spec_signature() -> None:

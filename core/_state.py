@@ -1,0 +1,69 @@
+"""The callbacks' state, saved with a checkpoint and restored on resume, filed under each callback's ``state_key``.
+
+Nothing here is public: :meth:`~altametris.sara.core.base_callback.CallbackManager.state_dict` and
+:meth:`~altametris.sara.core.base_callback.CallbackManager.load_state_dict` call these functions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._failures import class_name, describe
+from .exceptions import StateError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from .base_callback import BaseCallback
+
+__all__: list[str] = []
+
+
+def stateful(callbacks: Iterable[BaseCallback]) -> dict[str, BaseCallback]:
+    """The callbacks that override ``state_dict``, by ``state_key``.
+
+    Raises:
+        StateError: when two of them share a ``state_key``.
+    """
+    from .base_callback import BaseCallback
+
+    by_key: dict[str, BaseCallback] = {}
+    for callback in callbacks:
+        if type(callback).state_dict is BaseCallback.state_dict:
+            continue
+        key = callback.state_key
+        if key in by_key:
+            raise StateError(
+                f"two stateful callbacks share the state_key {key!r}: {by_key[key]!r} and {callback!r}; "
+                f"give one of them another state_key so that their states do not overwrite each other",
+                key=key,
+                callbacks=(by_key[key], callback),
+            )
+        by_key[key] = callback
+    return by_key
+
+
+def load(by_key: Mapping[str, BaseCallback], state_dict: Mapping[str, Mapping[str, Any]], *, strict: bool) -> None:
+    """Give each callback of ``by_key`` its entry of ``state_dict``.
+
+    Raises:
+        StateError: for unclaimed entries (when ``strict``), or a callback that refuses its state.
+    """
+    unclaimed = sorted(set(state_dict) - set(by_key))
+    if strict and unclaimed:
+        raise StateError(
+            f"the saved state has entries no registered callback claims: {unclaimed}; registered stateful "
+            f"callbacks: {sorted(by_key) or 'none'}; register those callbacks, or load with strict=False",
+            key=unclaimed[0],
+        )
+    for key, callback in by_key.items():
+        if key not in state_dict:
+            continue
+        try:
+            callback.load_state_dict(state_dict[key])
+        except Exception as error:
+            raise StateError(
+                f"callback {class_name(callback)!r} could not load its state {key!r}: {describe(error)}",
+                key=key,
+                callbacks=(callback,),
+            ) from error
