@@ -10,7 +10,10 @@ and is the model for trainers that write their own loop:
   logger records it, and ``on_train_end`` always runs;
 * :class:`~altametris.sara.core.control.StopTraining` ends the training at once, as a stop request;
 * any other error (a callback's, the train step's, ``KeyboardInterrupt``) runs ``on_exception`` on every callback,
-  so that files are closed, and is then re-raised unchanged;
+  so that files are closed, and is then re-raised unchanged: a failure of ``on_exception`` itself is logged, never
+  raised in its place;
+* a callback whose error policy (:attr:`~altametris.sara.core.base_callback.BaseCallback.on_error`) is ``"warn"``
+  or ``"disable"`` does not end the training: its failures are logged and the training goes on;
 * a resumed training passes ``start_epoch`` after giving the manager its saved state
   (:meth:`~altametris.sara.core.base_callback.CallbackManager.load_state_dict`).
 
@@ -225,7 +228,16 @@ class _Run:
             except StopTraining as stop:  # already ending: only recorded
                 self._stopped(stop)
         except BaseException as error:
-            manager.on_exception(error, **context)
+            try:
+                manager.on_exception(error, **context)
+            except Exception as cleanup_error:  # the manager logs callbacks' failures; this is anything else
+                from ._failures import describe, logger
+
+                logger().error(
+                    "on_exception failed (%s); re-raising the error that ended the training",
+                    describe(cleanup_error),
+                    exc_info=cleanup_error,
+                )
             raise
 
     def _stopped(self, stop: StopTraining) -> None:

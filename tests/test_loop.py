@@ -342,6 +342,22 @@ def test_a_failing_on_exception_does_not_hide_the_training_error(caplog: pytest.
     assert "disk gone" in caplog.text
 
 
+def test_an_on_exception_that_fails_as_a_whole_is_logged_and_the_original_error_re_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    manager = CallbackManager([EventRecorder()])
+    error = RuntimeError("the real failure")
+
+    def step(batch: int) -> dict[str, float]:
+        manager.callbacks.append("not a callback")  # type: ignore[arg-type]  # refused at the next hook call
+        raise error
+
+    with pytest.raises(RuntimeError) as caught:
+        fit(manager, epochs=1, batches_per_epoch=1, train_step=step)
+    assert caught.value is error
+    assert "on_exception failed (TrainingError: callbacks[1]: expected a BaseCallback instance" in caplog.text
+
+
 @pytest.mark.parametrize("logger_class", [CSVLogger, JSONLLogger])
 def test_files_are_complete_and_closed_after_a_failure(tmp_path: Any, logger_class: type[CSVLogger]) -> None:
     writer = logger_class(path=tmp_path / "metrics.log")
