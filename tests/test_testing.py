@@ -111,7 +111,14 @@ def test_metrics_and_validation_are_dicts_or_functions() -> None:
 def test_validate_false_leaves_the_validation_hooks_out() -> None:
     hooks = simulate([], epochs=1, batches=1, validate=False).hooks
     assert "on_validation_start" not in hooks
-    assert hooks == ["on_train_start", "on_epoch_start", "on_batch_start", "on_batch_end", "on_epoch_end", "on_train_end"]
+    assert hooks == [
+        "on_train_start",
+        "on_epoch_start",
+        "on_batch_start",
+        "on_batch_end",
+        "on_epoch_end",
+        "on_train_end",
+    ]
 
 
 def test_context_keywords_reach_every_hook_and_fit_arguments_are_routed(tmp_path: Path) -> None:
@@ -137,7 +144,7 @@ def test_callbacks_under_test_run_after_the_recorder_and_are_given_back() -> Non
     assert recording.manager.state_dict() == {"History": recording.callbacks[1].state_dict()}
 
 
-# -- simulate: failures and stops ---------------------------------------------------------------------------------------
+# -- simulate: failures and stops --------------------------------------------------------------------------------------
 
 
 def test_a_failure_at_a_batch_reaches_the_trainer_as_a_training_error_after_on_exception() -> None:
@@ -263,7 +270,7 @@ def test_the_recorder_keeps_copies_of_the_metrics() -> None:
     assert recorder.events[0].arguments["metrics"] == {"loss": 1.0}
 
 
-# -- check_callback ------------------------------------------------------------------------------------------------------
+# -- check_callback ----------------------------------------------------------------------------------------------------
 
 BUILTINS = {
     "metrics_logger": {},
@@ -311,10 +318,15 @@ class Good(BaseCallback):
         self.count = int(state_dict["count"])
 
 
+def make_good(every: int = 3) -> Good:
+    """A factory, as an entry point may name one."""
+    return Good(every)
+
+
 def test_a_conforming_callback_passes_as_a_class_an_instance_or_a_factory() -> None:
     check_callback(Good)
     check_callback(Good(every=2))
-    check_callback(lambda: Good(), params={})
+    check_callback(make_good, params={"every": 2})
     assert conformance_problems(Good) == []
 
 
@@ -388,10 +400,16 @@ def test_constructor_parameters_must_be_readable_by_show_and_the_config_checks()
     from typing import TYPE_CHECKING as checking
 
     if checking:
-        from collections import OrderedDict  # noqa: F401 - only to be unresolvable at run time
+        from collections import OrderedDict
 
     class Params(BaseCallback):
-        def __init__(self, plain, later: OrderedDict = None, ratio: float = None, /) -> None:  # type: ignore[no-untyped-def,assignment]  # noqa: E501
+        def __init__(  # type: ignore[no-untyped-def]
+            self,
+            plain,
+            later: OrderedDict[str, int] | None = None,
+            ratio: float = None,  # type: ignore[assignment]  # noqa: RUF013 - what is checked
+            /,
+        ) -> None:
             pass
 
         def on_train_start(self, **kwargs: Any) -> None:
@@ -401,7 +419,10 @@ def test_constructor_parameters_must_be_readable_by_show_and_the_config_checks()
     assert problems[0].startswith("Params has no docstring: `sara-callbacks show` would print BaseCallback's")
     assert "parameter 'plain' is positional-only and required, which a config cannot give" in problems[1]
     assert "parameter 'plain' has no annotation" in problems[2]
-    assert "the annotation 'OrderedDict' of parameter 'later' cannot be resolved at run time" in problems[3]
+    assert (
+        "the annotation 'OrderedDict[str, int] | None' of parameter 'later' cannot be resolved at run time"
+        in problems[3]
+    )
     assert "the default None of parameter 'ratio' does not fit its annotation float" in problems[4]
     assert problems[5].startswith("cannot build it without parameters to check its hooks and state: ")
 
@@ -546,7 +567,7 @@ def test_a_trained_early_stopping_conforms_with_its_counters() -> None:
     check_callback(stopper)
 
 
-# -- imports and the pytest plugin ---------------------------------------------------------------------------------------
+# -- imports and the pytest plugin -------------------------------------------------------------------------------------
 
 
 def _modules_after(code: str) -> list[str]:
