@@ -7,6 +7,7 @@ Subcommands:
 * ``show NAME [--json]``: what a plugin is: its docstring, its parameters, the hooks it overrides (imports it).
 * ``check CONFIG [--allow-import-paths]``: validates a config as ``CallbackManager.from_config`` would, building
   every callback, and prints each problem on its own line (``path: where: reason``); exit 0 when valid, 1 otherwise.
+  A valid config's callbacks are listed in order, each with its error policy when it is not ``raise``.
 * ``demo [--config PATH] [--epochs N] [--output DIR]``: a small training run driven through the manager.
 
 Errors of the library print ``sara-callbacks: error: <message>`` and exit 1; bad arguments exit 2; any other error
@@ -190,9 +191,18 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     disabled = f"; {len(report.disabled)} disabled: {', '.join(report.disabled)}" if report.disabled else ""
     count = len(report.callbacks)
-    names = f": {', '.join(report.names)}" if report.names else ""
+    described = [_with_policy(name, callback) for name, callback in zip(report.names, report.callbacks)]
+    names = f": {', '.join(described)}" if described else ""
     _out(f"{args.config}: OK, {count} callback{'s' if count != 1 else ''}{names}{disabled}")
     return 0
+
+
+def _with_policy(name: str, callback: BaseCallback) -> str:
+    """``name``, and the callback's error policy when it is not the default: ``"csv_logger (on_error=warn)"``."""
+    from ._failures import policy_of
+
+    policy = policy_of(callback)
+    return name if policy == "raise" else f"{name} (on_error={policy})"
 
 
 def _manager_warnings(callbacks: Sequence[BaseCallback]) -> list[Warning]:

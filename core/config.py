@@ -6,9 +6,12 @@ A config is a table whose ``callbacks`` key lists the callbacks, each a plugin n
         "progress_bar",
         { name = "early_stopping", params = { monitor = "val_loss", patience = 3 } },
         { name = "csv_logger", params = { path = "metrics.csv" }, enabled = false },
+        { name = "mlflow_logger", on_error = "warn" },
     ]
 
-The callbacks are built in list order; only the plugins named (and enabled) are imported. A config is data: it names
+The callbacks are built in list order; only the plugins named (and enabled) are imported. ``on_error`` sets the
+callback's error policy (``"raise"``, the default, ``"warn"`` or ``"disable"``: see
+:attr:`~altametris.sara.core.base_callback.BaseCallback.on_error`). A config is data: it names
 registered plugins only, unless the caller passes ``allow_import_paths=True``, which also accepts ``"module:Class"``.
 YAML is read with ``yaml.safe_load`` only. Other top-level keys are left to the trainer.
 
@@ -30,6 +33,8 @@ Example:
     callbacks[0]: unknown plugin 'histroy'; did you mean 'history'? installed plugins: ...
     >>> print(report.problems[1])
     callbacks[1].name: expected a string, got integer 1
+    >>> load_callbacks({"callbacks": [{"name": "history", "on_error": "warn"}]})[0].on_error
+    'warn'
 """
 
 from __future__ import annotations
@@ -39,9 +44,11 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from ._failures import ERROR_POLICIES, policy_problem, set_policy
 from .exceptions import ConfigError, PluginParameterError, SaraError
 
 if TYPE_CHECKING:
+    from ._failures import ErrorPolicy
     from .base_callback import BaseCallback, ConfigSource
     from .discovery import PluginInfo
 
@@ -50,7 +57,7 @@ __all__ = ["ITEM_KEYS", "SUPPORTED_EXTENSIONS", "ConfigReport", "check_config", 
 SUPPORTED_EXTENSIONS = (".toml", ".yaml", ".yml", ".json")
 """The file extensions :func:`read_config` knows."""
 
-ITEM_KEYS = ("name", "params", "enabled")
+ITEM_KEYS = ("name", "params", "enabled", "on_error")
 """The keys of a callback's table in a config."""
 
 
@@ -247,6 +254,7 @@ class _Item(NamedTuple):
     name: str
     params: Mapping[str, object]
     enabled: bool
+    on_error: ErrorPolicy | None = None
 
 
 def _parse_item(value: object, where: str, shown: str | None, report: Callable[[SaraError], None]) -> _Item | None:
@@ -254,43 +262,59 @@ def _parse_item(value: object, where: str, shown: str | None, report: Callable[[
     if isinstance(value, str):
         return _Item(where, where, value, {}, enabled=True)
     if not isinstance(value, Mapping):
-        report(_error(shown, where, f"expected a plugin name or a table {{name, params, enabled}}, got {_kind(value)}"))
+        report(
+            _error(shown, where, f"expected a plugin name or a table {{{', '.join(ITEM_KEYS)}}}, got {_kind(value)}")
+        )
         return None
-    ok = True
-    for key in value:
-        if key not in ITEM_KEYS:
-            text = key if isinstance(key, str) else ""
-            report(
-                _error(
-                    shown,
-                    where,
-                    f"unknown key {_short(key)}; {_suggest(text, ITEM_KEYS)}an item's keys are: {', '.join(ITEM_KEYS)}",
-                )
-            )
-            ok = False
+    found = _unknown_keys(value, where, shown)
     name = value.get("name")
     if "name" not in value:
-        report(_error(shown, where, "missing 'name': every table needs the plugin's name"))
-        ok = False
+        found.append(_error(shown, where, "missing 'name': every table needs the plugin's name"))
     elif not isinstance(name, str):
-        report(_error(shown, f"{where}.name", f"expected a string, got {_kind(name)} {_short(name)}"))
-        ok = False
+        found.append(_error(shown, f"{where}.name", f"expected a string, got {_kind(name)} {_short(name)}"))
     params = value.get("params", {})
     if not isinstance(params, Mapping):
-        report(_error(shown, f"{where}.params", f"expected a table, got {_kind(params)}"))
-        ok = False
+        found.append(_error(shown, f"{where}.params", f"expected a table, got {_kind(params)}"))
     else:
-        for key in params:
-            if not isinstance(key, str):
-                report(_error(shown, f"{where}.params", f"parameter names are strings, got {_kind(key)} {_short(key)}"))
-                ok = False
+        found += [
+            _error(shown, f"{where}.params", f"parameter names are strings, got {_kind(key)} {_short(key)}")
+            for key in params
+            if not isinstance(key, str)
+        ]
     enabled = value.get("enabled", True)
     if not isinstance(enabled, bool):
-        report(_error(shown, f"{where}.enabled", f"expected true or false, got {_kind(enabled)} {_short(enabled)}"))
-        ok = False
-    if not ok:
+        found.append(
+            _error(shown, f"{where}.enabled", f"expected true or false, got {_kind(enabled)} {_short(enabled)}")
+        )
+    on_error = value.get("on_error")
+    policy_error = _check_policy(on_error, f"{where}.on_error", shown) if "on_error" in value else None
+    if policy_error is not None:
+        found.append(policy_error)
+    for problem in found:
+        report(problem)
+    if found:
         return None
-    return _Item(where, f"{where}.name", name, params, enabled)  # type: ignore[arg-type]  # checked above
+    return _Item(where, f"{where}.name", name, params, enabled, on_error)  # type: ignore[arg-type]  # checked above
+
+
+def _unknown_keys(item: Mapping[Any, object], where: str, shown: str | None) -> list[ConfigError]:
+    found = []
+    for key in item:
+        if key not in ITEM_KEYS:
+            text = key if isinstance(key, str) else ""
+            hint = _suggest(text, ITEM_KEYS)
+            found.append(
+                _error(shown, where, f"unknown key {_short(key)}; {hint}an item's keys are: {', '.join(ITEM_KEYS)}")
+            )
+    return found
+
+
+def _check_policy(value: object, key: str, shown: str | None) -> ConfigError | None:
+    problem = policy_problem(value)
+    if problem is None:
+        return None
+    hint = _suggest(value.lower() if isinstance(value, str) else "", ERROR_POLICIES)
+    return _error(shown, key, f"{problem}; {hint.rstrip()}" if hint else problem)
 
 
 def _short(value: object) -> str:
@@ -380,9 +404,17 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) ->
         if problems:
             continue
         try:
-            callbacks.append(_params.construct(factory, item.params, info))
+            callback = _params.construct(factory, item.params, info)
         except SaraError as error:
             report(_locate(error, shown, item.where))
+            continue
+        if item.on_error is not None:
+            try:
+                set_policy(callback, item.on_error, info.describe(target=False))
+            except SaraError as error:
+                report(_error(shown, f"{item.where}.on_error", str(error)))
+                continue
+        callbacks.append(callback)
     return ConfigReport(tuple(found), tuple(callbacks), tuple(names), tuple(disabled))
 
 
@@ -391,7 +423,7 @@ def load_callbacks(source: ConfigSource, *, allow_import_paths: bool = False) ->
 
     Args:
         source: a mapping, or the path (``str`` or ``os.PathLike``) of a ``.toml``, ``.yaml``/``.yml`` or ``.json``
-            file, whose ``callbacks`` key lists plugin names or ``{name, params, enabled}`` tables.
+            file, whose ``callbacks`` key lists plugin names or ``{name, params, enabled, on_error}`` tables.
         allow_import_paths: also accept ``"module:Class"`` names that no distribution registers.
 
     Returns:

@@ -182,6 +182,32 @@ def test_check_of_a_valid_config_exits_0_with_a_summary(plugin_site: FakeSite, t
     assert result.stdout == f"{config}: OK, 2 callbacks: recorder, typed; 1 disabled: broken\n"
 
 
+def test_check_shows_each_callbacks_error_policy_when_not_the_default(plugin_site: FakeSite, tmp_path: Path) -> None:
+    config = _write(
+        tmp_path,
+        "train.toml",
+        """\
+        callbacks = [
+            { name = "recorder", on_error = "raise" },
+            { name = "recorder", on_error = "warn" },
+            { name = "recorder_factory", on_error = "disable" },
+        ]
+        """,
+    )
+    result = run(plugin_site, "check", str(config))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == (
+        f"{config}: OK, 3 callbacks: recorder, recorder (on_error=warn), recorder_factory (on_error=disable)\n"
+    )
+    bad = _write(tmp_path, "bad.toml", 'callbacks = [{ name = "recorder", on_error = "sometimes" }]\n')
+    result = run(plugin_site, "check", str(bad))
+    assert result.returncode == 1
+    assert result.stdout == (
+        f"{bad}: callbacks[0].on_error: expected one of 'raise', 'warn', 'disable', got 'sometimes'\n"
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_check_reports_every_problem_on_its_own_line_and_exits_1(plugin_site: FakeSite, tmp_path: Path) -> None:
     config = _write(
         tmp_path,

@@ -213,7 +213,10 @@ def test_the_documented_example_message(plugin_site: FakeSite, tmp_path: Path) -
         ({"callback": []}, "no 'callbacks' key; found keys: 'callback'; rename 'callback' to 'callbacks'"),
         ({}, "no 'callbacks' key; the table is empty"),
         ({"callbacks": "recorder"}, "callbacks: expected a list, got string"),
-        ({"callbacks": [3]}, "callbacks[0]: expected a plugin name or a table {name, params, enabled}, got integer"),
+        (
+            {"callbacks": [3]},
+            "callbacks[0]: expected a plugin name or a table {name, params, enabled, on_error}, got integer",
+        ),
         ({"callbacks": [{"params": {}}]}, "callbacks[0]: missing 'name'"),
         ({"callbacks": [{"name": 3}]}, "callbacks[0].name: expected a string, got integer 3"),
         ({"callbacks": [{"name": "a", "parms": {}}]}, "callbacks[0]: unknown key 'parms'; did you mean 'params'?"),
@@ -343,3 +346,71 @@ def test_check_config_reports_an_unreadable_file_as_its_one_problem(tmp_path: Pa
     report = check_config(tmp_path / "missing.yaml")
     assert len(report.problems) == 1
     assert isinstance(report.problems[0], ConfigError)
+
+
+# -- error policies --------------------------------------------------------------------------------------------------
+
+POLICY_ITEMS = [
+    {"name": "recorder", "params": {"label": "strict"}},
+    {"name": "recorder", "params": {"label": "lenient"}, "on_error": "warn"},
+    {"name": "recorder_factory", "on_error": "disable"},
+]
+
+POLICY_TOML = """\
+callbacks = [
+    { name = "recorder", params = { label = "strict" } },
+    { name = "recorder", params = { label = "lenient" }, on_error = "warn" },
+    { name = "recorder_factory", on_error = "disable" },
+]
+"""
+
+POLICY_YAML = """\
+callbacks:
+  - {name: recorder, params: {label: strict}}
+  - {name: recorder, params: {label: lenient}, on_error: warn}
+  - {name: recorder_factory, on_error: disable}
+"""
+
+
+@pytest.mark.parametrize("kind", ["mapping", "toml", "yaml", "json"])
+def test_on_error_sets_each_callbacks_policy_and_repr_shows_it(
+    plugin_site: FakeSite, tmp_path: Path, kind: str
+) -> None:
+    sources = {
+        "mapping": {"callbacks": POLICY_ITEMS},
+        "toml": _write(tmp_path, "train.toml", POLICY_TOML),
+        "yaml": _write(tmp_path, "train.yaml", POLICY_YAML),
+        "json": _write(tmp_path, "train.json", json.dumps({"callbacks": POLICY_ITEMS})),
+    }
+    manager = CallbackManager.from_config(sources[kind])  # type: ignore[arg-type]
+    assert [callback.on_error for callback in manager] == ["raise", "warn", "disable"]
+    assert repr(manager) == (
+        "CallbackManager(callbacks=[Recorder, Recorder(on_error='warn'), Recorder(on_error='disable')])"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [
+        ('"Warn"', "got 'Warn'; did you mean 'warn'?"),
+        ('"ignore"', "got 'ignore'"),
+        ("true", "got True"),
+        ("3", "got 3"),
+        ('["warn"]', "got ['warn']"),
+    ],
+)
+def test_an_invalid_on_error_names_the_file_and_the_key(
+    plugin_site: FakeSite, tmp_path: Path, value: str, found: str
+) -> None:
+    path = _write(tmp_path, "train.toml", f'callbacks = ["recorder", {{ name = "recorder", on_error = {value} }}]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(path)
+    assert str(caught.value) == f"{path}: callbacks[1].on_error: expected one of 'raise', 'warn', 'disable', {found}"
+    assert (caught.value.path, caught.value.key) == (str(path), "callbacks[1].on_error")
+
+
+def test_an_invalid_on_error_is_reported_even_on_a_disabled_item(plugin_site: FakeSite) -> None:
+    report = check_config({"callbacks": [{"name": "recorder", "enabled": False, "on_error": "never"}]})
+    assert [str(problem) for problem in report.problems] == [
+        "callbacks[0].on_error: expected one of 'raise', 'warn', 'disable', got 'never'"
+    ]
