@@ -71,9 +71,22 @@ def check_choice(plugin: str, name: str, value: object, choices: Collection[str]
 
 
 def check_path(plugin: str, name: str, value: object) -> pathlib.Path:
-    """``value`` (a ``str`` or ``os.PathLike``, not empty) as a :class:`pathlib.Path`; nothing is touched on disk."""
+    """``value`` (a ``str`` or ``os.PathLike``, not empty) as a :class:`pathlib.Path`; nothing is touched on disk.
+
+    A relative path must stay inside the folder it will resolve against (the trainer's ``output_dir``, the demo's run
+    folder): ``../escape.csv`` is refused. Writing elsewhere takes an absolute path, given on purpose.
+    """
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or "\0" in value:
         raise _refuse(plugin, name, "a file system path (a non-empty string)", value)
-    return pathlib.Path(value)
+    path = pathlib.Path(value)
+    if not path.is_absolute() and pathlib.Path(os.path.normpath(value)).parts[:1] == (os.pardir,):
+        raise PluginParameterError(
+            f"{plugin}: parameter {name!r} is {value!r}, a relative path that leaves the folder it resolves against "
+            f"(the trainer's output_dir, the demo's run folder); relative paths stay inside it: give an absolute path "
+            f"to write elsewhere on purpose",
+            plugin=plugin,
+            parameter=name,
+        )
+    return path

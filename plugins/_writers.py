@@ -4,7 +4,8 @@ The guarantees, for every writer built on this module:
 
 * nothing is opened or created before ``on_train_start`` (building a callback has no side effects);
 * a relative path resolves against the trainer's ``output_dir`` context keyword when it passes one, else against the
-  current directory;
+  current directory, and never leads outside that folder: ``../x.csv`` is refused when the callback is built, a
+  symbolic link that leads outside when the training starts; an absolute path is taken as given, on purpose;
 * every row is written with one ``write`` of a whole line, then flushed (and ``fsync``-ed on request), so a process
   killed at any moment leaves a file whose complete lines all parse;
 * a file is only ever replaced through a temporary sibling and :func:`os.replace`, never rewritten in place; temporary
@@ -34,13 +35,29 @@ __all__: list[str] = []
 _CHUNK = 4096
 
 
-def resolve(path: pathlib.Path, output_dir: object) -> pathlib.Path:
-    """``path``, made absolute against ``output_dir`` (a ``str`` or ``os.PathLike``) or else the current directory."""
+def resolve(path: pathlib.Path, output_dir: object, *, callback: BaseCallback | None = None) -> pathlib.Path:
+    """``path``, made absolute against ``output_dir`` (a ``str`` or ``os.PathLike``) or else the current directory.
+
+    An absolute ``path`` is taken as given. A relative one must stay inside that folder, symbolic links followed
+    (``../`` is already refused by the parameter checks).
+
+    Raises:
+        TrainingError: a relative ``path`` leads outside the folder, through a symbolic link.
+    """
     if path.is_absolute():
         return path
-    if isinstance(output_dir, (str, os.PathLike)):
-        return pathlib.Path(output_dir, path).absolute()
-    return path.absolute()
+    base = pathlib.Path(output_dir) if isinstance(output_dir, (str, os.PathLike)) else pathlib.Path()
+    target = (base / path).absolute()
+    real_base, real_target = os.path.realpath(base), os.path.realpath(target)
+    if os.path.commonpath([real_base, real_target]) != real_base:
+        plugin = getattr(callback, "plugin", type(callback).__name__)
+        raise TrainingError(
+            f"{plugin}: the relative path {str(path)!r} leads to {real_target}, outside {real_base} (through a "
+            f"symbolic link); relative paths stay inside the folder they resolve against: give an absolute path to "
+            f"write there on purpose",
+            callback=callback,
+        )
+    return target
 
 
 def temporary_sibling(target: pathlib.Path) -> pathlib.Path:
@@ -114,7 +131,7 @@ class RowLogger(BaseCallback):
     def on_train_start(self, **kwargs: Any) -> None:
         """Open the file: appended to when ``append`` is set and it exists, else created anew."""
         self._close()
-        target = resolve(self.path, kwargs.get("output_dir"))
+        target = resolve(self.path, kwargs.get("output_dir"), callback=self)
         target.parent.mkdir(parents=True, exist_ok=True)
         append = self.append and target.is_file() and target.stat().st_size > 0
         if append:

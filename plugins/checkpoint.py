@@ -134,7 +134,7 @@ class Checkpoint(BaseCallback):
     def on_train_start(self, **kwargs: Any) -> None:
         """Check that the trainer passes ``save_checkpoint``; create ``dirpath``; forget files that are gone."""
         _saver(self, kwargs, "on_train_start")
-        self._directory = directory = resolve(self.dirpath, kwargs.get("output_dir"))
+        self._directory = directory = resolve(self.dirpath, kwargs.get("output_dir"), callback=self)
         directory.mkdir(parents=True, exist_ok=True)
         missing = [entry.filename for entry in self.saved if not (directory / entry.filename).is_file()]
         if missing:
