@@ -323,10 +323,14 @@ def _short(value: object) -> str:
     return _safe_repr(value, 60)
 
 
+_IMPORT_PATH_LIMIT = 300
+
+
 def _is_import_path(name: str) -> bool:
+    """Whether ``name`` is ``module.sub:Class.attr``: identifiers only, at most 300 characters."""
     module, colon, attribute = name.partition(":")
     parts = module.split(".") + attribute.split(".")
-    return bool(colon) and all(part.isidentifier() for part in parts)
+    return bool(colon) and len(name) <= _IMPORT_PATH_LIMIT and all(part.isidentifier() for part in parts)
 
 
 def _locate(error: SaraError, shown: str | None, key: str) -> SaraError:
@@ -340,6 +344,14 @@ def _locate(error: SaraError, shown: str | None, key: str) -> SaraError:
         if getattr(error, attribute, None) is None:
             setattr(error, attribute, value)
     return error
+
+
+def _name_problem(name: str) -> str | None:
+    """Why ``name`` can be neither a plugin name nor an import path, or ``None``."""
+    from .discovery import _check_name
+
+    why = _check_name(name)
+    return None if why is None or _is_import_path(name) else why
 
 
 def _resolve(item: _Item, shown: str | None, allow_import_paths: bool) -> PluginInfo:
@@ -362,8 +374,6 @@ def _resolve(item: _Item, shown: str | None, allow_import_paths: bool) -> Plugin
 
 
 def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) -> ConfigReport:
-    from . import _params
-
     found: list[SaraError] = []
 
     def report(error: SaraError) -> None:
@@ -385,37 +395,52 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) ->
         if item is None:
             continue
         if not item.enabled:
-            disabled.append(item.name)
+            why = _name_problem(item.name)  # not imported, but named in reports: its name must be harmless too
+            if why is None:
+                disabled.append(item.name)
+            else:
+                report(_error(shown, item.name_where, f"invalid plugin name {_short(item.name)}: {why}"))
             continue
         names.append(item.name)
-        try:
-            info = _resolve(item, shown, allow_import_paths)
-            factory = info.load()
-        except ConfigError as error:
-            report(error)
-            continue
-        except SaraError as error:
-            report(_locate(error, shown, item.name_where))
-            continue
-        problems: list[PluginParameterError] = _params.problems(factory, item.params, info)
-        for problem in problems:
-            given = problem.parameter is not None and problem.parameter in item.params
-            report(_locate(problem, shown, f"{item.where}.params" + (f".{problem.parameter}" if given else "")))
-        if problems:
-            continue
-        try:
-            callback = _params.construct(factory, item.params, info)
-        except SaraError as error:
-            report(_locate(error, shown, item.where))
-            continue
-        if item.on_error is not None:
-            try:
-                set_policy(callback, item.on_error, info.describe(target=False))
-            except SaraError as error:
-                report(_error(shown, f"{item.where}.on_error", str(error)))
-                continue
-        callbacks.append(callback)
+        callback = _build(item, shown, allow_import_paths, report)
+        if callback is not None:
+            callbacks.append(callback)
     return ConfigReport(tuple(found), tuple(callbacks), tuple(names), tuple(disabled))
+
+
+def _build(
+    item: _Item, shown: str | None, allow_import_paths: bool, report: Callable[[SaraError], None]
+) -> BaseCallback | None:
+    """The callback of an enabled item, or ``None`` after reporting its problems."""
+    from . import _params
+
+    try:
+        info = _resolve(item, shown, allow_import_paths)
+        factory = info.load()
+    except ConfigError as error:
+        report(error)
+        return None
+    except SaraError as error:
+        report(_locate(error, shown, item.name_where))
+        return None
+    problems: list[PluginParameterError] = _params.problems(factory, item.params, info)
+    for problem in problems:
+        given = problem.parameter is not None and problem.parameter in item.params
+        report(_locate(problem, shown, f"{item.where}.params" + (f".{problem.parameter}" if given else "")))
+    if problems:
+        return None
+    try:
+        callback = _params.construct(factory, item.params, info)
+    except SaraError as error:
+        report(_locate(error, shown, item.where))
+        return None
+    if item.on_error is not None:
+        try:
+            set_policy(callback, item.on_error, info.describe(target=False))
+        except SaraError as error:
+            report(_error(shown, f"{item.where}.on_error", str(error)))
+            return None
+    return callback
 
 
 def load_callbacks(source: ConfigSource, *, allow_import_paths: bool = False) -> list[BaseCallback]:
