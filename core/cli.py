@@ -47,7 +47,7 @@ def _out(text: str = "") -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .discovery import GROUP, available_plugins
+    from .discovery import GROUP, _check_name, _safe_repr, available_plugins
 
     plugins = available_plugins()
     counts: dict[str, int] = {}
@@ -65,10 +65,10 @@ def _list(args: argparse.Namespace) -> int:
     header = ("name", "distribution", "version", "target")
     rows_text = [
         (
-            info.name + (" !" if counts[info.name] > 1 else ""),
-            info.distribution or "?",
-            info.version or "?",
-            info.target,
+            _cell(info.name) + (" !" if counts[info.name] > 1 else ""),
+            _cell(info.distribution or "?"),
+            _cell(info.version or "?"),
+            _cell(info.target),
         )
         for info in plugins
     ]
@@ -76,12 +76,26 @@ def _list(args: argparse.Namespace) -> int:
     for row in [header, *rows_text]:
         _out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
     for name in (name for name, count in counts.items() if count > 1):
-        owners = ", ".join(info.requirement or "?" for info in plugins if info.name == name)
+        owners = ", ".join(_cell(info.requirement or "?") for info in plugins if info.name == name)
         _out(
-            f"! {name!r} is registered by {counts[name]} distributions ({owners}): "
+            f"! {_safe_repr(name)} is registered by {counts[name]} distributions ({owners}): "
             "using it is an error until all but one are uninstalled"
         )
+    for info in plugins:
+        why = _check_name(info.name)
+        if why is not None:
+            _out(
+                f"! {_safe_repr(info.name)} ({_cell(info.requirement or '?')}) is not a valid plugin name ({why}): "
+                "a config cannot enable it"
+            )
     return 0
+
+
+def _cell(text: str) -> str:
+    """Text from installed metadata, safe to print: as it is when printable and short, else escaped and cut."""
+    from .discovery import _safe_repr
+
+    return text if text.isprintable() and len(text) <= 100 else _safe_repr(text, 100)
 
 
 # -- show ------------------------------------------------------------------------------------------------------------
@@ -156,8 +170,8 @@ def _show(args: argparse.Namespace) -> int:
             json.dumps({**info._asdict(), "kind": kind, "doc": doc, "parameters": parameters, "hooks": hooks}, indent=2)
         )
         return 0
-    _out(f"{info.name} ({info.requirement or 'no distribution'})")
-    _out(f"target: {info.target} ({kind})")
+    _out(f"{_cell(info.name)} ({_cell(info.requirement or 'no distribution')})")
+    _out(f"target: {_cell(info.target)} ({kind})")
     if doc:
         _out()
         _out(doc)

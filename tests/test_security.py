@@ -170,3 +170,21 @@ def test_the_command_line_never_prints_a_hostile_name_raw(fake_site: FakeSite, t
     assert line.startswith(f"{config}: callbacks[1].name: invalid plugin name ")
     _assert_harmless(line)
     assert "Traceback" not in result.stderr
+
+
+def test_list_and_show_print_hostile_names_from_installed_metadata_escaped(fake_site: FakeSite) -> None:
+    hostile = "\x1b[2Jred\x07"
+    fake_site.add_distribution(
+        "sara-test-hostile",
+        "1.0\x1b[5m",
+        {hostile: "sara_test_hostile:Plugin", "long" + "x" * 500: "sara_test_hostile:Plugin"},
+        {"sara_test_hostile": "from altametris.sara.core.base_callback import BaseCallback as Plugin\n"},
+    )
+    listing = _cli(fake_site, "list")
+    assert listing.returncode == 0, listing.stderr
+    for line in listing.stdout.splitlines():
+        _assert_harmless(line)
+    assert "'\\x1b[2Jred\\x07'" in listing.stdout
+    assert "is not a valid plugin name" in listing.stdout
+    shown = _cli(fake_site, "show", hostile)
+    _assert_harmless(shown.stdout + shown.stderr)
