@@ -299,7 +299,10 @@ class Recording(Sequence[Event]):
 
 
 class _Injector(BaseCallback):
-    """The simulation's own callback, last in the list: fails or asks for a stop at the chosen points."""
+    """The simulation's own callback, last in the list: fails or asks for a stop at the chosen points.
+
+    Error messages name it ``'simulate'``: the failure comes from the simulation, not from a callback under test.
+    """
 
     def __init__(
         self,
@@ -357,6 +360,9 @@ class _Injector(BaseCallback):
 
     def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None:
         self._act(kwargs)
+
+
+_Injector.__qualname__ = "simulate"
 
 
 def _check_hook(hook: object, where: str) -> str:
