@@ -12,7 +12,8 @@ A config is a table whose ``callbacks`` key lists the callbacks, each a plugin n
 The callbacks are built in list order; only the plugins named (and enabled) are imported. ``on_error`` sets the
 callback's error policy (``"raise"``, the default, ``"warn"`` or ``"disable"``: see
 :attr:`~altametris.sara.core.base_callback.BaseCallback.on_error`). A config is data: it names
-registered plugins only, unless the caller passes ``allow_import_paths=True``, which also accepts ``"module:Class"``.
+registered plugins only, unless the caller passes ``allow_import_paths=True``, which also accepts ``"module:Class"``
+(a ``BaseCallback`` subclass: a function named that way would be called with the params, so it is refused).
 YAML is read with ``yaml.safe_load`` only. Other top-level keys are left to the trainer.
 
 Every error names the file and the place of the bad item, e.g.
@@ -45,7 +46,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._failures import ERROR_POLICIES, policy_problem, set_policy
-from .exceptions import ConfigError, PluginParameterError, SaraError
+from .exceptions import ConfigError, PluginParameterError, PluginTypeError, SaraError
 
 if TYPE_CHECKING:
     from ._failures import ErrorPolicy
@@ -373,6 +374,21 @@ def _resolve(item: _Item, shown: str | None, allow_import_paths: bool) -> Plugin
     return discovery.find_plugin(item.name)
 
 
+def _check_import_path_target(factory: object, info: PluginInfo) -> None:
+    """An import path (opted in) names a callback class: a function would be *called* with the config's params."""
+    from .base_callback import BaseCallback
+
+    if not (isinstance(factory, type) and issubclass(factory, BaseCallback)):
+        raise PluginTypeError(
+            f"{info.describe()}: an import path must name a BaseCallback subclass, got "
+            f"{type(factory).__qualname__} {_short(factory)}; functions and other callables are accepted only from "
+            "plugins that a distribution registers, never called from a config",
+            plugin=info.name,
+            target=info.target,
+            found=factory,
+        )
+
+
 def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) -> ConfigReport:
     found: list[SaraError] = []
 
@@ -417,6 +433,8 @@ def _build(
     try:
         info = _resolve(item, shown, allow_import_paths)
         factory = info.load()
+        if info.distribution is None:
+            _check_import_path_target(factory, info)
     except ConfigError as error:
         report(error)
         return None

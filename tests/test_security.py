@@ -188,3 +188,21 @@ def test_list_and_show_print_hostile_names_from_installed_metadata_escaped(fake_
     assert "is not a valid plugin name" in listing.stdout
     shown = _cli(fake_site, "show", hostile)
     _assert_harmless(shown.stdout + shown.stderr)
+
+
+@pytest.mark.parametrize("target", ["os:system", "subprocess:call", "builtins:eval", "sara_test_evil:make"])
+def test_an_opted_in_import_path_must_name_a_callback_class_never_a_function_to_call(
+    evil_site: FakeSite, tmp_path: Path, target: str
+) -> None:
+    (evil_site.root / "sara_test_evil.py").write_text(
+        textwrap.dedent(EVIL) + "\ndef make(command):\n    raise AssertionError('called')\n", encoding="utf-8"
+    )
+    ran = tmp_path / "ran.marker"
+    params = {"command": f"touch {ran}", "args": [sys.executable, "-c", f"open({str(ran)!r}, 'w')"]}
+    params.update(source=f"open({str(ran)!r}, 'w')")
+    argument = {"os:system": "command", "subprocess:call": "args", "builtins:eval": "source"}.get(target, "command")
+    config = {"callbacks": [{"name": target, "params": {argument: params[argument]}}]}
+    report = check_config(config, allow_import_paths=True)
+    (problem,) = report.problems
+    assert "an import path must name a BaseCallback subclass" in str(problem)
+    assert not ran.exists()
