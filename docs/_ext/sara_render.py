@@ -1,0 +1,244 @@
+"""What the documentation generates from the code, without Sphinx: the test suite checks these functions directly.
+
+* :func:`lifecycle_diagram`: the hook order, from a run of the reference loop recorded by the testing kit, with each
+  hook's arguments and purpose from :data:`~altametris.sara.core.hookspecs.HOOKS`;
+* :func:`run_command`: a ``sara-callbacks`` command line and its real output;
+* :func:`config_views` and :func:`config_problems`: a TOML config, the same config in YAML, and whether SARA accepts
+  it;
+* :func:`builtin_plugins`: the plugins that this distribution registers;
+* :func:`public_modules` and :func:`reexports`: what the API reference documents.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository."""
+
+DISTRIBUTION = "sara-callbacks"
+PACKAGES = ("altametris.sara.core", "altametris.sara.plugins")
+PROGRAM = "sara-callbacks"
+
+
+# -- the lifecycle -------------------------------------------------------------------------------------------------
+
+
+def _call(hook: str) -> str:
+    from altametris.sara.core.hookspecs import HOOKS
+
+    return f"{hook}({', '.join(HOOKS[hook].argnames)})"
+
+
+def _purpose(hook: str) -> str:
+    """The first sentence of the hookspec's documentation, without its ``Called``."""
+    from altametris.sara.core.hookspecs import HOOKS
+
+    first = HOOKS[hook].doc.split("\n", 1)[0].split(";", 1)[0].rstrip(".")
+    return first.removeprefix("Called ")
+
+
+def _unique(hooks: list[str]) -> list[str]:
+    return list(dict.fromkeys(hooks))
+
+
+def lifecycle_diagram() -> str:
+    """The order of the hooks as the reference loop calls them, as an indented text diagram.
+
+    The order is read from a recorded run of :func:`~altametris.sara.core.loop.fit` (through
+    :func:`~altametris.sara.core.testing.simulate`), not written by hand; the arguments and the notes come from the
+    hookspecs.
+    """
+    from altametris.sara.core.testing import simulate
+
+    events = simulate([], epochs=2, batches=2).events
+    before = _unique([event.hook for event in events if event.epoch is None and event.hook != "on_train_end"])
+    epoch_zero = [event for event in events if event.epoch == 0]
+    in_epoch_before = _unique([e.hook for e in epoch_zero if e.batch is None and e.hook == "on_epoch_start"])
+    in_batch = _unique([e.hook for e in epoch_zero if e.batch == 0])
+    in_epoch_after = _unique([e.hook for e in epoch_zero if e.batch is None and e.hook != "on_epoch_start"])
+    after = _unique([event.hook for event in events if event.epoch is None and event.hook not in before])
+    failed = simulate([], epochs=1, batches=1, fail_at="on_batch_end").events[-1].hook
+
+    lines: list[tuple[str, str | None]] = [(_call(hook), hook) for hook in before]
+    lines.append(("for each epoch (epoch = 0, 1, ...):", None))
+    lines += [(f"    {_call(hook)}", hook) for hook in in_epoch_before]
+    lines.append(("    for each batch of the epoch (batch = 0, 1, ...):", None))
+    lines += [(f"        {_call(hook)}", hook) for hook in in_batch]
+    lines += [(f"    {_call(hook)}", hook) for hook in in_epoch_after]
+    lines += [(_call(hook), hook) for hook in after]
+    lines.append(("", None))
+    lines.append(("if a hook, a training step or the validation raises:", None))
+    lines.append((_call(failed), failed))
+    width = max(len(text) for text, hook in lines if hook) + 3
+    return "\n".join((f"{text:<{width}}# {_purpose(hook)}" if hook else text).rstrip() for text, hook in lines)
+
+
+class HookRow(NamedTuple):
+    """One hook, for the table of hooks."""
+
+    name: str
+    arguments: str
+    purpose: str
+
+
+def hook_rows() -> list[HookRow]:
+    """Every hook of the hookspecs, in their order: name, arguments, and when it is called."""
+    from altametris.sara.core.hookspecs import HOOKS
+
+    return [
+        HookRow(name, ", ".join(spec.argnames) or "(none)", " ".join(spec.doc.split("\n\n", 1)[0].split()))
+        for name, spec in HOOKS.items()
+    ]
+
+
+# -- commands --------------------------------------------------------------------------------------------------------
+
+
+class CommandRun(NamedTuple):
+    """A command line, what it printed (standard output and error, interleaved) and its exit status."""
+
+    command: str
+    output: str
+    status: int
+
+
+def run_command(command: str, *, files: Sequence[str] = (), timeout: float = 300.0) -> CommandRun:
+    """Run ``sara-callbacks ...`` (through ``python -m altametris.sara.core``) in a new empty folder.
+
+    Args:
+        command: the command line as a user types it, starting with ``sara-callbacks``.
+        files: files of the repository (paths relative to it) to copy into the folder first, by name.
+        timeout: the longest the command may take.
+    """
+    words = shlex.split(command)
+    if not words or words[0] != PROGRAM:
+        raise ValueError(f"only {PROGRAM} commands are run, got {command!r}")
+    with tempfile.TemporaryDirectory(prefix="sara-docs-") as folder:
+        for name in files:
+            shutil.copy(ROOT / name, Path(folder) / Path(name).name)
+        env = {**os.environ, "COLUMNS": "120", "PYTHONIOENCODING": "utf-8"}
+        env.pop("PYTHONWARNINGS", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "altametris.sara.core", *words[1:]],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        output = done.stdout.replace(os.path.realpath(folder), "~/project").replace(folder, "~/project")
+    import altametris.sara.core
+
+    package = str(Path(altametris.sara.core.__file__).parent)
+    site = f".venv/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages/altametris/sara/core"
+    output = output.replace(sys.executable, ".venv/bin/python").replace(package, site)
+    return CommandRun(command, output.rstrip("\n"), done.returncode)
+
+
+# -- configs ---------------------------------------------------------------------------------------------------------
+
+
+def _toml(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
+def config_views(toml_text: str) -> tuple[str, str]:
+    """A TOML config and the same config written in YAML (``yaml.safe_dump``, keys in their order)."""
+    import yaml
+
+    data = _toml(toml_text)
+    return toml_text.strip("\n"), yaml.safe_dump(data, sort_keys=False, default_flow_style=False).strip("\n")
+
+
+def config_problems(data: object) -> list[str]:
+    """What SARA finds wrong with a config (its callbacks, and its ``[demo]`` table when there is one)."""
+    from altametris.sara.core.config import check_config
+
+    if isinstance(data, str):
+        data = _toml(data)
+    problems = [str(problem) for problem in check_config(data).problems]  # type: ignore[arg-type]
+    if isinstance(data, dict) and "demo" in data:
+        from altametris.sara.core import demo
+        from altametris.sara.core.exceptions import SaraError
+
+        try:
+            demo._settings(data["demo"], "config", None)
+        except SaraError as error:
+            problems.append(str(error))
+    return problems
+
+
+# -- plugins and modules ---------------------------------------------------------------------------------------------
+
+
+class BuiltinPlugin(NamedTuple):
+    """One plugin that this distribution registers."""
+
+    name: str
+    target: str
+    factory: Any
+
+
+def builtin_plugins() -> list[BuiltinPlugin]:
+    """The ``sara.callbacks`` entry points of this distribution, sorted by name, loaded."""
+    from altametris.sara.core.discovery import GROUP, find_plugin
+
+    if sys.version_info >= (3, 10):
+        from importlib.metadata import distribution
+    else:  # pragma: no cover
+        from importlib_metadata import distribution
+    found = []
+    for entry in distribution(DISTRIBUTION).entry_points:
+        if entry.group == GROUP:
+            found.append(BuiltinPlugin(entry.name, entry.value, find_plugin(entry.name).load()))
+    return sorted(found)
+
+
+def public_modules() -> list[str]:
+    """Every public module of the packages (no leading underscore), each package first."""
+    names = []
+    for package_name in PACKAGES:
+        package = importlib.import_module(package_name)
+        names.append(package_name)
+        names += [
+            info.name
+            for info in pkgutil.iter_modules(package.__path__, prefix=f"{package_name}.")
+            if not info.name.rpartition(".")[2].startswith("_")
+        ]
+    return names
+
+
+def reexports(package_name: str) -> list[tuple[str, str | None]]:
+    """The names of a package's ``__all__`` and the public module that defines each (``None`` for its own)."""
+    package = importlib.import_module(package_name)
+    modules = [name for name in public_modules() if name.startswith(f"{package_name}.")]
+    found = []
+    for name in package.__all__:
+        value = getattr(package, name)
+        home = None
+        for module_name in modules:
+            module = importlib.import_module(module_name)
+            if name in getattr(module, "__all__", ()) and getattr(module, name) is value:
+                home = module_name
+                break
+        found.append((name, home))
+    return found
