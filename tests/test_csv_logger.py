@@ -9,10 +9,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.exceptions import PluginParameterError, TrainingError
+from altametris.sara.core.testing import check_callback
 from altametris.sara.plugins.csv_logger import CSVLogger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
+
+    from altametris.sara.core.testing import Recording
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -182,3 +186,37 @@ def test_bad_parameters_are_refused_naming_the_plugin_and_the_parameter(params: 
         CSVLogger(**params)
     assert (caught.value.plugin, caught.value.parameter) == ("csv_logger", parameter)
     assert repr(params[parameter]) in str(caught.value)
+
+
+# -- through a simulated training (the testing kit) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fail_at", [("on_batch_end", 1, 2), ("on_validation_end", 1), ("on_epoch_end", 2), "on_train_end"]
+)
+def test_a_failure_anywhere_closes_the_file_with_every_finished_epoch_in_it(
+    sara_simulate: Callable[..., Recording], tmp_path: Path, fail_at: Any
+) -> None:
+    logger = CSVLogger(path="metrics.csv")
+    recording = sara_simulate(logger, epochs=3, batches=3, fail_at=fail_at)
+    assert recording.failed
+    assert recording.hooks[-1] == "on_exception"
+    assert logger.closed
+    finished = len(recording.of("on_epoch_end"))
+    assert [row["epoch"] for row in rows(tmp_path / "metrics.csv")] == [str(epoch) for epoch in range(finished)]
+
+
+def test_per_batch_rows_follow_the_simulated_training(sara_simulate: Callable[..., Recording], tmp_path: Path) -> None:
+    sara_simulate(CSVLogger(path="metrics.csv", per_batch=True), epochs=2, batches=2, validate=False)
+    assert [(row["epoch"], row["batch"]) for row in rows(tmp_path / "metrics.csv")] == [
+        ("0", "0"),
+        ("0", "1"),
+        ("0", ""),
+        ("1", "0"),
+        ("1", "1"),
+        ("1", ""),
+    ]
+
+
+def test_it_fits_the_callback_contract() -> None:
+    check_callback(CSVLogger, plugin_name="csv_logger", params={"path": "metrics.csv"})

@@ -10,6 +10,7 @@ import pytest
 from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.control import StopTraining, TrainingControl
 from altametris.sara.core.exceptions import PluginParameterError, TrainingError
+from altametris.sara.core.testing import check_callback, simulate
 from altametris.sara.plugins.early_stopping import EarlyStopping
 
 
@@ -139,3 +140,24 @@ def test_bad_parameters_are_refused_naming_the_plugin_and_the_parameter(params: 
         EarlyStopping(**params)
     assert (caught.value.plugin, caught.value.parameter) == ("early_stopping", parameter)
     assert f"parameter {parameter!r}" in str(caught.value)
+
+
+# -- through a simulated training (the testing kit) -------------------------------------------------------------------
+
+
+def test_a_simulated_training_stops_after_the_epoch_where_patience_runs_out() -> None:
+    losses = [1.0, 0.8, 0.9, 0.85, 0.7, 0.6]
+    recording = simulate(EarlyStopping(patience=2), epochs=6, batches=2, validation=lambda e: {"val_loss": losses[e]})
+    assert [event.epoch for event in recording.of("on_epoch_end")] == [0, 1, 2, 3]
+    assert recording.hooks[-1] == "on_train_end"
+    assert recording.control.stop_source == "early_stopping"
+    assert recording.stop_reason == (
+        "'val_loss' did not improve for 2 epochs (best 0.8 at epoch 1); stopping after epoch 3"
+    )
+
+
+def test_its_counters_fit_the_callback_contract_after_a_training() -> None:
+    stopper = simulate(EarlyStopping(patience=5), epochs=3, validation={"val_loss": 1.0}).callbacks[0]
+    assert stopper.state_dict() == {"best": 1.0, "best_epoch": 0, "wait": 2, "patience": 5}
+    check_callback(stopper)
+    check_callback(EarlyStopping, plugin_name="early_stopping")

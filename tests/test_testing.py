@@ -591,7 +591,10 @@ def test_the_kit_does_not_import_pytest_and_the_core_does_not_import_the_kit() -
 
 
 def test_the_pytest_plugin_is_registered_under_pytest11() -> None:
-    from importlib.metadata import entry_points
+    if sys.version_info >= (3, 10):
+        from importlib.metadata import entry_points
+    else:  # pragma: no cover
+        from importlib_metadata import entry_points
 
     (plugin,) = [entry for entry in entry_points(group="pytest11") if entry.name == "sara"]
     assert plugin.value == "altametris.sara.core._pytest_plugin"

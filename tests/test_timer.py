@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from altametris.sara.core.control import StopTraining, TrainingControl
 from altametris.sara.core.exceptions import PluginParameterError
+from altametris.sara.core.testing import check_callback, simulate
 from altametris.sara.plugins import timer as timer_module
 from altametris.sara.plugins.timer import Timer
 
@@ -112,3 +113,15 @@ def test_a_budget_that_is_not_a_positive_number_is_refused(budget: Any) -> None:
     with pytest.raises(PluginParameterError) as caught:
         Timer(budget_seconds=budget)
     assert (caught.value.plugin, caught.value.parameter) == ("timer", "budget_seconds")
+
+
+def test_the_budget_stops_a_simulated_training_after_the_batch_that_spends_it(clock: Clock) -> None:
+    def one_second_per_batch(epoch: int, batch: int) -> dict[str, float]:
+        clock.now += 1.0
+        return {"loss": 1.0}
+
+    recording = simulate(Timer(budget_seconds=4.5), epochs=3, batches=3, metrics=one_second_per_batch)
+    assert [(event.epoch, event.batch) for event in recording.of("on_batch_end")][-1] == (1, 1)
+    assert [event.epoch for event in recording.of("on_epoch_end")] == [0, 1]  # the epoch still ends
+    assert recording.stop_reason == "the time budget of 4.5 s is spent (5.0 s elapsed)"
+    check_callback(recording.callbacks[0])  # the elapsed time survives a JSON round trip

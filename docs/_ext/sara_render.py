@@ -46,7 +46,7 @@ def _purpose(hook: str) -> str:
     """The first sentence of the hookspec's documentation, without its ``Called``."""
     from altametris.sara.core.hookspecs import HOOKS
 
-    first = HOOKS[hook].doc.split("\n", 1)[0].split(";", 1)[0].rstrip(".")
+    first = HOOKS[hook].doc.split("\n", 1)[0].split(";", 1)[0].split(" (", 1)[0].rstrip(".")
     return first.removeprefix("Called ")
 
 
