@@ -129,7 +129,7 @@ def run_command(command: str, *, files: Sequence[str] = (), timeout: float = 300
     with tempfile.TemporaryDirectory(prefix="sara-docs-") as folder:
         for name in files:
             shutil.copy(ROOT / name, Path(folder) / Path(name).name)
-        env = {**os.environ, "COLUMNS": "120", "PYTHONIOENCODING": "utf-8"}
+        env = {**os.environ, "COLUMNS": "120", "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}  # as on a terminal
         env.pop("PYTHONWARNINGS", None)
         done = subprocess.run(
             [sys.executable, "-m", "altametris.sara.core", *words[1:]],
