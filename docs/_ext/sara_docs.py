@@ -199,7 +199,7 @@ def _module_page(name: str) -> str:
             lines += ["Its public names, each documented in the module that defines it:", ""]
             lines += [".. list-table::", "   :header-rows: 1", "", "   * - name", "     - defined in"]
             for item, home in exported:
-                target = f":py:obj:`{home}.{item}`" if home else f"``{item}``"
+                target = f":py:obj:`~{home}.{item}`" if home else f"``{item}``"
                 where = f":py:mod:`{home}`" if home else "the package itself"
                 lines += [f"   * - {target}", f"     - {where}"]
             lines.append("")
