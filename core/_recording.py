@@ -1,0 +1,229 @@
+"""Recording a training event by event: :class:`Event`, :class:`EventRecorder` and :class:`Recording`.
+
+Nothing here is public: :mod:`altametris.sara.core.testing` re-exports it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
+
+from .base_callback import BaseCallback
+from .exceptions import TrainingError
+from .hookspecs import HOOKS
+
+if TYPE_CHECKING:
+    from .base_callback import CallbackManager
+    from .control import TrainingControl
+    from .hookspecs import Metrics
+    from .loop import FitResult
+
+__all__: list[str] = []
+
+BATCH_HOOKS = frozenset({"on_batch_start", "on_batch_end"})
+"""The hooks that belong to a batch."""
+
+
+class Event(NamedTuple):
+    """One hook call, as a callback saw it.
+
+    Attributes:
+        hook: the hook's name, such as ``"on_batch_end"``.
+        epoch: the epoch it belongs to (``None`` for ``on_train_start``, ``on_train_end`` and outside any epoch).
+        batch: the batch it belongs to (batch hooks, and ``on_exception`` during a batch), else ``None``.
+        arguments: the hookspec's arguments by name (``{"batch": 0, "metrics": {...}}``); metrics are copies.
+        context: the trainer's context keywords (``model``, ``control`` ...), as passed.
+    """
+
+    hook: str
+    epoch: int | None
+    batch: int | None
+    arguments: dict[str, Any]
+    context: dict[str, Any]
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            f"{name} {value}" for name, value in (("epoch", self.epoch), ("batch", self.batch)) if value is not None
+        )
+        return self.hook + (f" ({where})" if where else "")
+
+
+class EventRecorder(BaseCallback):
+    """Record every hook call it receives, with the epoch and batch it belongs to, in order.
+
+    Put it first in a manager to record what the trainer passes, before other callbacks change the metrics.
+
+    Attributes:
+        events: every :class:`Event` so far.
+
+    Example:
+        >>> from altametris.sara.core import CallbackManager
+        >>> recorder = EventRecorder()
+        >>> manager = CallbackManager([recorder])
+        >>> manager.on_epoch_start(0)
+        >>> manager.on_batch_end(3, {"loss": 0.5}, lr=0.1)
+        >>> [str(event) for event in recorder.events]
+        ['on_epoch_start (epoch 0)', 'on_batch_end (epoch 0, batch 3)']
+        >>> recorder.events[-1].arguments, recorder.events[-1].context
+        ({'batch': 3, 'metrics': {'loss': 0.5}}, {'lr': 0.1})
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._epoch: int | None = None
+        self._batch: int | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(events={len(self.events)})"
+
+    @property
+    def hooks(self) -> list[str]:
+        """The hooks' names, in the order they were called."""
+        return [event.hook for event in self.events]
+
+    @property
+    def epoch(self) -> int | None:
+        """The epoch of the latest epoch hook; ``None`` before the first epoch and after ``on_train_end``."""
+        return self._epoch
+
+    def clear(self) -> None:
+        """Forget every event."""
+        self.events.clear()
+        self._epoch = self._batch = None
+
+    def _record(self, hook: str, arguments: dict[str, Any], context: dict[str, Any]) -> None:
+        if "metrics" in arguments and isinstance(arguments["metrics"], Mapping):
+            arguments["metrics"] = dict(arguments["metrics"])
+        batch = self._batch if hook in BATCH_HOOKS or hook == "on_exception" else None
+        self.events.append(Event(hook, self._epoch, batch, arguments, dict(context)))
+
+    def on_train_start(self, **kwargs: Any) -> None:
+        """Record ``on_train_start``."""
+        self._epoch = self._batch = None
+        self._record("on_train_start", {}, kwargs)
+
+    def on_train_end(self, **kwargs: Any) -> None:
+        """Record ``on_train_end``."""
+        self._epoch = self._batch = None
+        self._record("on_train_end", {}, kwargs)
+
+    def on_epoch_start(self, epoch: int, **kwargs: Any) -> None:
+        """Record ``on_epoch_start``."""
+        self._epoch, self._batch = epoch, None
+        self._record("on_epoch_start", {"epoch": epoch}, kwargs)
+
+    def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
+        """Record ``on_epoch_end``."""
+        self._epoch, self._batch = epoch, None
+        self._record("on_epoch_end", {"epoch": epoch, "metrics": metrics}, kwargs)
+
+    def on_batch_start(self, batch: int, **kwargs: Any) -> None:
+        """Record ``on_batch_start``."""
+        self._batch = batch
+        self._record("on_batch_start", {"batch": batch}, kwargs)
+
+    def on_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None:
+        """Record ``on_batch_end``."""
+        self._batch = batch
+        self._record("on_batch_end", {"batch": batch, "metrics": metrics}, kwargs)
+
+    def on_validation_start(self, **kwargs: Any) -> None:
+        """Record ``on_validation_start``."""
+        self._batch = None
+        self._record("on_validation_start", {}, kwargs)
+
+    def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None:
+        """Record ``on_validation_end``."""
+        self._record("on_validation_end", {"metrics": metrics}, kwargs)
+
+    def on_exception(self, error: BaseException, **kwargs: Any) -> None:
+        """Record ``on_exception``."""
+        self._record("on_exception", {"error": error}, kwargs)
+
+
+class Recording(Sequence[Event]):
+    """What :func:`simulate` returns: every hook call in order, and how the training ended.
+
+    It is a sequence of :class:`Event`.
+
+    Attributes:
+        events: every hook call, in order.
+        callbacks: the callbacks under test, in order (the recorder and the simulation's own are left out).
+        manager: the manager that ran them (its ``state_dict()`` is theirs).
+        control: the training's control object.
+        result: what :func:`~altametris.sara.core.loop.fit` returned, ``None`` when the training failed.
+        error: the exception that ended the training at ``fail_at``, as the trainer saw it (a callback's failure
+            is a :class:`~altametris.sara.core.exceptions.TrainingError` whose ``__cause__`` is the injected error),
+            ``None`` when it did not fail.
+    """
+
+    def __init__(
+        self,
+        *,
+        events: list[Event],
+        callbacks: list[BaseCallback],
+        manager: CallbackManager,
+        control: TrainingControl,
+        result: FitResult | None,
+        error: BaseException | None,
+    ) -> None:
+        self.events = events
+        self.callbacks = callbacks
+        self.manager = manager
+        self.control = control
+        self.result = result
+        self.error = error
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | Sequence[Event]:
+        return self.events[index]
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def __repr__(self) -> str:
+        ending = f"error={self.error!r}" if self.error is not None else f"stopped={self.stopped!r}"
+        return f"{type(self).__name__}(events={len(self.events)}, {ending})"
+
+    @property
+    def hooks(self) -> list[str]:
+        """The hooks' names, in the order they were called."""
+        return [event.hook for event in self.events]
+
+    @property
+    def failed(self) -> bool:
+        """Whether the training ended with the error of ``fail_at``."""
+        return self.error is not None
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a stop was requested (by ``stop_at`` or by a callback)."""
+        return self.control.should_stop
+
+    @property
+    def stop_reason(self) -> str | None:
+        """The first stop request's reason, when there is one."""
+        return self.control.stop_reason
+
+    def of(self, hook: str) -> list[Event]:
+        """The calls of ``hook``, in order.
+
+        Raises:
+            TrainingError: when ``hook`` is no hook (a misspelling would otherwise match nothing).
+        """
+        check_hook(hook, "Recording.of()")
+        return [event for event in self.events if event.hook == hook]
+
+
+def check_hook(hook: object, where: str) -> str:
+    if isinstance(hook, str) and hook in HOOKS:
+        return hook
+    close = difflib.get_close_matches(hook, HOOKS, n=1) if isinstance(hook, str) else []
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise TrainingError(f"{where}: {hook!r} is no hook; {hint}the hooks are: {', '.join(HOOKS)}", hook=None)
