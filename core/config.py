@@ -96,6 +96,10 @@ def _kind(value: object) -> str:
 
 
 def _located(path: str | None, key: str | None, message: str) -> str:
+    if path is not None and not path.isprintable():  # a file name with control characters: escaped in messages
+        from .discovery import _safe_repr
+
+        path = _safe_repr(path, 300)
     return ": ".join(part for part in (path, key, message) if part)
 
 

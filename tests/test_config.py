@@ -414,3 +414,15 @@ def test_an_invalid_on_error_is_reported_even_on_a_disabled_item(plugin_site: Fa
     assert [str(problem) for problem in report.problems] == [
         "callbacks[0].on_error: expected one of 'raise', 'warn', 'disable', got 'never'"
     ]
+
+
+# -- found by fuzzing (test_fuzz_config.py): each once raised something other than a SaraError, or said too much ----
+
+
+def test_a_config_path_with_control_characters_is_escaped_in_messages(tmp_path: Path) -> None:
+    path = tmp_path / "\x1b[2J\x07.toml"
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(path)
+    assert "\\x1b[2J\\x07.toml" in str(caught.value)
+    assert "\x1b" not in str(caught.value)
+    assert caught.value.path == str(path)
