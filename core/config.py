@@ -183,6 +183,10 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
 def _read_file(source: str | os.PathLike[str]) -> tuple[object, str]:
     """The parsed content of a config file, and the file's name as messages show it."""
     shown = os.fspath(source)
+    if not isinstance(shown, str):
+        raise ConfigError(
+            f"expected the path of a config file as a str, got {type(shown).__qualname__} {_short(shown)}"
+        )
     extension = os.path.splitext(shown)[1].lower()
     parse = _PARSERS.get(extension)
     if parse is None:
@@ -198,6 +202,8 @@ def _read_file(source: str | os.PathLike[str]) -> tuple[object, str]:
     except OSError as error:
         reason = error.strerror or type(error).__qualname__
         raise _error(shown, None, f"cannot read the config file: {reason}") from error
+    except ValueError as error:  # a NUL character in the path
+        raise _error(shown, None, f"cannot open the config file: {error}") from error
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

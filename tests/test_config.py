@@ -426,3 +426,17 @@ def test_a_config_path_with_control_characters_is_escaped_in_messages(tmp_path: 
     assert "\\x1b[2J\\x07.toml" in str(caught.value)
     assert "\x1b" not in str(caught.value)
     assert caught.value.path == str(path)
+
+
+def test_a_config_path_with_a_nul_character_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot open the config file: embedded null byte"):
+        load_callbacks(str(tmp_path / "a\x00b.toml"))
+
+
+def test_a_path_like_whose_path_is_bytes_is_a_config_error() -> None:
+    class BytesPath:
+        def __fspath__(self) -> bytes:
+            return b"train.toml"
+
+    with pytest.raises(ConfigError, match=r"expected the path of a config file as a str, got bytes b'train\.toml'"):
+        load_callbacks(BytesPath())  # type: ignore[arg-type]
