@@ -208,7 +208,16 @@ def _read_file(source: str | os.PathLike[str]) -> tuple[object, str]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise _error(shown, None, f"not UTF-8 text (byte {error.start}); save the file as UTF-8") from error
-    return parse(text, shown), shown
+    try:
+        return parse(text, shown), shown
+    except ConfigError:
+        raise
+    except RecursionError as error:  # the parsers recurse once per level of brackets
+        raise _error(shown, None, "cannot read this config: it is nested too deeply") from error
+    except Exception as error:  # an int of 5000 digits, say: the parsers let such errors through
+        from ._failures import describe
+
+        raise _error(shown, None, f"cannot read this config: {_short_text(describe(error))}") from error
 
 
 def read_config(source: ConfigSource) -> dict[str, Any]:
@@ -326,6 +335,15 @@ def _check_policy(value: object, key: str, shown: str | None) -> ConfigError | N
         return None
     hint = _suggest(value.lower() if isinstance(value, str) else "", ERROR_POLICIES)
     return _error(shown, key, f"{problem}; {hint.rstrip()}" if hint else problem)
+
+
+def _short_text(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters, escaped when it holds control characters."""
+    if text.isprintable() and len(text) <= limit:
+        return text
+    from .discovery import _safe_repr
+
+    return _safe_repr(text, limit)
 
 
 def _short(value: object) -> str:

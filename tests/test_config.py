@@ -440,3 +440,21 @@ def test_a_path_like_whose_path_is_bytes_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"expected the path of a config file as a str, got bytes b'train\.toml'"):
         load_callbacks(BytesPath())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        (".toml", f"callbacks = []\nn = {'9' * 5_000}\n"),
+        (".json", f'{{"callbacks": [], "n": {"9" * 5_000}}}'),
+        (".yaml", f"callbacks: []\nn: {'9' * 5_000}\n"),
+        (".toml", "callbacks = " + "[" * 100_000 + "]" * 100_000 + "\n"),
+        (".json", '{"callbacks": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        (".yaml", "callbacks: " + "[" * 100_000 + "]" * 100_000 + "\n"),
+    ],
+    ids=["toml-huge-int", "json-huge-int", "yaml-huge-int", "toml-deep", "json-deep", "yaml-deep"],
+)
+def test_what_the_parsers_themselves_cannot_read_is_a_config_error(tmp_path: Path, suffix: str, text: str) -> None:
+    path = _write(tmp_path, f"train{suffix}", text)
+    with pytest.raises(ConfigError, match=r"(cannot read this config: (ValueError: Exceeds|it is nested))|invalid"):
+        load_callbacks(path)
