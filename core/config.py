@@ -254,7 +254,10 @@ def _top_level(content: object, shown: str | None) -> Mapping[str, Any]:
         raise _error(shown, None, f"expected a table with a 'callbacks' list at the top, got {_kind(content)}")
     if "callbacks" not in content:
         keys = [key for key in content if isinstance(key, str)]
-        found = f"found keys: {', '.join(repr(key) for key in keys)}; " if keys else "the table is empty; "
+        listed = ", ".join(_short(key) for key in keys[:10]) + (
+            f", ... ({len(keys) - 10} more)" if len(keys) > 10 else ""
+        )
+        found = f"found keys: {listed}; " if keys else "the table is empty; "
         import difflib
 
         close = difflib.get_close_matches("callbacks", keys, n=1)

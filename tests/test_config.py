@@ -458,3 +458,13 @@ def test_what_the_parsers_themselves_cannot_read_is_a_config_error(tmp_path: Pat
     path = _write(tmp_path, f"train{suffix}", text)
     with pytest.raises(ConfigError, match=r"(cannot read this config: (ValueError: Exceeds|it is nested))|invalid"):
         load_callbacks(path)
+
+
+def test_the_keys_listed_when_callbacks_is_missing_are_cut_and_escaped() -> None:
+    config = {"x" * 100_000: 1, "\x1b[2J": 2, **{f"key{index}": index for index in range(20)}}
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(config)
+    message = str(caught.value)
+    assert len(message) < 1_000
+    assert "'\\x1b[2J'" in message
+    assert "... (12 more)" in message
