@@ -265,7 +265,38 @@ def _top_level(content: object, shown: str | None) -> Mapping[str, Any]:
         raise _error(shown, None, f"no 'callbacks' key; {found}{rename}expected callbacks = [...], a list")
     if not isinstance(content["callbacks"], list):
         raise _error(shown, "callbacks", f"expected a list, got {_kind(content['callbacks'])}")
+    _check_size(content["callbacks"], shown)
     return content
+
+
+_MAX_VALUES = 100_000
+_MAX_DEPTH = 64
+
+
+def _check_size(callbacks: object, shown: str | None) -> None:
+    """Refuse a ``callbacks`` tree too big or too deep to be a list of callbacks, before anything walks it.
+
+    Shared values count once per place they appear: a YAML alias bomb (a few lines that expand to a billion values)
+    is refused at once instead of being walked, printed or type-checked for minutes; so is a self-referencing mapping.
+    """
+    pending: list[tuple[object, int]] = [(callbacks, 0)]
+    count = 0
+    while pending:
+        value, depth = pending.pop()
+        count += 1
+        if count > _MAX_VALUES:
+            raise _error(
+                shown,
+                "callbacks",
+                f"holds more than {_MAX_VALUES} values, far more than a list of callbacks needs "
+                "(YAML aliases that expand into a huge tree?)",
+            )
+        if depth > _MAX_DEPTH:
+            raise _error(shown, "callbacks", f"is nested more than {_MAX_DEPTH} levels deep")
+        if isinstance(value, Mapping):
+            pending += [(child, depth + 1) for pair in value.items() for child in pair]
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            pending += [(child, depth + 1) for child in value]
 
 
 # -- items ---------------------------------------------------------------------------------------------------------

@@ -468,3 +468,24 @@ def test_the_keys_listed_when_callbacks_is_missing_are_cut_and_escaped() -> None
     assert len(message) < 1_000
     assert "'\\x1b[2J'" in message
     assert "... (12 more)" in message
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]  # 10**9 values, in 9 lines
+    lines.append("callbacks: [{name: history, params: {size: *a8}}, {name: *a8}]")
+    path = _write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match=r"bomb.yaml: callbacks: holds more than 100000 values, .*YAML aliases"):
+        load_callbacks(path)
+
+
+def test_a_self_referencing_or_very_deep_callbacks_list_is_refused() -> None:
+    item: dict[str, object] = {"name": "history"}
+    item["params"] = {"size": item}
+    with pytest.raises(ConfigError, match="callbacks: is nested more than 64 levels deep"):
+        load_callbacks({"callbacks": [item]})
+    deep: object = "history"
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(ConfigError, match="callbacks: is nested more than 64 levels deep"):
+        load_callbacks({"callbacks": [deep]})
