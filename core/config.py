@@ -371,6 +371,13 @@ def _check_policy(value: object, key: str, shown: str | None) -> ConfigError | N
     return _error(shown, key, f"{problem}; {hint.rstrip()}" if hint else problem)
 
 
+def _key_part(name: object) -> str:
+    """``.name`` for a key in a place like ``callbacks[2].params.name``; ``['odd key']``, escaped and cut, otherwise."""
+    if isinstance(name, str) and name.isidentifier() and name.isascii() and len(name) <= 60:
+        return f".{name}"
+    return f"[{_short(name)}]"
+
+
 def _short_text(text: str, limit: int = 300) -> str:
     """``text`` cut to ``limit`` characters, escaped when it holds control characters."""
     if text.isprintable() and len(text) <= limit:
@@ -506,7 +513,7 @@ def _build(
     problems: list[PluginParameterError] = _params.problems(factory, item.params, info)
     for problem in problems:
         given = problem.parameter is not None and problem.parameter in item.params
-        report(_locate(problem, shown, f"{item.where}.params" + (f".{problem.parameter}" if given else "")))
+        report(_locate(problem, shown, f"{item.where}.params" + (_key_part(problem.parameter) if given else "")))
     if problems:
         return None
     try:

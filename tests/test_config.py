@@ -489,3 +489,13 @@ def test_a_self_referencing_or_very_deep_callbacks_list_is_refused() -> None:
         deep = [deep]
     with pytest.raises(ConfigError, match="callbacks: is nested more than 64 levels deep"):
         load_callbacks({"callbacks": [deep]})
+
+
+def test_an_odd_parameter_name_is_placed_escaped_and_cut() -> None:
+    with pytest.raises(PluginParameterError) as caught:
+        load_callbacks({"callbacks": [{"name": "history", "params": {"x" * 100_000: 1}}]})
+    assert str(caught.value).startswith("callbacks[0].params['xxxxxxxx")
+    assert len(str(caught.value)) < 1_000
+    with pytest.raises(PluginParameterError) as caught:
+        load_callbacks({"callbacks": [{"name": "history", "params": {"a\nb": 1}}]})
+    assert caught.value.key == "callbacks[0].params['a\\nb']"
