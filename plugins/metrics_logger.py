@@ -9,7 +9,7 @@ from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.exceptions import PluginParameterError
 
 from ._metrics import format_metrics
-from ._params import check_int, check_str
+from ._params import check_int, check_str, shown
 
 if TYPE_CHECKING:
     from altametris.sara.core.hookspecs import Metrics
@@ -101,7 +101,7 @@ def _check_level(plugin: str, level: object) -> int:
             return number
     raise PluginParameterError(
         f"{plugin}: parameter 'level' expects a logging level (a number >= 0, or a name such as 'INFO', 'DEBUG', "
-        f"'WARNING'), got {level!r} ({type(level).__name__})",
+        f"'WARNING'), got {shown(level)} ({type(level).__name__})",
         plugin=plugin,
         parameter="level",
     )

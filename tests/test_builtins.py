@@ -100,3 +100,25 @@ def test_the_stateful_builtins_state_goes_through_json() -> None:
     state = manager.state_dict()
     assert len(state) == 4
     manager.load_state_dict(json.loads(json.dumps(state)))
+
+
+@pytest.mark.parametrize(
+    ("plugin", "params"),
+    [
+        ("early_stopping", {"mode": "x" * 100_000}),
+        ("checkpoint", {"mode": "\x1b[2J" * 1000}),
+        ("checkpoint", {"filename": "a/" * 50_000}),
+        ("checkpoint", {"filename": "{" * 49_999, "save_top_k": 1}),
+        ("metrics_logger", {"level": "x" * 100_000}),
+        ("nan_guard", {"action": "x" * 100_000}),
+        ("progress_bar", {"backend": "x" * 100_000}),
+    ],
+    ids=lambda value: value if isinstance(value, str) else next(iter(value)),
+)
+def test_a_refused_value_is_shown_cut_and_escaped(plugin: str, params: dict[str, Any]) -> None:
+    from altametris.sara.core.discovery import create_callback
+
+    with pytest.raises(PluginParameterError) as caught:
+        create_callback(plugin, params)
+    assert len(str(caught.value)) < 600
+    assert "\x1b" not in str(caught.value)
