@@ -115,7 +115,9 @@ def run_demo(
             output_dir=run_dir,
         )
     seconds = time.perf_counter() - started
-    (run_dir / "state.json").write_text(json.dumps(manager.state_dict(), indent=2) + "\n", encoding="utf-8")
+    state, temporary = run_dir / "state.json", run_dir / f".state.json.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps(manager.state_dict(), indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, state)  # a run killed while saving leaves the previous state.json or none, never half of one
 
     if result.last_epoch is None:
         print("\nNo epoch ran.", file=stream)
