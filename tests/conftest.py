@@ -272,3 +272,21 @@ def plugin_site(fake_site: FakeSite) -> FakeSite:
 
 
 # ==================================================================================================================
+# Fuzzing (test_fuzz_config.py, test_crash_safety.py): hypothesis profiles, picked by SARA_HYPOTHESIS_PROFILE
+# ==================================================================================================================
+
+FUZZ_PROFILE = os.environ.get("SARA_HYPOTHESIS_PROFILE", "ci")
+"""``ci`` (the default: hypothesis' 100 examples per test, scaled per test by the fuzz files) or ``fuzz`` (20 times
+more, for ``tox -e fuzz``)."""
+
+
+def _register_hypothesis_profiles() -> None:
+    from hypothesis import HealthCheck, settings
+
+    relaxed = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+    settings.register_profile("ci", max_examples=100, **relaxed)  # type: ignore[arg-type]
+    settings.register_profile("fuzz", max_examples=2_000, **relaxed)  # type: ignore[arg-type]
+    settings.load_profile(FUZZ_PROFILE)
+
+
+_register_hypothesis_profiles()
