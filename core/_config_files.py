@@ -1,0 +1,196 @@
+"""Reading config files, and the words config errors are made of. Nothing here is public.
+
+:mod:`~altametris.sara.core.config` reads a file with :func:`_read_file` (TOML, YAML with ``yaml.safe_load``, JSON),
+and measures the ``callbacks`` tree with :func:`_check_size` before it walks it. Whatever a parser raises becomes a
+:class:`~altametris.sara.core.exceptions.ConfigError` that names the file (and the line when the parser tells it):
+a 5000-digit number and 100000 nested brackets included.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Callable
+
+from .exceptions import ConfigError
+
+__all__: list[str] = []
+
+SUPPORTED_EXTENSIONS = (".toml", ".yaml", ".yml", ".json")
+"""The file extensions :func:`~altametris.sara.core.config.read_config` knows."""
+
+
+def _kind(value: object) -> str:
+    """A config value's type, in the words of config files."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "boolean"), (str, "string"), (int, "integer"), (float, "float"), (list, "list")):
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, Mapping):
+        return "table"
+    return type(value).__qualname__
+
+
+def _located(path: str | None, key: str | None, message: str) -> str:
+    if path is not None and not path.isprintable():  # a file name with control characters: escaped in messages
+        from .discovery import _safe_repr
+
+        path = _safe_repr(path, 300)
+    return ": ".join(part for part in (path, key, message) if part)
+
+
+def _error(path: str | None, key: str | None, message: str, *, line: int | None = None) -> ConfigError:
+    return ConfigError(_located(path, key, message), path=path, key=key, line=line)
+
+
+def _short_text(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters, escaped when it holds control characters."""
+    if text.isprintable() and len(text) <= limit:
+        return text
+    from .discovery import _safe_repr
+
+    return _safe_repr(text, limit)
+
+
+def _short(value: object) -> str:
+    from .discovery import _safe_repr
+
+    return _safe_repr(value, 60)
+
+
+# -- reading files -------------------------------------------------------------------------------------------------
+
+
+def _parse_toml(text: str, shown: str) -> object:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - tomllib arrived in 3.11
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        import re
+
+        message = str(error)
+        match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+        if match is not None:
+            line = int(match.group(1))
+            where = f"line {line}, column {match.group(2)}"
+        else:
+            match = re.search(r"\s*\(at end of document\)$", message)
+            if match is None:
+                raise _error(shown, None, f"invalid TOML: {message}") from error
+            line = text.count("\n") + 1
+            where = f"line {line} (the end of the file)"
+        raise _error(shown, where, f"invalid TOML: {message[: match.start()]}", line=line) from error
+
+
+def _parse_yaml(text: str, shown: str) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        where = f"line {line}, column {mark.column + 1}" if mark is not None else None
+        problem = str(getattr(error, "problem", None) or error)
+        if "tag:yaml.org,2002:python/" in problem:
+            tag = problem.split("tag:yaml.org,2002:", 1)[1].rstrip("'\"")
+            message = (
+                f"the tag '!!{tag}' is not allowed: a config is data, read with yaml.safe_load, which builds no "
+                "Python objects; write a plugin name and plain params instead"
+            )
+        else:
+            message = f"invalid YAML: {problem}"
+        raise _error(shown, where, message, line=line) from error
+
+
+def _parse_json(text: str, shown: str) -> object:
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        raise _error(shown, where, f"invalid JSON: {error.msg}", line=error.lineno) from error
+
+
+_PARSERS: dict[str, Callable[[str, str], object]] = {
+    ".toml": _parse_toml,
+    ".yaml": _parse_yaml,
+    ".yml": _parse_yaml,
+    ".json": _parse_json,
+}
+
+
+def _read_file(source: str | os.PathLike[str]) -> tuple[object, str]:
+    """The parsed content of a config file, and the file's name as messages show it."""
+    shown = os.fspath(source)
+    if not isinstance(shown, str):
+        raise ConfigError(
+            f"expected the path of a config file as a str, got {type(shown).__qualname__} {_short(shown)}"
+        )
+    extension = os.path.splitext(shown)[1].lower()
+    parse = _PARSERS.get(extension)
+    if parse is None:
+        found = f"the extension {extension!r}" if extension else "no extension"
+        raise _error(
+            shown, None, f"cannot read this config: it has {found}; supported: {', '.join(SUPPORTED_EXTENSIONS)}"
+        )
+    try:
+        with open(shown, "rb") as file:
+            data = file.read()
+    except FileNotFoundError as error:
+        raise _error(shown, None, f"no such config file (current directory: {os.getcwd()})") from error
+    except OSError as error:
+        reason = error.strerror or type(error).__qualname__
+        raise _error(shown, None, f"cannot read the config file: {reason}") from error
+    except ValueError as error:  # a NUL character in the path
+        raise _error(shown, None, f"cannot open the config file: {error}") from error
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise _error(shown, None, f"not UTF-8 text (byte {error.start}); save the file as UTF-8") from error
+    try:
+        return parse(text, shown), shown
+    except ConfigError:
+        raise
+    except RecursionError as error:  # the parsers recurse once per level of brackets
+        raise _error(shown, None, "cannot read this config: it is nested too deeply") from error
+    except Exception as error:  # an int of 5000 digits, say: the parsers let such errors through
+        from ._failures import describe
+
+        raise _error(shown, None, f"cannot read this config: {_short_text(describe(error))}") from error
+
+
+_MAX_VALUES = 100_000
+_MAX_DEPTH = 64
+
+
+def _check_size(callbacks: object, shown: str | None) -> None:
+    """Refuse a ``callbacks`` tree too big or too deep to be a list of callbacks, before anything walks it.
+
+    Shared values count once per place they appear: a YAML alias bomb (a few lines that expand to a billion values)
+    is refused at once instead of being walked, printed or type-checked for minutes; so is a self-referencing mapping.
+    """
+    pending: list[tuple[object, int]] = [(callbacks, 0)]
+    count = 0
+    while pending:
+        value, depth = pending.pop()
+        count += 1
+        if count > _MAX_VALUES:
+            raise _error(
+                shown,
+                "callbacks",
+                f"holds more than {_MAX_VALUES} values, far more than a list of callbacks needs "
+                "(YAML aliases that expand into a huge tree?)",
+            )
+        if depth > _MAX_DEPTH:
+            raise _error(shown, "callbacks", f"is nested more than {_MAX_DEPTH} levels deep")
+        if isinstance(value, Mapping):
+            pending += [(child, depth + 1) for pair in value.items() for child in pair]
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            pending += [(child, depth + 1) for child in value]
