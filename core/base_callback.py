@@ -492,5 +492,8 @@ class CallbackManager:
 
 def _named(callback: object) -> str:
     """A callback as the manager's ``repr`` shows it: its class, and its error policy when not the default."""
-    policy = getattr(callback, "on_error", "raise")
+    try:
+        policy = getattr(callback, "on_error", "raise")
+    except Exception:  # a property that raises: refused at the next hook call, shown here
+        policy = "<unreadable>"
     return type(callback).__name__ + ("" if policy == "raise" else f"(on_error={short_repr(policy)})")

@@ -336,3 +336,16 @@ def test_a_pickled_manager_keeps_policies_and_starts_a_new_run() -> None:
     copy = pickle.loads(pickle.dumps(manager))
     assert repr(copy) == "CallbackManager(callbacks=[Flaky(on_error='disable'), Warns(on_error='warn')])"
     assert copy.disabled == ()
+
+
+def test_a_policy_that_cannot_be_read_is_refused_and_repr_still_works() -> None:
+    class Unreadable(BaseCallback):
+        @property
+        def on_error(self) -> str:  # type: ignore[override]
+            raise RuntimeError("no policy today")
+
+    manager = CallbackManager()
+    manager.callbacks.append(Unreadable())
+    assert repr(manager) == "CallbackManager(callbacks=[Unreadable(on_error='<unreadable>')])"
+    with pytest.raises(TrainingError, match=r"Unreadable.on_error: expected one of .* got RuntimeError"):
+        manager.on_epoch_start(0)
