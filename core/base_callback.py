@@ -32,12 +32,13 @@ callback, the hook and where the training was, with the original exception as ``
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from . import _dispatch, _failures, _state
 from ._callback_list import CallbackList
 from ._failures import ErrorPolicy, policy_of, short_repr
 from ._registration import check_callback, warn_misspelt_hooks
+from .distributed import rank_info
 from .exceptions import TrainingError
 from .hookspecs import HOOKS, Metrics
 
@@ -100,6 +101,13 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
     (:class:`~altametris.sara.core.control.StopTraining`), ``KeyboardInterrupt`` and ``SystemExit`` are never caught.
     The manager reads it when it (re)builds its dispatchers: after a change of its callback list, and at every
     ``on_train_start``."""
+
+    rank_zero_only: ClassVar[bool] = False
+    """Whether the callback runs on rank 0 only, in a training of several processes (under ``torchrun``).
+
+    Callbacks that write files or print set it to ``True``, or every rank would write the same file; the manager
+    then leaves them out on the other ranks (see :mod:`~altametris.sara.core.distributed`). It is read when the
+    manager builds its dispatchers, at the first hook call after a change of its callbacks."""
 
     def on_train_start(self, **kwargs: Any) -> None:
         """Called once, before the first epoch."""
@@ -313,7 +321,12 @@ class CallbackManager:
 
     def _compile(self) -> dict[str, HookFunction]:
         self._validate_callbacks()
-        callbacks = tuple(callback for callback in self._callbacks if id(callback) not in self._disabled)
+        rank = rank_info().rank
+        callbacks = tuple(
+            callback
+            for callback in self._callbacks
+            if id(callback) not in self._disabled and not (rank and callback.rank_zero_only)
+        )
         self._policies = tuple((callback, policy_of(callback)) for callback in callbacks)
         dispatchers: dict[str, HookFunction] = {}
         for hook in HOOKS.values():

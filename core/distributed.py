@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["RankInfo", "agree_stop", "any_rank", "rank_info"]
 
 _VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+_REASON_BYTES = 1024  # a stop reason shared across ranks is cut to this many bytes of JSON
 
 
 class RankInfo(NamedTuple):
@@ -151,10 +153,25 @@ def agree_stop(control: TrainingControl) -> bool:
         return control.should_stop
     if not any_rank(control.should_stop):
         return False
-    mine = (control.stop_reason or "stop requested", control.stop_source) if control.should_stop else None
-    reasons: list[tuple[str, str | None] | None] = [None] * dist.get_world_size()
-    dist.all_gather_object(reasons, mine)
+    torch: Any = sys.modules["torch"]
+    mine = [control.stop_reason or "stop requested", control.stop_source] if control.should_stop else None
+    # all_gather_object needs numpy; a fixed-size byte tensor of the JSON text needs nothing more than torch.
+    encoded = json.dumps(mine).encode("utf-8")[:_REASON_BYTES]
+    buffer = torch.zeros(_REASON_BYTES + 2, dtype=torch.uint8)
+    buffer[:2] = torch.tensor([len(encoded) >> 8, len(encoded) & 0xFF], dtype=torch.uint8)
+    if encoded:
+        buffer[2 : 2 + len(encoded)] = torch.tensor(list(encoded), dtype=torch.uint8)
+    gathered = [torch.zeros_like(buffer) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, buffer)
     if not control.should_stop:
-        rank, (reason, source) = next((rank, item) for rank, item in enumerate(reasons) if item is not None)
-        control.request_stop(f"rank {rank}: {reason}", source=source)
+        for rank, item in enumerate(gathered):
+            values = item.tolist()
+            text = bytes(values[2 : 2 + (values[0] << 8 | values[1])]).decode("utf-8", errors="replace")
+            try:
+                reason = json.loads(text)
+            except ValueError:  # cut in the middle of a character or an escape: the reason was too long
+                reason = [text, None]
+            if reason is not None:
+                control.request_stop(f"rank {rank}: {reason[0]}", source=reason[1])
+                break
     return True

@@ -7,7 +7,8 @@ and is the model for trainers that write their own loop:
   ``output_dir`` and ``num_batches`` when known; plus the caller's own ``context`` keywords;
 * stop requests (:class:`~altametris.sara.core.control.TrainingControl`) are honoured after every batch and every
   epoch; a stop during the batches still completes the epoch (validation and ``on_epoch_end``), so that every
-  logger records it, and ``on_train_end`` always runs;
+  logger records it, and ``on_train_end`` always runs; under several processes (``torchrun``) every stop is agreed
+  across ranks first (:func:`~altametris.sara.core.distributed.agree_stop`), so all ranks stop at the same point;
 * :class:`~altametris.sara.core.control.StopTraining` ends the training at once, as a stop request;
 * any other error (a callback's, the train step's, ``KeyboardInterrupt``) runs ``on_exception`` on every callback,
   so that files are closed, and is then re-raised unchanged: a failure of ``on_exception`` itself is logged, never
@@ -42,6 +43,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from .control import StopTraining, TrainingControl
+from .distributed import agree_stop, rank_info
 from .exceptions import TrainingError
 
 if TYPE_CHECKING:
@@ -202,6 +204,9 @@ class _Run:
         self.last_epoch: int | None = None
         self.epochs_run = 0
         self.metrics: Metrics = {}
+        # Several processes (torchrun): every stop is agreed across ranks at each check, or one rank would stop
+        # alone and the others wait at their next collective. One process: the control object is read directly.
+        self.agreed = rank_info().distributed
 
     def train(
         self,
@@ -217,7 +222,7 @@ class _Run:
             try:
                 manager.on_train_start(**context)
                 for epoch in range(start_epoch, epochs):
-                    if self.control.should_stop:
+                    if agree_stop(self.control) if self.agreed else self.control.should_stop:
                         break
                     batches = data if isinstance(data, Iterable) else data(epoch)
                     self._epoch(epoch, batches, train_step, validate)
@@ -244,12 +249,12 @@ class _Run:
         self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
 
     def _epoch(self, epoch: int, batches: Iterable[Any], train_step: TrainStep[Any], validate: Validate | None) -> None:
-        manager, context, control = self.manager, self.context, self.control
+        manager, context, control, agreed = self.manager, self.context, self.control, self.agreed
         manager.on_epoch_start(epoch, **context)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         for batch, item in enumerate(batches):
-            if control.should_stop:
+            if agree_stop(control) if agreed else control.should_stop:
                 break
             manager.on_batch_start(batch, **context)
             metrics = train_step(item)

@@ -106,6 +106,8 @@ class RowLogger(BaseCallback):
     one whole line.
     """
 
+    rank_zero_only = True  # it writes files or prints: once, on rank 0, in a training of several processes
+
     plugin: ClassVar[str]
 
     def __init__(self, *, path: str | os.PathLike[str], per_batch: bool, append: bool, fsync: bool) -> None:

@@ -79,6 +79,8 @@ class Checkpoint(BaseCallback):
         ('epoch003.ckpt', 0.2)
     """
 
+    rank_zero_only = True  # it writes files or prints: once, on rank 0, in a training of several processes
+
     plugin = "checkpoint"
 
     def __init__(

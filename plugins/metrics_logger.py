@@ -45,6 +45,8 @@ class MetricsLogger(BaseCallback):
         epoch 3: loss=0.2346 val_loss=0.25
     """
 
+    rank_zero_only = True  # it writes files or prints: once, on rank 0, in a training of several processes
+
     plugin = "metrics_logger"
 
     def __init__(

@@ -66,6 +66,8 @@ class ProgressBar(BaseCallback):
         epoch 0 (1/2) loss=0.5123 val_loss=0.6
     """
 
+    rank_zero_only = True  # it writes files or prints: once, on rank 0, in a training of several processes
+
     plugin = "progress_bar"
 
     def __init__(

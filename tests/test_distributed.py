@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from altametris.sara.core.base_callback import BaseCallback, CallbackManager
 from altametris.sara.core.distributed import RankInfo, agree_stop, any_rank, rank_info
 from altametris.sara.core.exceptions import SaraError
 
@@ -70,3 +71,54 @@ def test_without_a_process_group_a_stop_is_this_ranks_own_request() -> None:
     control.request_stop("enough", source="me")
     assert agree_stop(control) is True
     assert control.stop_reason == "enough"
+
+
+class _Writer(BaseCallback):
+    rank_zero_only = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float], **kwargs: object) -> None:
+        self.calls += 1
+
+
+class _Decider(_Writer):
+    rank_zero_only = False
+
+
+@pytest.mark.parametrize(("rank", "expected"), [("0", [1, 1]), ("1", [0, 1])])
+def test_the_manager_calls_rank_zero_only_callbacks_on_rank_zero_only(
+    monkeypatch: pytest.MonkeyPatch, rank: str, expected: list[int]
+) -> None:
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    writer, decider = _Writer(), _Decider()
+    CallbackManager([writer, decider]).on_epoch_end(0, {})
+    assert [writer.calls, decider.calls] == expected
+
+
+def test_file_writing_and_printing_built_ins_are_rank_zero_only() -> None:
+    from altametris.sara.core.discovery import load_plugin
+
+    flags = {
+        name: load_plugin(name).rank_zero_only
+        for name in (
+            "csv_logger",
+            "jsonl_logger",
+            "checkpoint",
+            "progress_bar",
+            "metrics_logger",
+            "early_stopping",
+            "nan_guard",
+            "timer",
+            "history",
+        )
+    }
+    assert [name for name, flag in flags.items() if flag] == [
+        "csv_logger",
+        "jsonl_logger",
+        "checkpoint",
+        "progress_bar",
+        "metrics_logger",
+    ]
