@@ -205,7 +205,7 @@ def compile_dispatcher(
     callbacks whose error policy is not ``"raise"``): their failures go to ``tolerate``, and the call goes on with
     the next entry; only their ``except`` branch differs, so the others cost exactly what they cost without
     policies. For a cleanup hook (``hook.cleanup``) the result of ``fail`` is never raised: ``fail`` reports it.
-    ``position`` receives the current ``epoch`` from hooks that have one, for the error messages of later hooks.
+    ``position`` receives the current ``epoch`` from ``on_epoch_start``, for the error messages of later hooks.
     """
     names = hook.argnames
     arguments = "".join(f"{name!r}: {name}, " for name in names)
@@ -213,7 +213,7 @@ def compile_dispatcher(
     lines = ["def make(calls, fail, position, tolerate):"]
     lines += [f"    _, p{i}, k{i}, _, _ = calls[{i}]" for i in range(len(calls))]
     lines.append(f"    def {hook.name}({''.join(f'{name}, ' for name in names)}**kwargs):")
-    if "epoch" in names:
+    if hook.name == "on_epoch_start":  # the epoch that later hooks' error messages name (on_epoch_end has its own)
         lines.append('        position["epoch"] = epoch')
     context_matters = any(call.keyword is not call.positional or call[4] != call[3] for call in calls)
     branches = (("k", 4, "**kwargs", "        if kwargs:"), ("p", 3, "", "        else:"))
