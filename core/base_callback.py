@@ -38,7 +38,6 @@ from . import _dispatch, _failures, _state
 from ._callback_list import CallbackList
 from ._failures import ErrorPolicy, policy_of, short_repr
 from ._registration import check_callback, warn_misspelt_hooks
-from .distributed import rank_info
 from .exceptions import TrainingError
 from .hookspecs import HOOKS, Metrics
 
@@ -321,6 +320,8 @@ class CallbackManager:
 
     def _compile(self) -> dict[str, HookFunction]:
         self._validate_callbacks()
+        from .distributed import rank_info  # imported with the first hook call, not with the package
+
         rank = rank_info().rank
         callbacks = tuple(
             callback

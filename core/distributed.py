@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -153,6 +152,8 @@ def agree_stop(control: TrainingControl) -> bool:
         return control.should_stop
     if not any_rank(control.should_stop):
         return False
+    import json
+
     torch: Any = sys.modules["torch"]
     mine = [control.stop_reason or "stop requested", control.stop_source] if control.should_stop else None
     # all_gather_object needs numpy; a fixed-size byte tensor of the JSON text needs nothing more than torch.
