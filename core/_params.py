@@ -251,9 +251,7 @@ def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginI
         found.append(
             PluginParameterError(
                 f"{info.describe(target=False)}: {message}",
-                plugin=info.name,
-                distribution=info.requirement,
-                target=info.target,
+                **info.error_fields(),
                 parameter=parameter,
                 **extra,
             )
@@ -313,17 +311,13 @@ def construct(factory: PluginFactory, params: Mapping[str, object], info: Plugin
         raise PluginParameterError(
             f"{info.describe()}: its constructor raised {_describe_error(error)} (with params {_short(dict(params))}); "
             f"fix the params, or report it to the plugin's authors if they are right",
-            plugin=info.name,
-            distribution=info.requirement,
-            target=info.target,
+            **info.error_fields(),
         ) from error
     if not isinstance(callback, BaseCallback):
         raise PluginTypeError(
             f"{info.describe()} is not a callback: its factory returned {type(callback).__qualname__} "
             f"{_short(callback)}, expected a BaseCallback instance; the factory must return a BaseCallback",
-            plugin=info.name,
-            distribution=info.requirement,
-            target=info.target,
+            **info.error_fields(),
             found=callback,
         )
     return callback

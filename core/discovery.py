@@ -74,6 +74,10 @@ class PluginInfo(NamedTuple):
             return None
         return f"{self.distribution}=={self.version}" if self.version else self.distribution
 
+    def error_fields(self) -> dict[str, str | None]:
+        """The ``plugin``, ``distribution`` and ``target`` keywords of a :class:`PluginError` about this plugin."""
+        return {"plugin": self.name, "distribution": self.requirement, "target": self.target}
+
     def describe(self, *, target: bool = True) -> str:
         """The plugin as error messages name it: ``"plugin 'name' (distribution==version, target 'module:attr')"``.
 
@@ -230,9 +234,7 @@ def _import_target(info: PluginInfo) -> object:
         raise PluginLoadError(
             f"{info.describe()} cannot be imported: {value!r} is not a 'module:attribute' target; the "
             f"distribution declares it wrongly in its entry points: report it to its authors",
-            plugin=info.name,
-            distribution=info.requirement,
-            target=info.target,
+            **info.error_fields(),
         )
     try:
         found: object = importlib.import_module(module_name)
@@ -246,9 +248,7 @@ def _import_target(info: PluginInfo) -> object:
         )
         raise PluginLoadError(
             f"{info.describe()} failed to import: {_describe_error(error)}; {fix}or remove it from the config",
-            plugin=info.name,
-            distribution=info.requirement,
-            target=info.target,
+            **info.error_fields(),
         ) from error
     return found
 
@@ -274,9 +274,7 @@ def _check_factory(found: object, info: PluginInfo) -> PluginFactory:
     if problem:
         raise PluginTypeError(
             f"{info.describe()} is not a callback: {expected}, got {problem}; {hint}",
-            plugin=info.name,
-            distribution=info.requirement,
-            target=info.target,
+            **info.error_fields(),
             found=found,
         )
     factory: PluginFactory = found  # type: ignore[assignment]  # checked above: a callable that builds callbacks
