@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import Callable
 
+from ._failures import safe_repr, short
 from .exceptions import ConfigError
 
 __all__: list[str] = []
@@ -35,9 +36,7 @@ def _kind(value: object) -> str:
 
 def _located(path: str | None, key: str | None, message: str) -> str:
     if path is not None and not path.isprintable():  # a file name with control characters: escaped in messages
-        from .discovery import _safe_repr
-
-        path = _safe_repr(path, 300)
+        path = safe_repr(path, 300)
     return ": ".join(part for part in (path, key, message) if part)
 
 
@@ -49,15 +48,7 @@ def _short_text(text: str, limit: int = 300) -> str:
     """``text`` cut to ``limit`` characters, escaped when it holds control characters."""
     if text.isprintable() and len(text) <= limit:
         return text
-    from .discovery import _safe_repr
-
-    return _safe_repr(text, limit)
-
-
-def _short(value: object) -> str:
-    from .discovery import _safe_repr
-
-    return _safe_repr(value, 60)
+    return safe_repr(text, limit)
 
 
 # -- reading files -------------------------------------------------------------------------------------------------
@@ -130,9 +121,7 @@ def _read_file(source: str | os.PathLike[str]) -> tuple[object, str]:
     """The parsed content of a config file, and the file's name as messages show it."""
     shown = os.fspath(source)
     if not isinstance(shown, str):
-        raise ConfigError(
-            f"expected the path of a config file as a str, got {type(shown).__qualname__} {_short(shown)}"
-        )
+        raise ConfigError(f"expected the path of a config file as a str, got {type(shown).__qualname__} {short(shown)}")
     extension = os.path.splitext(shown)[1].lower()
     parse = _PARSERS.get(extension)
     if parse is None:

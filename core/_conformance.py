@@ -15,6 +15,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Callable
 
+from ._failures import describe, short
 from .base_callback import BaseCallback
 from .exceptions import ConformanceError, SaraError
 from .hookspecs import HOOKS
@@ -29,9 +30,7 @@ __all__: list[str] = []
 
 
 def _one_line(error: BaseException) -> str:
-    from .discovery import _describe_error
-
-    text = _describe_error(error) if not isinstance(error, SaraError) else str(error)
+    text = describe(error) if not isinstance(error, SaraError) else str(error)
     return " ".join(text.split())
 
 
@@ -204,13 +203,7 @@ def _json_issues(value: object, path: str) -> list[str]:
         return issues
     if isinstance(value, (list, tuple)):
         return [issue for index, item in enumerate(value) for issue in _json_issues(item, f"{path}[{index}]")]
-    return [f"at {path}: {type(value).__qualname__} {_short(value)} is not JSON data"]
-
-
-def _short(value: object) -> str:
-    from .discovery import _safe_repr
-
-    return _safe_repr(value, 60)
+    return [f"at {path}: {type(value).__qualname__} {short(value)} is not JSON data"]
 
 
 def _plain(value: object) -> object:
@@ -235,7 +228,7 @@ def _difference(before: object, after: object, path: str) -> str | None:
     else:
         nans = isinstance(before, float) and isinstance(after, float) and math.isnan(before) and math.isnan(after)
         same = nans or (type(before) is type(after) and before == after)
-        return None if same else f"at {path}: {_short(before)} became {_short(after)}"
+        return None if same else f"at {path}: {short(before)} became {short(after)}"
     return next(filter(None, (_difference(one, other, where) for one, other, where in pairs)), None)
 
 
@@ -257,7 +250,7 @@ def _check_state(instance: BaseCallback, rebuild: Callable[[], BaseCallback] | N
         problems.append(f"{label}.state_key raised {_one_line(error)}")
     else:
         if not isinstance(key, str) or not key:
-            problems.append(f"{label}.state_key is {_short(key)}; expected a non-empty string")
+            problems.append(f"{label}.state_key is {short(key)}; expected a non-empty string")
     if not saves:
         return
     try:
@@ -330,7 +323,7 @@ def conformance_problems(
         try:
             instance = rebuild()
         except SaraError as error:
-            given = f"with params {_short(arguments)}" if arguments else "without parameters"
+            given = f"with params {short(arguments)}" if arguments else "without parameters"
             problems.append(
                 f"cannot build it {given} to check its hooks and state: {_one_line(error)}; pass an instance, "
                 "or params={...}"

@@ -66,13 +66,26 @@ def class_name(value: object) -> str:
     return type(value).__qualname__.rpartition("<locals>.")[2]
 
 
-def short_repr(value: object) -> str:
-    """``repr(value)``, at most 80 characters, or ``<Class object>`` when ``repr`` fails."""
+def safe_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, or ``<Class object>`` when ``repr`` fails.
+
+    The ``repr`` escapes control characters, and the cut keeps huge names and values harmless in messages.
+    """
     try:
         text = repr(value)
     except Exception:
         return f"<{class_name(value)} object>"
-    return text if len(text) <= 80 else f"{text[:77]}..."
+    return text if len(text) <= limit else f"{text[: limit - 4]}...{text[-1]}"
+
+
+def short_repr(value: object) -> str:
+    """``repr(value)`` for messages about callbacks: at most 80 characters (see :func:`safe_repr`)."""
+    return safe_repr(value, 80)
+
+
+def short(value: object) -> str:
+    """A value found in a config or in parameters, as messages quote it: at most 60 characters."""
+    return safe_repr(value, 60)
 
 
 # -- policies ------------------------------------------------------------------------------------------------------

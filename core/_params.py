@@ -19,6 +19,7 @@ import typing
 from collections import abc
 from typing import TYPE_CHECKING, Any
 
+from ._failures import describe, short
 from .base_callback import BaseCallback
 from .exceptions import PluginParameterError, PluginTypeError, SaraError
 
@@ -198,12 +199,6 @@ def _conforms_class(value: object, annotation: object) -> bool:  # noqa: PLR0911
         return True
 
 
-def _short(value: object) -> str:
-    from .discovery import _safe_repr
-
-    return _safe_repr(value, 60)
-
-
 def _hint(value: object, annotation: object, info: PluginInfo) -> str:
     if isinstance(value, str):
         for parse in (int, float):
@@ -268,13 +263,13 @@ def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginI
             hint = f"did you mean {close[0]!r}? " if close else ""
             accepted = ", ".join(named) or "none"
             why = "is positional-only" if name in parameters else "is unknown"
-            refuse(f"parameter {_short(name)} {why}; {hint}its parameters are: {accepted}", name, found=value)
+            refuse(f"parameter {short(name)} {why}; {hint}its parameters are: {accepted}", name, found=value)
             continue
         annotation = annotations.get(name, _UNRESOLVED)
         if not conforms(value, annotation):
             expected = type_name(annotation)
             refuse(
-                f"parameter {name!r} expects {expected}, got {type(value).__qualname__} {_short(value)}; "
+                f"parameter {name!r} expects {expected}, got {type(value).__qualname__} {short(value)}; "
                 f"{_hint(value, annotation, info)}",
                 name,
                 expected=expected,
@@ -306,17 +301,15 @@ def construct(factory: PluginFactory, params: Mapping[str, object], info: Plugin
                 setattr(error, attribute, value)
         raise
     except Exception as error:
-        from .discovery import _describe_error
-
         raise PluginParameterError(
-            f"{info.describe()}: its constructor raised {_describe_error(error)} (with params {_short(dict(params))}); "
+            f"{info.describe()}: its constructor raised {describe(error)} (with params {short(dict(params))}); "
             f"fix the params, or report it to the plugin's authors if they are right",
             **info.error_fields(),
         ) from error
     if not isinstance(callback, BaseCallback):
         raise PluginTypeError(
             f"{info.describe()} is not a callback: its factory returned {type(callback).__qualname__} "
-            f"{_short(callback)}, expected a BaseCallback instance; the factory must return a BaseCallback",
+            f"{short(callback)}, expected a BaseCallback instance; the factory must return a BaseCallback",
             **info.error_fields(),
             found=callback,
         )

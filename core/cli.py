@@ -26,6 +26,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
+from ._failures import describe, safe_repr
 from .exceptions import SaraError
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _out(text: str = "") -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .discovery import GROUP, _check_name, _safe_repr, available_plugins
+    from .discovery import GROUP, _check_name, available_plugins
 
     plugins = available_plugins()
     counts: dict[str, int] = {}
@@ -78,14 +79,14 @@ def _list(args: argparse.Namespace) -> int:
     for name in (name for name, count in counts.items() if count > 1):
         owners = ", ".join(_cell(info.requirement or "?") for info in plugins if info.name == name)
         _out(
-            f"! {_safe_repr(name)} is registered by {counts[name]} distributions ({owners}): "
+            f"! {safe_repr(name)} is registered by {counts[name]} distributions ({owners}): "
             "using it is an error until all but one are uninstalled"
         )
     for info in plugins:
         why = _check_name(info.name)
         if why is not None:
             _out(
-                f"! {_safe_repr(info.name)} ({_cell(info.requirement or '?')}) is not a valid plugin name ({why}): "
+                f"! {safe_repr(info.name)} ({_cell(info.requirement or '?')}) is not a valid plugin name ({why}): "
                 "a config cannot enable it"
             )
     return 0
@@ -93,9 +94,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _cell(text: str) -> str:
     """Text from installed metadata, safe to print: as it is when printable and short, else escaped and cut."""
-    from .discovery import _safe_repr
-
-    return text if text.isprintable() and len(text) <= 100 else _safe_repr(text, 100)
+    return text if text.isprintable() and len(text) <= 100 else safe_repr(text, 100)
 
 
 # -- show ------------------------------------------------------------------------------------------------------------
@@ -339,9 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
 
             traceback.print_exc()
             return 1
-        from .discovery import _describe_error
-
-        described = " ".join(_describe_error(error).split())
+        described = " ".join(describe(error).split())
         print(f"{_PROG}: unexpected error: {described} (re-run with --traceback to see where)", file=sys.stderr)
         return 1
     return code

@@ -51,9 +51,8 @@ from ._config_files import (
     _kind,
     _located,
     _read_file,
-    _short,
 )
-from ._failures import ERROR_POLICIES, policy_problem, set_policy
+from ._failures import ERROR_POLICIES, policy_problem, set_policy, short
 from .exceptions import ConfigError, PluginParameterError, PluginTypeError, SaraError
 
 if TYPE_CHECKING:
@@ -130,7 +129,7 @@ def _top_level(content: object, shown: str | None) -> Mapping[str, Any]:
         raise _error(shown, None, f"expected a table with a 'callbacks' list at the top, got {_kind(content)}")
     if "callbacks" not in content:
         keys = [key for key in content if isinstance(key, str)]
-        listed = ", ".join(_short(key) for key in keys[:10]) + (
+        listed = ", ".join(short(key) for key in keys[:10]) + (
             f", ... ({len(keys) - 10} more)" if len(keys) > 10 else ""
         )
         found = f"found keys: {listed}; " if keys else "the table is empty; "
@@ -171,20 +170,20 @@ def _parse_item(value: object, where: str, shown: str | None, report: Callable[[
     if "name" not in value:
         found.append(_error(shown, where, "missing 'name': every table needs the plugin's name"))
     elif not isinstance(name, str):
-        found.append(_error(shown, f"{where}.name", f"expected a string, got {_kind(name)} {_short(name)}"))
+        found.append(_error(shown, f"{where}.name", f"expected a string, got {_kind(name)} {short(name)}"))
     params = value.get("params", {})
     if not isinstance(params, Mapping):
         found.append(_error(shown, f"{where}.params", f"expected a table, got {_kind(params)}"))
     else:
         found += [
-            _error(shown, f"{where}.params", f"parameter names are strings, got {_kind(key)} {_short(key)}")
+            _error(shown, f"{where}.params", f"parameter names are strings, got {_kind(key)} {short(key)}")
             for key in params
             if not isinstance(key, str)
         ]
     enabled = value.get("enabled", True)
     if not isinstance(enabled, bool):
         found.append(
-            _error(shown, f"{where}.enabled", f"expected true or false, got {_kind(enabled)} {_short(enabled)}")
+            _error(shown, f"{where}.enabled", f"expected true or false, got {_kind(enabled)} {short(enabled)}")
         )
     on_error = value.get("on_error")
     policy_error = _check_policy(on_error, f"{where}.on_error", shown) if "on_error" in value else None
@@ -204,7 +203,7 @@ def _unknown_keys(item: Mapping[Any, object], where: str, shown: str | None) -> 
             text = key if isinstance(key, str) else ""
             hint = _suggest(text, ITEM_KEYS)
             found.append(
-                _error(shown, where, f"unknown key {_short(key)}; {hint}an item's keys are: {', '.join(ITEM_KEYS)}")
+                _error(shown, where, f"unknown key {short(key)}; {hint}an item's keys are: {', '.join(ITEM_KEYS)}")
             )
     return found
 
@@ -221,7 +220,7 @@ def _key_part(name: object) -> str:
     """``.name`` for a key in a place like ``callbacks[2].params.name``; ``['odd key']``, escaped and cut, otherwise."""
     if isinstance(name, str) and name.isidentifier() and name.isascii() and len(name) <= 60:
         return f".{name}"
-    return f"[{_short(name)}]"
+    return f"[{short(name)}]"
 
 
 _IMPORT_PATH_LIMIT = 300
@@ -266,11 +265,11 @@ def _resolve(item: _Item, shown: str | None, allow_import_paths: bool) -> Plugin
             raise _error(
                 shown,
                 item.name_where,
-                f"{_short(item.name)} is an import path, and a config names registered plugins only; register the "
+                f"{short(item.name)} is an import path, and a config names registered plugins only; register the "
                 f"class under the {discovery.GROUP!r} entry-point group of its distribution, or let this config "
                 "import it with allow_import_paths=True (sara-callbacks check --allow-import-paths)",
             )
-        raise _error(shown, item.name_where, f"invalid plugin name {_short(item.name)}: {why}")
+        raise _error(shown, item.name_where, f"invalid plugin name {short(item.name)}: {why}")
     return discovery.find_plugin(item.name)
 
 
@@ -281,7 +280,7 @@ def _check_import_path_target(factory: object, info: PluginInfo) -> None:
     if not (isinstance(factory, type) and issubclass(factory, BaseCallback)):
         raise PluginTypeError(
             f"{info.describe()}: an import path must name a BaseCallback subclass, got "
-            f"{type(factory).__qualname__} {_short(factory)}; functions and other callables are accepted only from "
+            f"{type(factory).__qualname__} {short(factory)}; functions and other callables are accepted only from "
             "plugins that a distribution registers, never called from a config",
             plugin=info.name,
             target=info.target,
@@ -315,7 +314,7 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) ->
             if why is None:
                 disabled.append(item.name)
             else:
-                report(_error(shown, item.name_where, f"invalid plugin name {_short(item.name)}: {why}"))
+                report(_error(shown, item.name_where, f"invalid plugin name {short(item.name)}: {why}"))
             continue
         names.append(item.name)
         callback = _build(item, shown, allow_import_paths, report)

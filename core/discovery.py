@@ -28,6 +28,7 @@ import functools
 import sys
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
+from ._failures import describe, safe_repr
 from .base_callback import BaseCallback
 from .exceptions import DuplicatePluginError, PluginLoadError, PluginTypeError, UnknownPluginError
 
@@ -87,7 +88,7 @@ class PluginInfo(NamedTuple):
         parts = [self.requirement] if self.requirement else []
         if target or not parts:
             parts.append(f"target {self.target!r}")
-        return f"plugin {_safe_repr(self.name)} ({', '.join(parts)})"
+        return f"plugin {safe_repr(self.name)} ({', '.join(parts)})"
 
     def load(self) -> PluginFactory:
         """Import the plugin's target and check that it can build callbacks.
@@ -100,25 +101,6 @@ class PluginInfo(NamedTuple):
             PluginTypeError: the target is neither a ``BaseCallback`` subclass nor a callable.
         """
         return _check_factory(_import_target(self), self)
-
-
-def _safe_repr(value: object, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters: control characters and huge names stay harmless."""
-    try:
-        text = repr(value)
-    except Exception:
-        return f"<{type(value).__qualname__} object>"
-    return text if len(text) <= limit else f"{text[: limit - 4]}...{text[-1]}"
-
-
-def _describe_error(error: BaseException) -> str:
-    """``"ValueError: text"``, robust to exceptions without arguments and to a ``__str__`` that raises."""
-    kind = type(error).__qualname__
-    try:
-        text = str(error)
-    except Exception:
-        text = ""
-    return f"{kind}: {text}" if text else kind
 
 
 # -- reading the group ---------------------------------------------------------------------------------------------
@@ -212,9 +194,9 @@ def _unknown(name: object, available: list[str]) -> UnknownPluginError:
     shown = ", ".join(available[:30]) + (f", ... ({len(available) - 30} more)" if len(available) > 30 else "")
     installed = f"installed plugins: {shown}" if available else "no plugin is installed"
     return UnknownPluginError(
-        f"unknown plugin {_safe_repr(name)}; {hint}{installed} (from {_where_plugins_come_from()}); install the "
+        f"unknown plugin {safe_repr(name)}; {hint}{installed} (from {_where_plugins_come_from()}); install the "
         f"distribution that provides it in this environment, or fix the name (`sara-callbacks list` shows them all)",
-        plugin=name if isinstance(name, str) else _safe_repr(name),
+        plugin=name if isinstance(name, str) else safe_repr(name),
         suggestions=suggestions,
         available=available,
     )
@@ -247,7 +229,7 @@ def _import_target(info: PluginInfo) -> object:
             else "check the import path, "
         )
         raise PluginLoadError(
-            f"{info.describe()} failed to import: {_describe_error(error)}; {fix}or remove it from the config",
+            f"{info.describe()} failed to import: {describe(error)}; {fix}or remove it from the config",
             **info.error_fields(),
         ) from error
     return found
@@ -269,7 +251,7 @@ def _check_factory(found: object, info: PluginInfo) -> PluginFactory:
         problem = f"an instance of {type(found).__qualname__}"
         hint = "register the class, not an instance"
     elif not callable(found):
-        problem = f"{type(found).__qualname__} {_safe_repr(found)}"
+        problem = f"{type(found).__qualname__} {safe_repr(found)}"
         hint = "point the entry point at the callback class"
     if problem:
         raise PluginTypeError(
