@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import Callable
 
-from ._failures import safe_repr, short
+from ._failures import plain_text, safe_repr, short
 from .exceptions import ConfigError
 
 __all__: list[str] = []
@@ -42,13 +42,6 @@ def _located(path: str | None, key: str | None, message: str) -> str:
 
 def _error(path: str | None, key: str | None, message: str, *, line: int | None = None) -> ConfigError:
     return ConfigError(_located(path, key, message), path=path, key=key, line=line)
-
-
-def _short_text(text: str, limit: int = 300) -> str:
-    """``text`` cut to ``limit`` characters, escaped when it holds control characters."""
-    if text.isprintable() and len(text) <= limit:
-        return text
-    return safe_repr(text, limit)
 
 
 # -- reading files -------------------------------------------------------------------------------------------------
@@ -152,7 +145,7 @@ def _read_file(source: str | os.PathLike[str]) -> tuple[object, str]:
     except Exception as error:  # an int of 5000 digits, say: the parsers let such errors through
         from ._failures import describe
 
-        raise _error(shown, None, f"cannot read this config: {_short_text(describe(error))}") from error
+        raise _error(shown, None, f"cannot read this config: {plain_text(describe(error), 300)}") from error
 
 
 _MAX_VALUES = 100_000

@@ -83,6 +83,11 @@ def short_repr(value: object) -> str:
     return safe_repr(value, 80)
 
 
+def plain_text(text: str, limit: int) -> str:
+    """``text`` as it is when printable and at most ``limit`` characters, else escaped and cut (:func:`safe_repr`)."""
+    return text if text.isprintable() and len(text) <= limit else safe_repr(text, limit)
+
+
 def short(value: object) -> str:
     """A value found in a config or in parameters, as messages quote it: at most 60 characters."""
     return safe_repr(value, 60)

@@ -26,7 +26,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._failures import describe, safe_repr
+from ._failures import describe, plain_text, safe_repr
 from .exceptions import SaraError
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _cell(text: str) -> str:
     """Text from installed metadata, safe to print: as it is when printable and short, else escaped and cut."""
-    return text if text.isprintable() and len(text) <= 100 else safe_repr(text, 100)
+    return plain_text(text, 100)
 
 
 # -- show ------------------------------------------------------------------------------------------------------------
