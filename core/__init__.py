@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from .base_callback import BaseCallback, CallbackManager, ErrorPolicy
 from .exceptions import (
-    CommandLineError,
     ConfigError,
     ConformanceError,
     DuplicatePluginError,
     HookNameWarning,
+    MissingArgumentError,
     PluginError,
     PluginLoadError,
     PluginParameterError,
@@ -84,7 +84,6 @@ __all__ = [
     "HOOKS",
     "BaseCallback",
     "CallbackManager",
-    "CommandLineError",
     "ConfigError",
     "ConformanceError",
     "DuplicatePluginError",
@@ -92,6 +91,7 @@ __all__ = [
     "FitResult",
     "HookNameWarning",
     "Metrics",
+    "MissingArgumentError",
     "PluginError",
     "PluginInfo",
     "PluginLoadError",

@@ -1,7 +1,7 @@
 """How one hook reaches its callbacks: signature analysis at registration, compiled dispatchers at call time.
 
-Nothing here is public. The manager asks :func:`plan` which callbacks override a hook and how each one must be called,
-once per change of its callback list, and :func:`compile_dispatcher` turns that plan into a plain function with the
+Nothing here is public. Once per change of its callback list, the manager asks :func:`call_for` how each callback that
+overrides a hook must be called, and :func:`compile_dispatcher` turns those calls into a plain function with the
 hook's own signature. A call then costs one function call plus, per overriding callback, one ``try`` and one call of a
 bound method: close to a hand-written loop, and far from ``pm.hook.<name>(...)``, which rebuilds its argument list
 on every call.
@@ -25,11 +25,12 @@ import linecache
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from .exceptions import TrainingError
+from .exceptions import MissingArgumentError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from .exceptions import TrainingError
     from .hookspecs import HookSpec
 
 __all__: list[str] = []
@@ -37,7 +38,7 @@ __all__: list[str] = []
 HookFunction = Callable[..., object]
 """A callable that receives a hook's arguments."""
 
-Failure = Callable[["Call", str, BaseException, "Mapping[str, object]"], TrainingError]
+Failure = Callable[["Call", str, BaseException, "Mapping[str, object]"], "TrainingError"]
 """Builds the error for a callback's exception: (call, hook name, exception, arguments) -> error to raise."""
 
 
@@ -104,10 +105,6 @@ def shape_of(method: HookFunction) -> Shape:
     with contextlib.suppress(TypeError):  # not weakly referenceable (a builtin, say): analysed each time
         _shapes[function] = shape
     return shape
-
-
-class MissingArgumentError(TrainingError):
-    """A callback requires an argument that the trainer did not pass."""
 
 
 _code: dict[str, Any] = {}

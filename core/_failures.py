@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from .exceptions import TrainingError
+from .exceptions import MissingArgumentError, TrainingError
+from .messages import class_name, describe_error, safe_repr
 
 if TYPE_CHECKING:
     import logging
@@ -48,51 +49,6 @@ def logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
-# -- words for messages --------------------------------------------------------------------------------------------
-
-
-def describe(error: BaseException) -> str:
-    """``"ValueError: text"``, robust to exceptions without arguments and to a ``__str__`` that raises."""
-    kind = type(error).__qualname__
-    try:
-        text = str(error)
-    except Exception as str_error:
-        text = f"<str() failed with {type(str_error).__qualname__}>"
-    return f"{kind}: {text}" if text else kind
-
-
-def class_name(value: object) -> str:
-    """The class's qualified name, without the ``function.<locals>.`` of classes defined in a function."""
-    return type(value).__qualname__.rpartition("<locals>.")[2]
-
-
-def safe_repr(value: object, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters, or ``<Class object>`` when ``repr`` fails.
-
-    The ``repr`` escapes control characters, and the cut keeps huge names and values harmless in messages.
-    """
-    try:
-        text = repr(value)
-    except Exception:
-        return f"<{class_name(value)} object>"
-    return text if len(text) <= limit else f"{text[: limit - 4]}...{text[-1]}"
-
-
-def short_repr(value: object) -> str:
-    """``repr(value)`` for messages about callbacks: at most 80 characters (see :func:`safe_repr`)."""
-    return safe_repr(value, 80)
-
-
-def plain_text(text: str, limit: int) -> str:
-    """``text`` as it is when printable and at most ``limit`` characters, else escaped and cut (:func:`safe_repr`)."""
-    return text if text.isprintable() and len(text) <= limit else safe_repr(text, limit)
-
-
-def short(value: object) -> str:
-    """A value found in a config or in parameters, as messages quote it: at most 60 characters."""
-    return safe_repr(value, 60)
-
-
 # -- policies ------------------------------------------------------------------------------------------------------
 
 
@@ -106,7 +62,7 @@ def policy_problem(value: object) -> str | None:
         if callable(value)
         else ""
     )
-    return f"expected one of {expected}, got {short_repr(value)}{hint}"
+    return f"expected one of {expected}, got {safe_repr(value)}{hint}"
 
 
 def policy_of(callback: object) -> ErrorPolicy:
@@ -128,7 +84,7 @@ def set_policy(callback: object, policy: object, where: str) -> None:
         callback.on_error = policy  # type: ignore[attr-defined]
     except Exception as error:
         raise TrainingError(
-            f"{where}: cannot set the error policy of {class_name(callback)!r} ({describe(error)}); set on_error "
+            f"{where}: cannot set the error policy of {class_name(callback)!r} ({describe_error(error)}); set on_error "
             "in its class instead",
             callback=callback,
         ) from error
@@ -160,8 +116,6 @@ def wrap(
     ``arguments`` are the hook's arguments (``epoch``, ``batch`` ... and the context); ``position`` holds the current
     epoch, for hooks that do not receive it.
     """
-    from ._dispatch import MissingArgumentError
-
     epoch = arguments.get("epoch", position.get("epoch"))
     batch = arguments.get("batch")
     where = ", ".join(
@@ -169,8 +123,8 @@ def wrap(
     )
     prefix = f"callback {class_name(callback)!r} failed in {hook}" + (f" ({where})" if where else "")
     missing = isinstance(error, MissingArgumentError)
-    failure = TrainingError(
-        f"{prefix}: {error if missing else describe(error)}",
+    failure = (MissingArgumentError if missing else TrainingError)(
+        f"{prefix}: {error if missing else describe_error(error)}",
         callback=callback,
         hook=hook,
         epoch=epoch if isinstance(epoch, int) else None,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._failures import class_name, describe
+from ._callback import BaseCallback, overrides
 from .exceptions import StateError
+from .messages import class_name, describe_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-
-    from .base_callback import BaseCallback
 
 __all__: list[str] = []
 
@@ -25,11 +24,9 @@ def stateful(callbacks: Iterable[BaseCallback]) -> dict[str, BaseCallback]:
     Raises:
         StateError: when two of them share a ``state_key``.
     """
-    from .base_callback import BaseCallback
-
     by_key: dict[str, BaseCallback] = {}
     for callback in callbacks:
-        if type(callback).state_dict is BaseCallback.state_dict:
+        if not overrides(type(callback), "state_dict"):
             continue
         key = callback.state_key
         if key in by_key:
@@ -63,7 +60,7 @@ def load(by_key: Mapping[str, BaseCallback], state_dict: Mapping[str, Mapping[st
             callback.load_state_dict(state_dict[key])
         except Exception as error:
             raise StateError(
-                f"callback {class_name(callback)!r} could not load its state {key!r}: {describe(error)}",
+                f"callback {class_name(callback)!r} could not load its state {key!r}: {describe_error(error)}",
                 key=key,
                 callbacks=(callback,),
             ) from error

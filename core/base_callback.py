@@ -31,15 +31,17 @@ callback, the hook and where the training was, with the original exception as ``
 
 from __future__ import annotations
 
-import abc
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from . import _dispatch, _failures, _state
+from ._callback import BaseCallback, overrides
 from ._callback_list import CallbackList
-from ._failures import ErrorPolicy, policy_of, short_repr
-from ._registration import check_callback, warn_misspelt_hooks
+from ._failures import ErrorPolicy, policy_of
+from ._registration import validate_callback, warn_misspelt_hooks
+from .distributed import rank_info
 from .exceptions import TrainingError
 from .hookspecs import HOOKS, Metrics
+from .messages import safe_repr
 
 if TYPE_CHECKING:
     import os
@@ -66,93 +68,6 @@ def __getattr__(name: str) -> Any:
 
 ConfigSource = Union["Mapping[str, Any]", str, "os.PathLike[str]"]
 """What :meth:`CallbackManager.from_config` reads: a mapping, or the path of a TOML, YAML or JSON file."""
-
-
-class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is abstract, as in the seed
-    """Base class of every callback: override the hooks you need; the others do nothing.
-
-    A hook may name fewer arguments than the hookspec (``def on_epoch_end(self, epoch, metrics)``); it is called with
-    those it names. Accept ``**kwargs`` to receive the trainer's context keywords (``model=...``, ``control=...``).
-
-    Callbacks whose state must survive a resume override :meth:`state_dict` and :meth:`load_state_dict`; the
-    manager files each state under the callback's :attr:`state_key`.
-
-    What the manager does when a hook raises is the callback's :attr:`on_error` policy: a class may set another
-    default (``on_error = "warn"`` for a logger whose server may be down), and an instance its own, directly,
-    through :meth:`CallbackManager.add_callback` or through the ``on_error`` key of its config item.
-
-    Example:
-        >>> class Uploader(BaseCallback):
-        ...     on_error = "warn"  # a network error must not end the training
-        ...     def on_epoch_end(self, epoch, metrics):
-        ...         raise ConnectionError("server down")
-        >>> manager = CallbackManager([Uploader()])
-        >>> manager.on_epoch_end(0, {})  # logged as a warning; the training goes on
-        >>> manager
-        CallbackManager(callbacks=[Uploader(on_error='warn')])
-    """
-
-    on_error: ErrorPolicy = "raise"
-    """The error policy: ``"raise"`` (the default) lets the :class:`~altametris.sara.core.exceptions.TrainingError`
-    reach the trainer; ``"warn"`` logs it (callback, hook, epoch or batch, and the traceback the first time) and goes on
-    with the next callback; ``"disable"`` logs it once and stops calling the callback for the rest of the run, after
-    giving it ``on_exception`` with its own failure so that it closes its files. Stop requests
-    (:class:`~altametris.sara.core.control.StopTraining`), ``KeyboardInterrupt`` and ``SystemExit`` are never caught.
-    The manager reads it when it (re)builds its dispatchers: after a change of its callback list, and at every
-    ``on_train_start``."""
-
-    rank_zero_only: ClassVar[bool] = False
-    """Whether the callback runs on rank 0 only, in a training of several processes (under ``torchrun``).
-
-    Callbacks that write files or print set it to ``True``, or every rank would write the same file; the manager
-    then leaves them out on the other ranks (see :mod:`~altametris.sara.core.distributed`). It is read when the
-    manager builds its dispatchers, at the first hook call after a change of its callbacks."""
-
-    def on_train_start(self, **kwargs: Any) -> None:
-        """Called once, before the first epoch."""
-
-    def on_train_end(self, **kwargs: Any) -> None:
-        """Called once, after the last epoch (or a stop request), when the training did not fail."""
-
-    def on_epoch_start(self, epoch: int, **kwargs: Any) -> None:
-        """Called at the start of every epoch (``epoch`` is 0-indexed)."""
-
-    def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
-        """Called at the end of every epoch, after validation, with the epoch's metrics."""
-
-    def on_batch_start(self, batch: int, **kwargs: Any) -> None:
-        """Called before every training batch (``batch`` is 0-indexed within the epoch)."""
-
-    def on_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None:
-        """Called after every training batch with the batch's metrics."""
-
-    def on_validation_start(self, **kwargs: Any) -> None:
-        """Called before the validation of every epoch."""
-
-    def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None:
-        """Called after the validation of every epoch with the validation metrics."""
-
-    def on_exception(self, error: BaseException, **kwargs: Any) -> None:
-        """Called when the training fails, before the trainer re-raises ``error``: close files here."""
-
-    @property
-    def state_key(self) -> str:
-        """The key of this callback's state in :meth:`CallbackManager.state_dict`; unique among stateful callbacks.
-
-        Defaults to the class's qualified name: override it when one training uses two stateful instances of a class.
-        """
-        return type(self).__qualname__
-
-    def state_dict(self) -> dict[str, Any]:
-        """The state to save with a checkpoint so that a resumed training continues where it stopped."""
-        return {}
-
-    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore the state returned by :meth:`state_dict`."""
-
-
-def _overrides(callback: BaseCallback, hook: str) -> bool:
-    return getattr(getattr(callback, hook), "__func__", None) is not getattr(BaseCallback, hook)
 
 
 class CallbackManager:
@@ -246,7 +161,7 @@ class CallbackManager:
             TrainingError: naming the position and the offending object.
         """
         for index, callback in enumerate(self._callbacks):
-            check_callback(callback, f"callbacks[{index}]")
+            validate_callback(callback, f"callbacks[{index}]")
             warn_misspelt_hooks(type(callback))
 
     def add_callback(self, callback: BaseCallback, *, on_error: ErrorPolicy | None = None) -> None:
@@ -269,7 +184,7 @@ class CallbackManager:
             >>> [type(callback).__name__ for callback in manager.disabled], len(manager)
             (['Flaky'], 1)
         """
-        check_callback(callback, "add_callback()")
+        validate_callback(callback, "add_callback()")
         if on_error is not None:
             _failures.set_policy(callback, on_error, "add_callback()")
         warn_misspelt_hooks(type(callback))
@@ -283,7 +198,7 @@ class CallbackManager:
         """
         if callback not in self._callbacks:
             raise TrainingError(
-                f"cannot remove {short_repr(callback)}: it is not registered with this manager "
+                f"cannot remove {safe_repr(callback)}: it is not registered with this manager "
                 f"(registered: {self._class_names() or 'none'})",
                 callback=callback,
             )
@@ -320,8 +235,6 @@ class CallbackManager:
 
     def _compile(self) -> dict[str, HookFunction]:
         self._validate_callbacks()
-        from .distributed import rank_info  # imported with the first hook call, not with the package
-
         rank = rank_info().rank
         callbacks = tuple(
             callback
@@ -332,7 +245,7 @@ class CallbackManager:
         dispatchers: dict[str, HookFunction] = {}
         for hook in HOOKS.values():
             calls = tuple(
-                _dispatch.call_for(callback, hook) for callback in callbacks if _overrides(callback, hook.name)
+                _dispatch.call_for(callback, hook) for callback in callbacks if overrides(callback, hook.name)
             )
             if hook.cleanup:
                 dispatchers[hook.name] = _dispatch.compile_dispatcher(hook, calls, self._report_failure, self._position)
@@ -377,7 +290,7 @@ class CallbackManager:
         self._disabled[id(callback)] = callback
         self._invalidate()  # the current hook call goes on over the list as it was; the next ones skip it
         _failures.log_disabled(failure)
-        if _overrides(callback, "on_exception"):
+        if overrides(callback, "on_exception"):
             spec = HOOKS[hook].argnames
             context = {name: value for name, value in arguments.items() if name not in spec}
             cleanup = _dispatch.call_by_name(callback, HOOKS["on_exception"])
@@ -415,7 +328,7 @@ class CallbackManager:
         if hook_name == "on_train_start":
             self._start_run()
         for callback in tuple(self._callbacks):
-            if id(callback) in self._disabled or not _overrides(callback, hook_name):
+            if id(callback) in self._disabled or not overrides(callback, hook_name):
                 continue
             call = _dispatch.call_by_name(callback, hook)
             try:
@@ -510,4 +423,4 @@ def _named(callback: object) -> str:
         policy = getattr(callback, "on_error", "raise")
     except Exception:  # a property that raises: refused at the next hook call, shown here
         policy = "<unreadable>"
-    return type(callback).__name__ + ("" if policy == "raise" else f"(on_error={short_repr(policy)})")
+    return type(callback).__name__ + ("" if policy == "raise" else f"(on_error={safe_repr(policy)})")

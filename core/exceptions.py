@@ -20,11 +20,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
-    "CommandLineError",
     "ConfigError",
     "ConformanceError",
     "DuplicatePluginError",
     "HookNameWarning",
+    "MissingArgumentError",
     "PluginError",
     "PluginLoadError",
     "PluginParameterError",
@@ -68,6 +68,14 @@ class TrainingError(SaraError):
         self.hook = hook
         self.epoch = epoch
         self.batch = batch
+
+
+class MissingArgumentError(TrainingError):
+    """A callback requires an argument that the trainer did not pass.
+
+    The message names the callback, the hook and the missing argument; it is the manager's own finding, so it has no
+    ``__cause__``.
+    """
 
 
 class StateError(SaraError):
@@ -217,10 +225,6 @@ class ConfigError(SaraError):
         self.path = path
         self.key = key
         self.line = line
-
-
-class CommandLineError(SaraError):
-    """The ``sara-callbacks`` command was called with arguments it cannot use."""
 
 
 class SaraWarning(UserWarning):

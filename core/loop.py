@@ -42,9 +42,11 @@ import pathlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
+from ._failures import logger
 from .control import StopTraining, TrainingControl
 from .distributed import agree_stop, rank_info
 from .exceptions import TrainingError
+from .messages import describe_error
 
 if TYPE_CHECKING:
     import os
@@ -236,11 +238,9 @@ class _Run:
             try:
                 manager.on_exception(error, **context)
             except Exception as cleanup_error:  # the manager logs callbacks' failures; this is anything else
-                from ._failures import describe, logger
-
                 logger().error(
                     "on_exception failed (%s); re-raising the error that ended the training",
-                    describe(cleanup_error),
+                    describe_error(cleanup_error),
                     exc_info=cleanup_error,
                 )
             raise

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import TYPE_CHECKING
 
 from altametris.sara.core.exceptions import TrainingError
+from altametris.sara.core.messages import did_you_mean
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -47,8 +47,7 @@ def monitored_value(
         value = metrics[monitor]
     except KeyError:
         available = sorted(metrics)
-        close = difflib.get_close_matches(monitor, available, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(monitor, available)
         raise TrainingError(
             f"{plugin} could not find the monitored key {monitor!r} in {where}; available: {available}. "
             f"HINT: {hint}set {plugin}'s 'monitor' parameter to one of the available keys, or make the trainer "

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.exceptions import TrainingError
 
-from ._params import check_bool, check_path
+from ._checks import check_bool, check_path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

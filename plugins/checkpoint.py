@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.exceptions import PluginParameterError, TrainingError
+from altametris.sara.core.messages import safe_repr
 
+from ._checks import check_choice, check_int, check_path, check_str
 from ._metrics import MODES, improves, monitored_value
-from ._params import check_choice, check_int, check_path, check_str, shown
 from ._writers import discard, replace, resolve, temporary_sibling
 
 if TYPE_CHECKING:
@@ -262,7 +263,7 @@ def _check_template(plugin: str, template: object, *, several: bool) -> str:
         fields = {field for _, field, _, _ in string.Formatter().parse(filename) if field is not None}
     except ValueError as error:
         raise PluginParameterError(
-            f"{plugin}: parameter 'filename' is not a valid template ({error}): {shown(filename)}; "
+            f"{plugin}: parameter 'filename' is not a valid template ({error}): {safe_repr(filename)}; "
             f"write fields as {{epoch}} or {{val_loss:.4f}}",
             plugin=plugin,
             parameter="filename",
@@ -270,14 +271,14 @@ def _check_template(plugin: str, template: object, *, several: bool) -> str:
     if "/" in filename or "\\" in filename or filename in (".", ".."):
         raise PluginParameterError(
             f"{plugin}: parameter 'filename' must be a plain file name (checkpoints go inside dirpath), got "
-            f"{shown(filename)}; put folders in 'dirpath'",
+            f"{safe_repr(filename)}; put folders in 'dirpath'",
             plugin=plugin,
             parameter="filename",
         )
     if several and "epoch" not in {field.split(".")[0].split("[")[0] for field in fields}:
         raise PluginParameterError(
             f"{plugin}: parameter 'filename' must contain {{epoch}} when more than one checkpoint is kept, got "
-            f"{shown(filename)}: each file would overwrite the previous one",
+            f"{safe_repr(filename)}: each file would overwrite the previous one",
             plugin=plugin,
             parameter="filename",
         )

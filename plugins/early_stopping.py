@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.control import stop_training
 
+from ._checks import check_choice, check_float, check_int, check_str
 from ._metrics import MODES, improves, monitored_value
-from ._params import check_choice, check_float, check_int, check_str
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

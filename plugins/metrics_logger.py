@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any, Union
 
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.exceptions import PluginParameterError
+from altametris.sara.core.messages import safe_repr
 
+from ._checks import check_int, check_str
 from ._metrics import format_metrics
-from ._params import check_int, check_str, shown
 
 if TYPE_CHECKING:
     from altametris.sara.core.hookspecs import Metrics
@@ -103,7 +104,7 @@ def _check_level(plugin: str, level: object) -> int:
             return number
     raise PluginParameterError(
         f"{plugin}: parameter 'level' expects a logging level (a number >= 0, or a name such as 'INFO', 'DEBUG', "
-        f"'WARNING'), got {shown(level)} ({type(level).__name__})",
+        f"'WARNING'), got {safe_repr(level)} ({type(level).__name__})",
         plugin=plugin,
         parameter="level",
     )

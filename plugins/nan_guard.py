@@ -10,8 +10,8 @@ from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.control import stop_training
 from altametris.sara.core.exceptions import TrainingError
 
+from ._checks import check_bool, check_choice, check_float, check_str
 from ._metrics import monitored_value
-from ._params import check_bool, check_choice, check_float, check_str
 
 if TYPE_CHECKING:
     from altametris.sara.core.hookspecs import Metrics

@@ -11,8 +11,8 @@ from typing import IO, TYPE_CHECKING, Any, Union
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.exceptions import PluginParameterError
 
+from ._checks import check_bool, check_choice, check_float, check_int
 from ._metrics import format_metrics
-from ._params import check_bool, check_choice, check_float, check_int
 
 if TYPE_CHECKING:
     from altametris.sara.core.hookspecs import Metrics

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.control import stop_training
 
-from ._params import check_float
+from ._checks import check_float
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

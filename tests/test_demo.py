@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from altametris.sara.core.demo import run_demo
+from altametris.sara.core.cli.demo import run_demo
 from altametris.sara.core.exceptions import ConfigError, PluginError
 
 FAST = "[demo]\npause_seconds = 0\n"

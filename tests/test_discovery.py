@@ -9,8 +9,9 @@ import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
-from altametris.sara.core import _scan, discovery
+from altametris.sara.core import discovery
 from altametris.sara.core.base_callback import BaseCallback
+from altametris.sara.core.discovery import _scan
 from altametris.sara.core.exceptions import (
     DuplicatePluginError,
     PluginError,

@@ -277,7 +277,8 @@ def test_the_errors_page_shows_every_error_and_warning_of_the_library() -> None:
 
 
 def test_the_config_reference_names_every_key() -> None:
-    from altametris.sara.core import config, demo
+    from altametris.sara.core import config
+    from altametris.sara.core.cli import demo
 
     text = _text("config.md")
     for key in ("callbacks", *config.ITEM_KEYS, *demo.DEFAULTS):

@@ -597,7 +597,7 @@ def test_the_pytest_plugin_is_registered_under_pytest11() -> None:
         from importlib_metadata import entry_points
 
     (plugin,) = [entry for entry in entry_points(group="pytest11") if entry.name == "sara"]
-    assert plugin.value == "altametris.sara.core._pytest_plugin"
+    assert plugin.value == "altametris.sara.core.testing._pytest_plugin"
 
 
 PLUGIN_TEST = """

@@ -144,7 +144,8 @@ class Builtins(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         """The sections, parsed as reStructuredText."""
-        from altametris.sara.core.cli import _hooks_of, _parameters
+        from altametris.sara.core.discovery._describe import hooks as _hooks_of
+        from altametris.sara.core.discovery._describe import parameters as _parameters
         from docutils.statemachine import StringList
 
         lines: list[str] = []
@@ -181,7 +182,7 @@ class Builtins(SphinxDirective):
 
 
 def _required(factory: object) -> list[str]:
-    from altametris.sara.core.cli import _parameters
+    from altametris.sara.core.discovery._describe import parameters as _parameters
 
     return [str(item["name"]) for item in _parameters(factory) if item["required"]]  # type: ignore[arg-type]
 

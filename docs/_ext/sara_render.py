@@ -177,7 +177,7 @@ def config_problems(data: object) -> list[str]:
         data = _toml(data)
     problems = [str(problem) for problem in check_config(data).problems]  # type: ignore[arg-type]
     if isinstance(data, dict) and "demo" in data:
-        from altametris.sara.core import demo
+        from altametris.sara.core.cli import demo
         from altametris.sara.core.exceptions import SaraError
 
         try:

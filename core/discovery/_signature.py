@@ -19,18 +19,18 @@ import typing
 from collections import abc
 from typing import TYPE_CHECKING, Any
 
-from ._failures import describe, short
-from .base_callback import BaseCallback
-from .exceptions import PluginParameterError, PluginTypeError, SaraError
+from .._callback import BaseCallback
+from ..exceptions import PluginParameterError, PluginTypeError, SaraError
+from ..messages import VALUE_LIMIT, describe_error, did_you_mean, safe_repr
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .discovery import PluginFactory, PluginInfo
+    from . import PluginFactory, PluginInfo
 
 __all__: list[str] = []
 
-_UNRESOLVED = object()
+UNRESOLVED = object()
 """An annotation that could not be evaluated: not checked."""
 
 _UNION_TYPES: tuple[object, ...] = (typing.Union,)
@@ -46,15 +46,15 @@ _NOT_FOR_STRINGS = (abc.Sequence, abc.MutableSequence, abc.Iterable, abc.Collect
 
 
 def _evaluate(text: str, namespace: dict[str, Any]) -> object:
-    """Evaluate the annotation ``text`` in the plugin module's namespace, or return ``_UNRESOLVED``."""
+    """Evaluate the annotation ``text`` in the plugin module's namespace, or return ``UNRESOLVED``."""
     try:
         return eval(text, dict(namespace))  # the plugin's own annotation, from the module we imported
     except TypeError:
         if "|" not in text:
-            return _UNRESOLVED
+            return UNRESOLVED
         return _evaluate_union(text, namespace)  # ``int | None`` on Python 3.9
     except Exception:
-        return _UNRESOLVED
+        return UNRESOLVED
 
 
 def _evaluate_union(text: str, namespace: dict[str, Any]) -> object:
@@ -64,7 +64,7 @@ def _evaluate_union(text: str, namespace: dict[str, Any]) -> object:
     try:
         tree = ast.parse(text, mode="eval").body
     except SyntaxError:
-        return _UNRESOLVED
+        return UNRESOLVED
     arms: list[ast.expr] = []
     pending = [tree]
     while pending:
@@ -74,13 +74,13 @@ def _evaluate_union(text: str, namespace: dict[str, Any]) -> object:
         else:
             arms.append(node)
     if len(arms) < 2:
-        return _UNRESOLVED
+        return UNRESOLVED
     values = []
     for arm in arms:
         try:
             values.append(eval(compile(ast.Expression(arm), "<annotation>", "eval"), dict(namespace)))
         except Exception:
-            return _UNRESOLVED
+            return UNRESOLVED
     return typing.Union[tuple(values)]
 
 
@@ -98,7 +98,7 @@ def _constructor(factory: PluginFactory) -> object:
     return None
 
 
-def _annotations(factory: PluginFactory) -> dict[str, object]:
+def annotations(factory: PluginFactory) -> dict[str, object]:
     function = inspect.unwrap(_constructor(factory) or factory)  # type: ignore[arg-type]
     raw = getattr(function, "__annotations__", None)
     if not isinstance(raw, dict):
@@ -134,7 +134,7 @@ def conforms(value: object, annotation: object) -> bool:  # noqa: PLR0911, PLR09
         >>> conforms("max", Literal["min", "max"]), conforms(["a", 1], list[str]), conforms("a", list)
         (True, False, False)
     """
-    if annotation is _UNRESOLVED or annotation is Any or annotation is object:
+    if annotation is UNRESOLVED or annotation is Any or annotation is object:
         return True
     if annotation is None or annotation is type(None):
         return value is None
@@ -215,7 +215,7 @@ def _hint(value: object, annotation: object, info: PluginInfo) -> str:
     return f"`sara-callbacks show {info.name}` describes its parameters"
 
 
-def _parameters(factory: PluginFactory) -> Mapping[str, inspect.Parameter] | None:
+def parameters(factory: PluginFactory) -> Mapping[str, inspect.Parameter] | None:
     """``factory``'s parameters as a call sees them (``self`` left out), ``None`` when they cannot be known."""
     constructor = _constructor(factory)
     if isinstance(factory, type) and type(factory).__call__ is type.__call__:  # no metaclass that changes the call
@@ -233,13 +233,13 @@ def _parameters(factory: PluginFactory) -> Mapping[str, inspect.Parameter] | Non
 
 def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginInfo) -> list[PluginParameterError]:
     """Every reason why ``factory(**params)`` would not bind, in the order of ``params``, then missing ones."""
-    parameters = _parameters(factory)
-    if parameters is None:
+    signature = parameters(factory)
+    if signature is None:
         return []
     kinds = inspect.Parameter
-    takes_any = any(p.kind is kinds.VAR_KEYWORD for p in parameters.values())
-    named = {name: p for name, p in parameters.items() if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}
-    annotations = _annotations(factory)
+    takes_any = any(p.kind is kinds.VAR_KEYWORD for p in signature.values())
+    named = {name: p for name, p in signature.items() if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}
+    hints = annotations(factory)
     found: list[PluginParameterError] = []
 
     def refuse(message: str, parameter: str | None, **extra: Any) -> None:
@@ -255,27 +255,29 @@ def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginI
     for name, value in params.items():
         parameter = named.get(name)
         if parameter is None:
-            if takes_any and name not in parameters:
+            if takes_any and name not in signature:
                 continue
-            import difflib
-
-            close = difflib.get_close_matches(name, list(named), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(name, named)
             accepted = ", ".join(named) or "none"
-            why = "is positional-only" if name in parameters else "is unknown"
-            refuse(f"parameter {short(name)} {why}; {hint}its parameters are: {accepted}", name, found=value)
+            why = "is positional-only" if name in signature else "is unknown"
+            refuse(
+                f"parameter {safe_repr(name, VALUE_LIMIT)} {why}; {hint}its parameters are: {accepted}",
+                name,
+                found=value,
+            )
             continue
-        annotation = annotations.get(name, _UNRESOLVED)
+        annotation = hints.get(name, UNRESOLVED)
         if not conforms(value, annotation):
             expected = type_name(annotation)
             refuse(
-                f"parameter {name!r} expects {expected}, got {type(value).__qualname__} {short(value)}; "
+                f"parameter {name!r} expects {expected}, "
+                f"got {type(value).__qualname__} {safe_repr(value, VALUE_LIMIT)}; "
                 f"{_hint(value, annotation, info)}",
                 name,
                 expected=expected,
                 found=value,
             )
-    for name, parameter in parameters.items():
+    for name, parameter in signature.items():
         if parameter.default is not parameter.empty or parameter.kind in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD):
             continue
         if parameter.kind is kinds.POSITIONAL_ONLY:
@@ -285,8 +287,8 @@ def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginI
                 name,
             )
         elif name not in params:
-            annotation = annotations.get(name, _UNRESOLVED)
-            kind = "" if annotation is _UNRESOLVED else f" ({type_name(annotation)})"
+            annotation = hints.get(name, UNRESOLVED)
+            kind = "" if annotation is UNRESOLVED else f" ({type_name(annotation)})"
             refuse(f"required parameter {name!r}{kind} is missing; add it to the params", name)
     return found
 
@@ -297,19 +299,21 @@ def construct(factory: PluginFactory, params: Mapping[str, object], info: Plugin
         callback = factory(**params)
     except SaraError as error:
         for attribute, value in (("plugin", info.name), ("distribution", info.requirement), ("target", info.target)):
-            if getattr(error, attribute, _UNRESOLVED) is None:
+            if getattr(error, attribute, UNRESOLVED) is None:
                 setattr(error, attribute, value)
         raise
     except Exception as error:
         raise PluginParameterError(
-            f"{info.describe()}: its constructor raised {describe(error)} (with params {short(dict(params))}); "
+            f"{info.describe()}: its constructor raised {describe_error(error)} "
+            f"(with params {safe_repr(dict(params), VALUE_LIMIT)}); "
             f"fix the params, or report it to the plugin's authors if they are right",
             **info.error_fields(),
         ) from error
     if not isinstance(callback, BaseCallback):
         raise PluginTypeError(
             f"{info.describe()} is not a callback: its factory returned {type(callback).__qualname__} "
-            f"{short(callback)}, expected a BaseCallback instance; the factory must return a BaseCallback",
+            f"{safe_repr(callback, VALUE_LIMIT)}, expected a BaseCallback instance; "
+            "the factory must return a BaseCallback",
             **info.error_fields(),
             found=callback,
         )

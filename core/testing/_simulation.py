@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Union
 
-from ._recording import BATCH_HOOKS, Event, EventRecorder, Recording, check_hook
-from .base_callback import BaseCallback, CallbackManager
-from .exceptions import TrainingError
-from .hookspecs import HOOKS
+from .._callback import BaseCallback
+from ..base_callback import CallbackManager
+from ..control import TrainingControl, stop_training
+from ..exceptions import TrainingError
+from ..hookspecs import HOOKS
+from ..loop import fit
+from ._recording import BATCH_HOOKS, Event, EventRecorder, Recording, check_hook, hook_methods
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Iterable, Mapping
 
-    from .hookspecs import Metrics
-    from .loop import FitResult
+    from ..hookspecs import Metrics
+    from ..loop import FitResult
 
 __all__: list[str] = []
 
@@ -86,40 +89,18 @@ class _Injector(BaseCallback):
             and (point.batch is None or event.batch == point.batch)
         )
 
-    def _act(self, kwargs: Mapping[str, Any]) -> None:
+    def _act(self, hook: str, arguments: Mapping[str, Any], kwargs: Mapping[str, Any]) -> None:
         if not self.stopped and self._reached(self.stop_at):
             self.stopped = True
-            from .control import stop_training
-
             stop_training(kwargs.get("control"), f"simulated stop at {self.stop_at}", source="simulate")
         if not self.failed and self._reached(self.fail_at):
             self.failed = True
             raise self.error
 
-    def on_train_start(self, **kwargs: Any) -> None:
-        self._act(kwargs)
 
-    def on_train_end(self, **kwargs: Any) -> None:
-        self._act(kwargs)
-
-    def on_epoch_start(self, epoch: int, **kwargs: Any) -> None:
-        self._act(kwargs)
-
-    def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
-        self._act(kwargs)
-
-    def on_batch_start(self, batch: int, **kwargs: Any) -> None:
-        self._act(kwargs)
-
-    def on_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None:
-        self._act(kwargs)
-
-    def on_validation_start(self, **kwargs: Any) -> None:
-        self._act(kwargs)
-
-    def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None:
-        self._act(kwargs)
-
+for _name, _method in hook_methods("_act", cleanup=False).items():
+    setattr(_Injector, _name, _method)
+del _name, _method
 
 _Injector.__qualname__ = "simulate"
 
@@ -226,8 +207,6 @@ def simulate(
         >>> recording.callbacks[0].epochs, recording.stop_reason
         ([0, 1], 'simulated stop at on_batch_end (epoch 1, batch 0)')
     """
-    from .loop import fit
-
     under_test = [callbacks] if isinstance(callbacks, BaseCallback) else list(callbacks)
     shape = {"epochs": epochs, "start_epoch": start_epoch, "batches": batches}
     for name, value in shape.items():
@@ -243,8 +222,6 @@ def simulate(
     own = {name: keywords.pop(name) for name in _FIT_KEYWORDS if name in keywords}
     if output_dir is not None:
         own["output_dir"] = output_dir
-    from .control import TrainingControl
-
     control = own.pop("control", None) or TrainingControl()
     recorder = EventRecorder()
     manager = CallbackManager([recorder, *under_test, _Injector(recorder, fail_point, error, stop_point)])

@@ -44,27 +44,20 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from ._config_files import (
-    SUPPORTED_EXTENSIONS,
-    _check_size,
-    _error,
-    _kind,
-    _located,
-    _read_file,
-)
-from ._failures import ERROR_POLICIES, policy_problem, set_policy, short
-from .exceptions import ConfigError, PluginParameterError, PluginTypeError, SaraError
+from .. import discovery
+from .._callback import BaseCallback
+from .._failures import set_policy
+from ..discovery import _signature
+from ..exceptions import ConfigError, PluginParameterError, PluginTypeError, SaraError
+from ..messages import VALUE_LIMIT, close_matches, safe_repr
+from ._files import SUPPORTED_EXTENSIONS, check_size, config_error, located, read_file, type_word
+from ._items import ITEM_KEYS, Item, key_part, parse_item
 
 if TYPE_CHECKING:
-    from ._failures import ErrorPolicy
-    from .base_callback import BaseCallback, ConfigSource
-    from .discovery import PluginInfo
+    from ..base_callback import ConfigSource
+    from ..discovery import PluginInfo
 
 __all__ = ["ITEM_KEYS", "SUPPORTED_EXTENSIONS", "ConfigReport", "check_config", "load_callbacks", "read_config"]
-
-
-ITEM_KEYS = ("name", "params", "enabled", "on_error")
-"""The keys of a callback's table in a config."""
 
 
 class ConfigReport(NamedTuple):
@@ -88,13 +81,6 @@ class ConfigReport(NamedTuple):
         return not self.problems
 
 
-def _suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
 def read_config(source: ConfigSource) -> dict[str, Any]:
     """Read a config: a mapping as it is, or a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file.
 
@@ -116,7 +102,7 @@ def _content(source: object) -> tuple[object, str | None]:
     if isinstance(source, Mapping):
         return source, None
     if isinstance(source, (str, os.PathLike)) and not isinstance(source, bytes):
-        return _read_file(source)
+        return read_file(source)
     raise ConfigError(
         f"expected a mapping or the path (str or os.PathLike) of a config file, got {type(source).__qualname__}"
     )
@@ -124,103 +110,24 @@ def _content(source: object) -> tuple[object, str | None]:
 
 def _top_level(content: object, shown: str | None) -> Mapping[str, Any]:
     if content is None and shown is not None:
-        raise _error(shown, None, "the file is empty; expected a 'callbacks' list")
+        raise config_error(shown, None, "the file is empty; expected a 'callbacks' list")
     if not isinstance(content, Mapping):
-        raise _error(shown, None, f"expected a table with a 'callbacks' list at the top, got {_kind(content)}")
+        raise config_error(
+            shown, None, f"expected a table with a 'callbacks' list at the top, got {type_word(content)}"
+        )
     if "callbacks" not in content:
         keys = [key for key in content if isinstance(key, str)]
-        listed = ", ".join(short(key) for key in keys[:10]) + (
+        listed = ", ".join(safe_repr(key, VALUE_LIMIT) for key in keys[:10]) + (
             f", ... ({len(keys) - 10} more)" if len(keys) > 10 else ""
         )
         found = f"found keys: {listed}; " if keys else "the table is empty; "
-        import difflib
-
-        close = difflib.get_close_matches("callbacks", keys, n=1)
+        close = close_matches("callbacks", keys)
         rename = f"rename {close[0]!r} to 'callbacks'; " if close else ""
-        raise _error(shown, None, f"no 'callbacks' key; {found}{rename}expected callbacks = [...], a list")
+        raise config_error(shown, None, f"no 'callbacks' key; {found}{rename}expected callbacks = [...], a list")
     if not isinstance(content["callbacks"], list):
-        raise _error(shown, "callbacks", f"expected a list, got {_kind(content['callbacks'])}")
-    _check_size(content["callbacks"], shown)
+        raise config_error(shown, "callbacks", f"expected a list, got {type_word(content['callbacks'])}")
+    check_size(content["callbacks"], shown)
     return content
-
-
-# -- items ---------------------------------------------------------------------------------------------------------
-
-
-class _Item(NamedTuple):
-    where: str  # "callbacks[2]"
-    name_where: str  # "callbacks[2].name", or "callbacks[2]" for a bare name
-    name: str
-    params: Mapping[str, object]
-    enabled: bool
-    on_error: ErrorPolicy | None = None
-
-
-def _parse_item(value: object, where: str, shown: str | None, report: Callable[[SaraError], None]) -> _Item | None:
-    """The item at ``where``, or ``None`` after reporting its problems."""
-    if isinstance(value, str):
-        return _Item(where, where, value, {}, enabled=True)
-    if not isinstance(value, Mapping):
-        report(
-            _error(shown, where, f"expected a plugin name or a table {{{', '.join(ITEM_KEYS)}}}, got {_kind(value)}")
-        )
-        return None
-    found = _unknown_keys(value, where, shown)
-    name = value.get("name")
-    if "name" not in value:
-        found.append(_error(shown, where, "missing 'name': every table needs the plugin's name"))
-    elif not isinstance(name, str):
-        found.append(_error(shown, f"{where}.name", f"expected a string, got {_kind(name)} {short(name)}"))
-    params = value.get("params", {})
-    if not isinstance(params, Mapping):
-        found.append(_error(shown, f"{where}.params", f"expected a table, got {_kind(params)}"))
-    else:
-        found += [
-            _error(shown, f"{where}.params", f"parameter names are strings, got {_kind(key)} {short(key)}")
-            for key in params
-            if not isinstance(key, str)
-        ]
-    enabled = value.get("enabled", True)
-    if not isinstance(enabled, bool):
-        found.append(
-            _error(shown, f"{where}.enabled", f"expected true or false, got {_kind(enabled)} {short(enabled)}")
-        )
-    on_error = value.get("on_error")
-    policy_error = _check_policy(on_error, f"{where}.on_error", shown) if "on_error" in value else None
-    if policy_error is not None:
-        found.append(policy_error)
-    for problem in found:
-        report(problem)
-    if found:
-        return None
-    return _Item(where, f"{where}.name", name, params, enabled, on_error)  # type: ignore[arg-type]  # checked above
-
-
-def _unknown_keys(item: Mapping[Any, object], where: str, shown: str | None) -> list[ConfigError]:
-    found = []
-    for key in item:
-        if key not in ITEM_KEYS:
-            text = key if isinstance(key, str) else ""
-            hint = _suggest(text, ITEM_KEYS)
-            found.append(
-                _error(shown, where, f"unknown key {short(key)}; {hint}an item's keys are: {', '.join(ITEM_KEYS)}")
-            )
-    return found
-
-
-def _check_policy(value: object, key: str, shown: str | None) -> ConfigError | None:
-    problem = policy_problem(value)
-    if problem is None:
-        return None
-    hint = _suggest(value.lower() if isinstance(value, str) else "", ERROR_POLICIES)
-    return _error(shown, key, f"{problem}; {hint.rstrip()}" if hint else problem)
-
-
-def _key_part(name: object) -> str:
-    """``.name`` for a key in a place like ``callbacks[2].params.name``; ``['odd key']``, escaped and cut, otherwise."""
-    if isinstance(name, str) and name.isidentifier() and name.isascii() and len(name) <= 60:
-        return f".{name}"
-    return f"[{short(name)}]"
 
 
 _IMPORT_PATH_LIMIT = 300
@@ -239,7 +146,7 @@ def _locate(error: SaraError, shown: str | None, key: str) -> SaraError:
         text = str(error)
     except Exception:
         text = type(error).__qualname__
-    error.args = (_located(shown, key, text),)
+    error.args = (located(shown, key, text),)
     for attribute, value in (("path", shown), ("key", key)):
         if getattr(error, attribute, None) is None:
             setattr(error, attribute, value)
@@ -248,39 +155,35 @@ def _locate(error: SaraError, shown: str | None, key: str) -> SaraError:
 
 def _name_problem(name: str) -> str | None:
     """Why ``name`` can be neither a plugin name nor an import path, or ``None``."""
-    from .discovery import _check_name
-
-    why = _check_name(name)
+    why = discovery._check_name(name)
     return None if why is None or _is_import_path(name) else why
 
 
-def _resolve(item: _Item, shown: str | None, allow_import_paths: bool) -> PluginInfo:
-    from . import discovery
-
+def _resolve(item: Item, shown: str | None, allow_import_paths: bool) -> PluginInfo:
     why = discovery._check_name(item.name)
     if why is not None:
         if _is_import_path(item.name):
             if allow_import_paths:
                 return discovery._import_path_plugin(item.name)
-            raise _error(
+            raise config_error(
                 shown,
                 item.name_where,
-                f"{short(item.name)} is an import path, and a config names registered plugins only; register the "
+                f"{safe_repr(item.name, VALUE_LIMIT)} is an import path, and a config names registered plugins only; "
+                "register the "
                 f"class under the {discovery.GROUP!r} entry-point group of its distribution, or let this config "
                 "import it with allow_import_paths=True (sara-callbacks check --allow-import-paths)",
             )
-        raise _error(shown, item.name_where, f"invalid plugin name {short(item.name)}: {why}")
+        raise config_error(shown, item.name_where, f"invalid plugin name {safe_repr(item.name, VALUE_LIMIT)}: {why}")
     return discovery.find_plugin(item.name)
 
 
 def _check_import_path_target(factory: object, info: PluginInfo) -> None:
     """An import path (opted in) names a callback class: a function would be *called* with the config's params."""
-    from .base_callback import BaseCallback
-
     if not (isinstance(factory, type) and issubclass(factory, BaseCallback)):
         raise PluginTypeError(
             f"{info.describe()}: an import path must name a BaseCallback subclass, got "
-            f"{type(factory).__qualname__} {short(factory)}; functions and other callables are accepted only from "
+            f"{type(factory).__qualname__} {safe_repr(factory, VALUE_LIMIT)}; functions and other callables are "
+            "accepted only from "
             "plugins that a distribution registers, never called from a config",
             plugin=info.name,
             target=info.target,
@@ -288,7 +191,7 @@ def _check_import_path_target(factory: object, info: PluginInfo) -> None:
         )
 
 
-def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) -> ConfigReport:
+def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool, origin: str | None) -> ConfigReport:
     found: list[SaraError] = []
 
     def report(error: SaraError) -> None:
@@ -298,6 +201,7 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) ->
 
     try:
         content, shown = _content(source)
+        shown = origin if shown is None else shown
         items = _top_level(content, shown)["callbacks"]
     except ConfigError as error:
         report(error)
@@ -306,7 +210,7 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) ->
     names: list[str] = []
     disabled: list[str] = []
     for index, value in enumerate(items):
-        item = _parse_item(value, f"callbacks[{index}]", shown, report)
+        item = parse_item(value, f"callbacks[{index}]", shown, report)
         if item is None:
             continue
         if not item.enabled:
@@ -314,7 +218,11 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) ->
             if why is None:
                 disabled.append(item.name)
             else:
-                report(_error(shown, item.name_where, f"invalid plugin name {short(item.name)}: {why}"))
+                report(
+                    config_error(
+                        shown, item.name_where, f"invalid plugin name {safe_repr(item.name, VALUE_LIMIT)}: {why}"
+                    )
+                )
             continue
         names.append(item.name)
         callback = _build(item, shown, allow_import_paths, report)
@@ -324,11 +232,9 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool) ->
 
 
 def _build(
-    item: _Item, shown: str | None, allow_import_paths: bool, report: Callable[[SaraError], None]
+    item: Item, shown: str | None, allow_import_paths: bool, report: Callable[[SaraError], None]
 ) -> BaseCallback | None:
     """The callback of an enabled item, or ``None`` after reporting its problems."""
-    from . import _params
-
     try:
         info = _resolve(item, shown, allow_import_paths)
         factory = info.load()
@@ -340,14 +246,14 @@ def _build(
     except SaraError as error:
         report(_locate(error, shown, item.name_where))
         return None
-    problems: list[PluginParameterError] = _params.problems(factory, item.params, info)
+    problems: list[PluginParameterError] = _signature.problems(factory, item.params, info)
     for problem in problems:
         given = problem.parameter is not None and problem.parameter in item.params
-        report(_locate(problem, shown, f"{item.where}.params" + (_key_part(problem.parameter) if given else "")))
+        report(_locate(problem, shown, f"{item.where}.params" + (key_part(problem.parameter) if given else "")))
     if problems:
         return None
     try:
-        callback = _params.construct(factory, item.params, info)
+        callback = _signature.construct(factory, item.params, info)
     except SaraError as error:
         report(_locate(error, shown, item.where))
         return None
@@ -355,18 +261,22 @@ def _build(
         try:
             set_policy(callback, item.on_error, info.describe(target=False))
         except SaraError as error:
-            report(_error(shown, f"{item.where}.on_error", str(error)))
+            report(config_error(shown, f"{item.where}.on_error", str(error)))
             return None
     return callback
 
 
-def load_callbacks(source: ConfigSource, *, allow_import_paths: bool = False) -> list[BaseCallback]:
+def load_callbacks(
+    source: ConfigSource, *, allow_import_paths: bool = False, origin: str | None = None
+) -> list[BaseCallback]:
     """Build the callbacks a config enables, in its order, with their parameters checked before each call.
 
     Args:
         source: a mapping, or the path (``str`` or ``os.PathLike``) of a ``.toml``, ``.yaml``/``.yml`` or ``.json``
             file, whose ``callbacks`` key lists plugin names or ``{name, params, enabled, on_error}`` tables.
         allow_import_paths: also accept ``"module:Class"`` names that no distribution registers.
+        origin: for a mapping that :func:`read_config` read from a file, that file's name, which messages then start
+            with as they do for the file itself.
 
     Returns:
         The callbacks, in config order, ``enabled = false`` items left out.
@@ -377,7 +287,7 @@ def load_callbacks(source: ConfigSource, *, allow_import_paths: bool = False) ->
         PluginError: a plugin is unknown, registered twice, broken, or refuses its parameters; the message starts
             with the file and the item as well.
     """
-    return list(_process(source, allow_import_paths, strict=True).callbacks)
+    return list(_process(source, allow_import_paths, strict=True, origin=origin).callbacks)
 
 
 def check_config(source: ConfigSource, *, allow_import_paths: bool = False) -> ConfigReport:
@@ -392,4 +302,4 @@ def check_config(source: ConfigSource, *, allow_import_paths: bool = False) -> C
     Returns:
         A :class:`ConfigReport`; ``report.ok`` is ``True`` when :func:`load_callbacks` would succeed.
     """
-    return _process(source, allow_import_paths, strict=False)
+    return _process(source, allow_import_paths, strict=False, origin=None)

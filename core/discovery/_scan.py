@@ -103,11 +103,16 @@ def _group_pairs(text: str, group: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _normalized(stem: str) -> str:
-    """A distribution's name from its folder name, compared as ``importlib.metadata`` compares them."""
+def normalize(name: str) -> str:
+    """A distribution name as packaging compares them (PEP 503): ``Sara_Foo.bar`` -> ``sara-foo-bar``."""
     import re
 
-    return re.sub(r"[-_.]+", "_", stem.rpartition(".")[0].partition("-")[0]).lower()
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _normalized(stem: str) -> str:
+    """A distribution's name from its metadata folder's name (``Sara_Foo-1.0.dist-info`` -> ``sara-foo``)."""
+    return normalize(stem.rpartition(".")[0].partition("-")[0])
 
 
 def _standard_finders() -> tuple[object, ...]:

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Mapping
 from typing import Callable
 
-from ._failures import plain_text, safe_repr, short
-from .exceptions import ConfigError
+from ..exceptions import ConfigError
+from ..messages import VALUE_LIMIT, describe_error, plain_text, safe_repr
 
 __all__: list[str] = []
 
@@ -22,7 +22,7 @@ SUPPORTED_EXTENSIONS = (".toml", ".yaml", ".yml", ".json")
 """The file extensions :func:`~altametris.sara.core.config.read_config` knows."""
 
 
-def _kind(value: object) -> str:
+def type_word(value: object) -> str:
     """A config value's type, in the words of config files."""
     if value is None:
         return "null"
@@ -34,14 +34,14 @@ def _kind(value: object) -> str:
     return type(value).__qualname__
 
 
-def _located(path: str | None, key: str | None, message: str) -> str:
+def located(path: str | None, key: str | None, message: str) -> str:
     if path is not None and not path.isprintable():  # a file name with control characters: escaped in messages
         path = safe_repr(path, 300)
     return ": ".join(part for part in (path, key, message) if part)
 
 
-def _error(path: str | None, key: str | None, message: str, *, line: int | None = None) -> ConfigError:
-    return ConfigError(_located(path, key, message), path=path, key=key, line=line)
+def config_error(path: str | None, key: str | None, message: str, *, line: int | None = None) -> ConfigError:
+    return ConfigError(located(path, key, message), path=path, key=key, line=line)
 
 
 # -- reading files -------------------------------------------------------------------------------------------------
@@ -65,10 +65,10 @@ def _parse_toml(text: str, shown: str) -> object:
         else:
             match = re.search(r"\s*\(at end of document\)$", message)
             if match is None:
-                raise _error(shown, None, f"invalid TOML: {message}") from error
+                raise config_error(shown, None, f"invalid TOML: {message}") from error
             line = text.count("\n") + 1
             where = f"line {line} (the end of the file)"
-        raise _error(shown, where, f"invalid TOML: {message[: match.start()]}", line=line) from error
+        raise config_error(shown, where, f"invalid TOML: {message[: match.start()]}", line=line) from error
 
 
 def _parse_yaml(text: str, shown: str) -> object:
@@ -89,7 +89,7 @@ def _parse_yaml(text: str, shown: str) -> object:
             )
         else:
             message = f"invalid YAML: {problem}"
-        raise _error(shown, where, message, line=line) from error
+        raise config_error(shown, where, message, line=line) from error
 
 
 def _parse_json(text: str, shown: str) -> object:
@@ -99,7 +99,7 @@ def _parse_json(text: str, shown: str) -> object:
         return json.loads(text)
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
-        raise _error(shown, where, f"invalid JSON: {error.msg}", line=error.lineno) from error
+        raise config_error(shown, where, f"invalid JSON: {error.msg}", line=error.lineno) from error
 
 
 _PARSERS: dict[str, Callable[[str, str], object]] = {
@@ -110,49 +110,50 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
 }
 
 
-def _read_file(source: str | os.PathLike[str]) -> tuple[object, str]:
+def read_file(source: str | os.PathLike[str]) -> tuple[object, str]:
     """The parsed content of a config file, and the file's name as messages show it."""
     shown = os.fspath(source)
     if not isinstance(shown, str):
-        raise ConfigError(f"expected the path of a config file as a str, got {type(shown).__qualname__} {short(shown)}")
+        raise ConfigError(
+            "expected the path of a config file as a str, "
+            f"got {type(shown).__qualname__} {safe_repr(shown, VALUE_LIMIT)}"
+        )
     extension = os.path.splitext(shown)[1].lower()
     parse = _PARSERS.get(extension)
     if parse is None:
         found = f"the extension {extension!r}" if extension else "no extension"
-        raise _error(
+        raise config_error(
             shown, None, f"cannot read this config: it has {found}; supported: {', '.join(SUPPORTED_EXTENSIONS)}"
         )
     try:
         with open(shown, "rb") as file:
             data = file.read()
     except FileNotFoundError as error:
-        raise _error(shown, None, f"no such config file (current directory: {os.getcwd()})") from error
+        raise config_error(shown, None, f"no such config file (current directory: {os.getcwd()})") from error
     except OSError as error:
         reason = error.strerror or type(error).__qualname__
-        raise _error(shown, None, f"cannot read the config file: {reason}") from error
+        raise config_error(shown, None, f"cannot read the config file: {reason}") from error
     except ValueError as error:  # a NUL character in the path
-        raise _error(shown, None, f"cannot open the config file: {error}") from error
+        raise config_error(shown, None, f"cannot open the config file: {error}") from error
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise _error(shown, None, f"not UTF-8 text (byte {error.start}); save the file as UTF-8") from error
+        raise config_error(shown, None, f"not UTF-8 text (byte {error.start}); save the file as UTF-8") from error
     try:
         return parse(text, shown), shown
     except ConfigError:
         raise
     except RecursionError as error:  # the parsers recurse once per level of brackets
-        raise _error(shown, None, "cannot read this config: it is nested too deeply") from error
+        raise config_error(shown, None, "cannot read this config: it is nested too deeply") from error
     except Exception as error:  # an int of 5000 digits, say: the parsers let such errors through
-        from ._failures import describe
-
-        raise _error(shown, None, f"cannot read this config: {plain_text(describe(error), 300)}") from error
+        raise config_error(shown, None, f"cannot read this config: {plain_text(describe_error(error), 300)}") from error
 
 
 _MAX_VALUES = 100_000
 _MAX_DEPTH = 64
 
 
-def _check_size(callbacks: object, shown: str | None) -> None:
+def check_size(callbacks: object, shown: str | None) -> None:
     """Refuse a ``callbacks`` tree too big or too deep to be a list of callbacks, before anything walks it.
 
     Shared values count once per place they appear: a YAML alias bomb (a few lines that expand to a billion values)
@@ -164,14 +165,14 @@ def _check_size(callbacks: object, shown: str | None) -> None:
         value, depth = pending.pop()
         count += 1
         if count > _MAX_VALUES:
-            raise _error(
+            raise config_error(
                 shown,
                 "callbacks",
                 f"holds more than {_MAX_VALUES} values, far more than a list of callbacks needs "
                 "(YAML aliases that expand into a huge tree?)",
             )
         if depth > _MAX_DEPTH:
-            raise _error(shown, "callbacks", f"is nested more than {_MAX_DEPTH} levels deep")
+            raise config_error(shown, "callbacks", f"is nested more than {_MAX_DEPTH} levels deep")
         if isinstance(value, Mapping):
             pending += [(child, depth + 1) for pair in value.items() for child in pair]
         elif isinstance(value, (list, tuple, set, frozenset)):

@@ -27,7 +27,7 @@ import pytest
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .testing import EventRecorder, Recording
+    from . import EventRecorder, Recording
 
 __all__ = ["sara_recorder", "sara_simulate"]
 
@@ -38,7 +38,7 @@ def sara_simulate(tmp_path: Path) -> functools.partial[Recording]:
 
     File-writing callbacks (relative paths) write into the test's temporary folder; pass ``output_dir`` to change it.
     """
-    from .testing import simulate
+    from . import simulate
 
     return functools.partial(simulate, output_dir=tmp_path)
 
@@ -46,6 +46,6 @@ def sara_simulate(tmp_path: Path) -> functools.partial[Recording]:
 @pytest.fixture
 def sara_recorder() -> EventRecorder:
     """A fresh :class:`altametris.sara.core.testing.EventRecorder`: put it first in a manager to record every event."""
-    from .testing import EventRecorder
+    from . import EventRecorder
 
     return EventRecorder()

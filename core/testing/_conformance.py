@@ -2,35 +2,33 @@
 
 Nothing here is public: :mod:`altametris.sara.core.testing` re-exports :func:`check_callback` and
 :func:`conformance_problems`. The parameters are read with the code that ``sara-callbacks show`` and the config
-checks use (:mod:`~altametris.sara.core.cli`, :mod:`~altametris.sara.core._params`), so that what passes here is
+checks use (the private modules ``discovery._describe`` and ``discovery._signature``), so that what passes here is
 what they see.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
-import inspect
 import json
 import math
 from typing import TYPE_CHECKING, Callable
 
-from ._failures import describe, short
-from .base_callback import BaseCallback
-from .exceptions import ConformanceError, SaraError
-from .hookspecs import HOOKS
+from .._callback import BaseCallback, overrides
+from .._registration import hook_problems
+from ..discovery import PluginInfo, _check_factory, _describe, _signature, find_plugin
+from ..exceptions import ConformanceError, SaraError
+from ..messages import VALUE_LIMIT, describe_error, safe_repr
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .discovery import PluginFactory, PluginInfo
-    from .hookspecs import HookSpec
+    from ..discovery import PluginFactory
 
 __all__: list[str] = []
 
 
 def _one_line(error: BaseException) -> str:
-    text = describe(error) if not isinstance(error, SaraError) else str(error)
+    text = describe_error(error) if not isinstance(error, SaraError) else str(error)
     return " ".join(text.split())
 
 
@@ -40,8 +38,6 @@ def _name(value: object) -> str:
 
 
 def _info(factory: object, plugin_name: str | None) -> PluginInfo:
-    from .discovery import PluginInfo
-
     module = getattr(factory, "__module__", "?")
     return PluginInfo(plugin_name or _name(factory), f"{module}:{getattr(factory, '__qualname__', '?')}")
 
@@ -51,8 +47,6 @@ def _info(factory: object, plugin_name: str | None) -> PluginInfo:
 
 def _subject(callback: object, problems: list[str]) -> tuple[PluginFactory | None, BaseCallback | None]:
     """The factory (class or function) to check and the instance when one was given; ``None`` when unusable."""
-    from .discovery import _check_factory
-
     if isinstance(callback, BaseCallback):
         return type(callback), callback
     try:
@@ -64,8 +58,6 @@ def _subject(callback: object, problems: list[str]) -> tuple[PluginFactory | Non
 
 
 def _check_registration(plugin_name: str, factory: PluginFactory, problems: list[str]) -> None:
-    from .discovery import find_plugin
-
     try:
         info = find_plugin(plugin_name)
         loaded = info.load()
@@ -83,106 +75,50 @@ def _check_registration(plugin_name: str, factory: PluginFactory, problems: list
 
 
 def _check_parameters(factory: PluginFactory, problems: list[str]) -> None:
-    from . import _params
-    from .cli import _hooks_of, _parameters
-
     label = _name(factory)
     if isinstance(factory, type) and not (factory.__doc__ or "").strip():
         problems.append(
             f"{label} has no docstring: `sara-callbacks show` would print BaseCallback's; say what it does, "
             "and describe its parameters under Args:"
         )
-    if _params._parameters(factory) is None:
+    if _signature.parameters(factory) is None:
         problems.append(
             f"{label}'s constructor has no signature that inspect can read: `sara-callbacks show` lists no "
             "parameter and configs' params are not checked before the call"
         )
         return
     try:
-        shown = _parameters(factory)
-        hooks = _hooks_of(factory)
+        shown = _describe.parameters(factory)
+        hooks = _describe.hooks(factory)
     except Exception as error:
         problems.append(f"`sara-callbacks show` cannot describe {label}: {_one_line(error)}")
         return
     if hooks == []:
         problems.append(f"{label} overrides no hook (`sara-callbacks show` says 'hooks: none'): it would never run")
-    parameters = _params._parameters(factory) or {}
-    annotations = _params._annotations(factory)
+    parameters = _signature.parameters(factory) or {}
+    annotations = _signature.annotations(factory)
     for item in shown:
         name = str(item["name"])
         parameter = parameters.get(name)
         if parameter is not None and parameter.kind is parameter.POSITIONAL_ONLY and item["required"]:
             problems.append(f"{label}: parameter {name!r} is positional-only and required, which a config cannot give")
-        annotation = annotations.get(name, _params._UNRESOLVED)
+        annotation = annotations.get(name, _signature.UNRESOLVED)
         if item["annotation"] is None:
             problems.append(
                 f"{label}: parameter {name!r} has no annotation: configs' values for it are not checked, and "
                 "`sara-callbacks show` shows no type; annotate it"
             )
-        elif annotation is _params._UNRESOLVED:
+        elif annotation is _signature.UNRESOLVED:
             problems.append(
                 f"{label}: the annotation {item['annotation']!r} of parameter {name!r} cannot be resolved at run "
                 "time (a name imported under TYPE_CHECKING?): configs' values for it are not checked; import it "
                 "at run time"
             )
-        elif parameter is not None and not item["required"] and not _params.conforms(parameter.default, annotation):
+        elif parameter is not None and not item["required"] and not _signature.conforms(parameter.default, annotation):
             problems.append(
                 f"{label}: the default {parameter.default!r} of parameter {name!r} does not fit its annotation "
                 f"{item['annotation']}: a config could not give that value back; fix the annotation (Optional?)"
             )
-
-
-# -- hooks -----------------------------------------------------------------------------------------------------------
-
-
-def _check_hooks(cls: type, problems: list[str]) -> None:
-    seen: set[str] = set()
-    for klass in cls.__mro__:
-        if klass is BaseCallback or not (isinstance(klass, type) and issubclass(klass, BaseCallback)):
-            continue
-        for name, raw in vars(klass).items():
-            if not name.startswith("on_") or name in seen:
-                continue
-            seen.add(name)
-            label = f"{_name(klass)}.{name}"
-            spec = HOOKS.get(name)
-            if spec is not None:
-                problems.extend(_hook_problems(cls, raw, spec, label))
-            elif callable(raw) or isinstance(raw, (staticmethod, classmethod)):
-                close = difflib.get_close_matches(name, HOOKS, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"the hooks are: {', '.join(HOOKS)}"
-                problems.append(f"{label} is no hook of SARA callbacks and would never be called; {hint}")
-
-
-def _hook_problems(cls: type, raw: object, spec: HookSpec, label: str) -> list[str]:
-    takes_self = inspect.isfunction(raw)  # a plain method; static and class methods are read without it
-    if not (callable(raw) or isinstance(raw, (staticmethod, classmethod))):
-        return [f"{label} is {type(raw).__qualname__} {raw!r}, not a method: the manager cannot call it"]
-    function: Callable[..., object] = getattr(cls, spec.name)
-    if inspect.iscoroutinefunction(inspect.unwrap(function)):
-        return [
-            f"{label} is a coroutine function (async def): hooks are called synchronously, its body would never run"
-        ]
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError) as error:
-        return [f"{label}: its signature cannot be read ({_one_line(error)}), so its arguments cannot be matched"]
-    parameters = list(signature.parameters.values())
-    kinds = inspect.Parameter
-    if takes_self and parameters and parameters[0].kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD):
-        parameters = parameters[1:]  # self
-    given = ", ".join(spec.argnames) or "none"
-    found = []
-    for parameter in parameters:
-        if parameter.kind in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD) or parameter.name in spec.argnames:
-            continue
-        if parameter.default is parameter.empty:
-            found.append(
-                f"{label} requires {parameter.name!r}, which is no argument of {spec.name} (its arguments: {given}): "
-                f"a trainer that does not pass {parameter.name!r} as a context keyword gets a TrainingError; "
-                f"give it a default, or read it from **kwargs"
-            )
-    return found
 
 
 # -- state -----------------------------------------------------------------------------------------------------------
@@ -203,7 +139,7 @@ def _json_issues(value: object, path: str) -> list[str]:
         return issues
     if isinstance(value, (list, tuple)):
         return [issue for index, item in enumerate(value) for issue in _json_issues(item, f"{path}[{index}]")]
-    return [f"at {path}: {type(value).__qualname__} {short(value)} is not JSON data"]
+    return [f"at {path}: {type(value).__qualname__} {safe_repr(value, VALUE_LIMIT)} is not JSON data"]
 
 
 def _plain(value: object) -> object:
@@ -228,15 +164,15 @@ def _difference(before: object, after: object, path: str) -> str | None:
     else:
         nans = isinstance(before, float) and isinstance(after, float) and math.isnan(before) and math.isnan(after)
         same = nans or (type(before) is type(after) and before == after)
-        return None if same else f"at {path}: {short(before)} became {short(after)}"
+        return None if same else f"at {path}: {safe_repr(before, VALUE_LIMIT)} became {safe_repr(after, VALUE_LIMIT)}"
     return next(filter(None, (_difference(one, other, where) for one, other, where in pairs)), None)
 
 
 def _check_state(instance: BaseCallback, rebuild: Callable[[], BaseCallback] | None, problems: list[str]) -> None:
     cls = type(instance)
     label = _name(cls)
-    saves = cls.state_dict is not BaseCallback.state_dict
-    loads = cls.load_state_dict is not BaseCallback.load_state_dict
+    saves = overrides(cls, "state_dict")
+    loads = overrides(cls, "load_state_dict")
     if saves and not loads:
         problems.append(f"{label} overrides state_dict but not load_state_dict: its state is saved, never restored")
     elif loads and not saves:
@@ -250,7 +186,7 @@ def _check_state(instance: BaseCallback, rebuild: Callable[[], BaseCallback] | N
         problems.append(f"{label}.state_key raised {_one_line(error)}")
     else:
         if not isinstance(key, str) or not key:
-            problems.append(f"{label}.state_key is {short(key)}; expected a non-empty string")
+            problems.append(f"{label}.state_key is {safe_repr(key, VALUE_LIMIT)}; expected a non-empty string")
     if not saves:
         return
     try:
@@ -303,8 +239,6 @@ def conformance_problems(
 
     See :func:`check_callback` for what is checked.
     """
-    from . import _params
-
     problems: list[str] = []
     factory, instance = _subject(callback, problems)
     if factory is None:
@@ -318,20 +252,20 @@ def conformance_problems(
         arguments = dict(params or {})
 
         def rebuild() -> BaseCallback:
-            return _params.build(factory, arguments, info)
+            return _signature.build(factory, arguments, info)
 
         try:
             instance = rebuild()
         except SaraError as error:
-            given = f"with params {short(arguments)}" if arguments else "without parameters"
+            given = f"with params {safe_repr(arguments, VALUE_LIMIT)}" if arguments else "without parameters"
             problems.append(
                 f"cannot build it {given} to check its hooks and state: {_one_line(error)}; pass an instance, "
                 "or params={...}"
             )
             if isinstance(factory, type):
-                _check_hooks(factory, problems)
+                problems += hook_problems(factory)
             return problems
-    _check_hooks(type(instance), problems)
+    problems += hook_problems(type(instance))
     _check_state(instance, rebuild, problems)
     return problems
 

@@ -24,16 +24,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
-from ._failures import describe, plain_text, safe_repr
-from .exceptions import SaraError
+from .. import __version__
+from .._failures import policy_of
+from ..base_callback import CallbackManager
+from ..config import check_config
+from ..discovery import GROUP, _check_name, _describe, available_plugins, find_plugin
+from ..exceptions import SaraError
+from ..messages import describe_error, plain_text, safe_repr
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .base_callback import BaseCallback
-    from .discovery import PluginFactory, PluginInfo
+    from ..base_callback import BaseCallback
+    from ..discovery import PluginInfo
 
 __all__ = ["main"]
 
@@ -48,8 +53,6 @@ def _out(text: str = "") -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .discovery import GROUP, _check_name, available_plugins
-
     plugins = available_plugins()
     counts: dict[str, int] = {}
     for info in plugins:
@@ -66,10 +69,10 @@ def _list(args: argparse.Namespace) -> int:
     header = ("name", "distribution", "version", "target")
     rows_text = [
         (
-            _cell(info.name) + (" !" if counts[info.name] > 1 else ""),
-            _cell(info.distribution or "?"),
-            _cell(info.version or "?"),
-            _cell(info.target),
+            plain_text(info.name, 100) + (" !" if counts[info.name] > 1 else ""),
+            plain_text(info.distribution or "?", 100),
+            plain_text(info.version or "?", 100),
+            plain_text(info.target, 100),
         )
         for info in plugins
     ]
@@ -77,7 +80,7 @@ def _list(args: argparse.Namespace) -> int:
     for row in [header, *rows_text]:
         _out("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
     for name in (name for name, count in counts.items() if count > 1):
-        owners = ", ".join(_cell(info.requirement or "?") for info in plugins if info.name == name)
+        owners = ", ".join(plain_text(info.requirement or "?", 100) for info in plugins if info.name == name)
         _out(
             f"! {safe_repr(name)} is registered by {counts[name]} distributions ({owners}): "
             "using it is an error until all but one are uninstalled"
@@ -86,82 +89,25 @@ def _list(args: argparse.Namespace) -> int:
         why = _check_name(info.name)
         if why is not None:
             _out(
-                f"! {safe_repr(info.name)} ({_cell(info.requirement or '?')}) is not a valid plugin name ({why}): "
+                f"! {safe_repr(info.name)} ({plain_text(info.requirement or '?', 100)}) "
+                f"is not a valid plugin name ({why}): "
                 "a config cannot enable it"
             )
     return 0
 
 
-def _cell(text: str) -> str:
-    """Text from installed metadata, safe to print: as it is when printable and short, else escaped and cut."""
-    return plain_text(text, 100)
-
-
 # -- show ------------------------------------------------------------------------------------------------------------
-
-
-def _hooks_of(factory: PluginFactory) -> list[str] | None:
-    """The hooks ``factory``'s callbacks override; ``None`` when that cannot be known without arguments."""
-    from .base_callback import BaseCallback
-    from .hookspecs import HOOKS
-
-    cls: type | None = factory if isinstance(factory, type) else None
-    if cls is None:
-        import inspect
-
-        try:
-            signature = inspect.signature(factory)
-            callback = (
-                factory()
-                if all(
-                    p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-                    for p in signature.parameters.values()
-                )
-                else None
-            )
-        except Exception:  # a factory that needs arguments, or fails: say it is unknown
-            callback = None
-        if not isinstance(callback, BaseCallback):
-            return None
-        cls = type(callback)
-    return [hook for hook in HOOKS if getattr(cls, hook, None) is not getattr(BaseCallback, hook)]
-
-
-def _parameters(factory: PluginFactory) -> list[dict[str, Any]]:
-    import inspect
-
-    from ._params import type_name
-
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    found = []
-    for parameter in parameters:
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
-        found.append(
-            {
-                "name": parameter.name,
-                "annotation": None if parameter.annotation is parameter.empty else type_name(parameter.annotation),
-                "default": None if parameter.default is parameter.empty else repr(parameter.default),
-                "required": parameter.default is parameter.empty,
-            }
-        )
-    return found
 
 
 def _show(args: argparse.Namespace) -> int:
     import inspect
 
-    from .discovery import find_plugin
-
     info: PluginInfo = find_plugin(args.name)
     factory = info.load()
     doc = inspect.getdoc(factory) or ""
     kind = "a BaseCallback subclass" if isinstance(factory, type) else "a factory returning a BaseCallback"
-    parameters = _parameters(factory)
-    hooks = _hooks_of(factory)
+    parameters = _describe.parameters(factory)
+    hooks = _describe.hooks(factory)
     if args.json:
         import json
 
@@ -169,8 +115,8 @@ def _show(args: argparse.Namespace) -> int:
             json.dumps({**info._asdict(), "kind": kind, "doc": doc, "parameters": parameters, "hooks": hooks}, indent=2)
         )
         return 0
-    _out(f"{_cell(info.name)} ({_cell(info.requirement or 'no distribution')})")
-    _out(f"target: {_cell(info.target)} ({kind})")
+    _out(f"{plain_text(info.name, 100)} ({plain_text(info.requirement or 'no distribution', 100)})")
+    _out(f"target: {plain_text(info.target, 100)} ({kind})")
     if doc:
         _out()
         _out(doc)
@@ -191,8 +137,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .config import check_config
-
     report = check_config(args.config, allow_import_paths=args.allow_import_paths)
     for problem in report.problems:
         _out(_one_line(problem))
@@ -212,8 +156,6 @@ def _check(args: argparse.Namespace) -> int:
 
 def _with_policy(name: str, callback: BaseCallback) -> str:
     """``name``, and the callback's error policy when it is not the default: ``"csv_logger (on_error=warn)"``."""
-    from ._failures import policy_of
-
     policy = policy_of(callback)
     return name if policy == "raise" else f"{name} (on_error={policy})"
 
@@ -221,8 +163,6 @@ def _with_policy(name: str, callback: BaseCallback) -> str:
 def _manager_warnings(callbacks: Sequence[BaseCallback]) -> list[Warning]:
     """What ``from_config`` would warn about once the callbacks are registered (a misspelt hook, say)."""
     import warnings
-
-    from .base_callback import CallbackManager
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -242,7 +182,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .demo import run_demo  # its training imports csv, json, logging ...: only when the demo runs
 
     options = {key: getattr(args, key) for key in ("config", "epochs", "output") if getattr(args, key) is not None}
     run_demo(**options, stream=sys.stdout)
@@ -263,8 +203,6 @@ def _positive_int(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--traceback", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error"
@@ -338,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
 
             traceback.print_exc()
             return 1
-        described = " ".join(describe(error).split())
+        described = " ".join(describe_error(error).split())
         print(f"{_PROG}: unexpected error: {described} (re-run with --traceback to see where)", file=sys.stderr)
         return 1
     return code

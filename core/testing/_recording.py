@@ -5,24 +5,53 @@ Nothing here is public: :mod:`altametris.sara.core.testing` re-exports it.
 
 from __future__ import annotations
 
-import difflib
+import inspect
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, overload
 
-from .base_callback import BaseCallback
-from .exceptions import TrainingError
-from .hookspecs import HOOKS
+from .._callback import BaseCallback
+from ..exceptions import TrainingError
+from ..hookspecs import HOOKS
+from ..messages import did_you_mean
 
 if TYPE_CHECKING:
-    from .base_callback import CallbackManager
-    from .control import TrainingControl
-    from .hookspecs import Metrics
-    from .loop import FitResult
+    from ..base_callback import CallbackManager
+    from ..control import TrainingControl
+    from ..hookspecs import HookSpec
+    from ..loop import FitResult
 
 __all__: list[str] = []
 
 BATCH_HOOKS = frozenset({"on_batch_start", "on_batch_end"})
 """The hooks that belong to a batch."""
+
+
+def hook_methods(handler: str, *, cleanup: bool = True) -> dict[str, Callable[..., None]]:
+    """One method per hook of :data:`~altametris.sara.core.hookspecs.HOOKS`, with the hookspec's signature.
+
+    Each calls ``self.<handler>(hook, arguments, context)``: the hook's name, the hookspec's arguments by name, and
+    the context keywords. The testing kit's callbacks are built from these, so a new hook reaches them with no edit.
+
+    Args:
+        handler: the name of the method that receives every call.
+        cleanup: also make the cleanup hooks (``on_exception``).
+    """
+    return {spec.name: _hook_method(spec, handler) for spec in HOOKS.values() if cleanup or not spec.cleanup}
+
+
+def _hook_method(spec: HookSpec, handler: str) -> Callable[..., None]:
+    def method(self: object, *args: Any, **kwargs: Any) -> None:
+        arguments = dict(zip(spec.argnames, args))
+        arguments.update({name: kwargs.pop(name) for name in spec.argnames if name in kwargs})
+        getattr(self, handler)(spec.name, arguments, kwargs)
+
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    parameters += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in spec.argnames]
+    parameters.append(inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD))
+    method.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]  # what dispatch reads
+    method.__name__ = method.__qualname__ = spec.name
+    method.__doc__ = f"Handle ``{spec.name}``."
+    return method
 
 
 class Event(NamedTuple):
@@ -93,53 +122,24 @@ class EventRecorder(BaseCallback):
         self._epoch = self._batch = None
 
     def _record(self, hook: str, arguments: dict[str, Any], context: dict[str, Any]) -> None:
+        """Record one hook call (every hook method of the class calls it), and follow the epoch and the batch."""
+        if hook in ("on_train_start", "on_train_end"):
+            self._epoch = self._batch = None
+        if "epoch" in arguments:
+            self._epoch, self._batch = arguments["epoch"], None
+        if "batch" in arguments:
+            self._batch = arguments["batch"]
+        if hook == "on_validation_start":
+            self._batch = None
         if "metrics" in arguments and isinstance(arguments["metrics"], Mapping):
             arguments["metrics"] = dict(arguments["metrics"])
         batch = self._batch if hook in BATCH_HOOKS or hook == "on_exception" else None
         self.events.append(Event(hook, self._epoch, batch, arguments, dict(context)))
 
-    def on_train_start(self, **kwargs: Any) -> None:
-        """Record ``on_train_start``."""
-        self._epoch = self._batch = None
-        self._record("on_train_start", {}, kwargs)
 
-    def on_train_end(self, **kwargs: Any) -> None:
-        """Record ``on_train_end``."""
-        self._epoch = self._batch = None
-        self._record("on_train_end", {}, kwargs)
-
-    def on_epoch_start(self, epoch: int, **kwargs: Any) -> None:
-        """Record ``on_epoch_start``."""
-        self._epoch, self._batch = epoch, None
-        self._record("on_epoch_start", {"epoch": epoch}, kwargs)
-
-    def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
-        """Record ``on_epoch_end``."""
-        self._epoch, self._batch = epoch, None
-        self._record("on_epoch_end", {"epoch": epoch, "metrics": metrics}, kwargs)
-
-    def on_batch_start(self, batch: int, **kwargs: Any) -> None:
-        """Record ``on_batch_start``."""
-        self._batch = batch
-        self._record("on_batch_start", {"batch": batch}, kwargs)
-
-    def on_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None:
-        """Record ``on_batch_end``."""
-        self._batch = batch
-        self._record("on_batch_end", {"batch": batch, "metrics": metrics}, kwargs)
-
-    def on_validation_start(self, **kwargs: Any) -> None:
-        """Record ``on_validation_start``."""
-        self._batch = None
-        self._record("on_validation_start", {}, kwargs)
-
-    def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None:
-        """Record ``on_validation_end``."""
-        self._record("on_validation_end", {"metrics": metrics}, kwargs)
-
-    def on_exception(self, error: BaseException, **kwargs: Any) -> None:
-        """Record ``on_exception``."""
-        self._record("on_exception", {"error": error}, kwargs)
+for _name, _method in hook_methods("_record").items():
+    setattr(EventRecorder, _name, _method)
+del _name, _method
 
 
 class Recording(Sequence[Event]):
@@ -224,6 +224,5 @@ class Recording(Sequence[Event]):
 def check_hook(hook: object, where: str) -> str:
     if isinstance(hook, str) and hook in HOOKS:
         return hook
-    close = difflib.get_close_matches(hook, HOOKS, n=1) if isinstance(hook, str) else []
-    hint = f"did you mean {close[0]!r}? " if close else ""
+    hint = did_you_mean(hook, HOOKS)
     raise TrainingError(f"{where}: {hook!r} is no hook; {hint}the hooks are: {', '.join(HOOKS)}", hook=None)

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 import pytest
-from altametris.sara.core import _params, discovery
+from altametris.sara.core import discovery
+from altametris.sara.core.discovery import _signature as _params
 from altametris.sara.core.exceptions import PluginParameterError
 
 if TYPE_CHECKING:
@@ -205,5 +206,5 @@ def test_a_class_without_a_constructor_takes_no_parameter(fake_site: FakeSite) -
 def test_union_syntax_in_string_annotations_is_checked_on_every_python() -> None:
     assert _params._evaluate("int | None", {}) == Optional[int]
     assert _params._evaluate("list[str] | None", {}) == Optional[list[str]]
-    assert _params._evaluate("Unknown | None", {}) is _params._UNRESOLVED
+    assert _params._evaluate("Unknown | None", {}) is _params.UNRESOLVED
     assert _params._evaluate_union("int | str", {}) == Union[int, str]

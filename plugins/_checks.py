@@ -14,6 +14,7 @@ import pathlib
 from typing import TYPE_CHECKING
 
 from altametris.sara.core.exceptions import PluginParameterError
+from altametris.sara.core.messages import safe_repr
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -21,18 +22,9 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
-def shown(value: object, limit: int = 80) -> str:
-    """``repr(value)`` for a message: at most ``limit`` characters, control characters escaped (as ``repr`` does)."""
-    try:
-        text = repr(value)
-    except Exception:  # a repr that raises, or an int too long to print
-        return f"<{type(value).__name__} object>"
-    return text if len(text) <= limit else f"{text[: limit - 4]}...{text[-1]}"
-
-
 def _refuse(plugin: str, name: str, expected: str, value: object) -> PluginParameterError:
     return PluginParameterError(
-        f"{plugin}: parameter {name!r} expects {expected}, got {shown(value)} ({type(value).__name__})",
+        f"{plugin}: parameter {name!r} expects {expected}, got {safe_repr(value)} ({type(value).__name__})",
         plugin=plugin,
         parameter=name,
     )

@@ -26,15 +26,15 @@ import random
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .base_callback import CallbackManager
-from .config import read_config
-from .exceptions import ConfigError
-from .loop import fit
+from ..base_callback import CallbackManager
+from ..config import load_callbacks, read_config
+from ..exceptions import ConfigError
+from ..loop import fit
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
-    from .hookspecs import Metrics
+    from ..hookspecs import Metrics
 
 __all__ = ["DEFAULTS", "run_demo"]
 
@@ -86,8 +86,8 @@ def run_demo(
             source = pathlib.Path(config)
             shown = str(config)
         raw = read_config(source)
-        settings = _settings(raw.get("demo", {}), shown, epochs)
-        manager = CallbackManager.from_config(source)
+    settings = _settings(raw.get("demo", {}), shown, epochs)
+    manager = CallbackManager(load_callbacks(raw, origin=None if config is None else str(config)))
     names = [
         _item_name(item) for item in raw["callbacks"] if not (isinstance(item, dict) and item.get("enabled") is False)
     ]
@@ -124,9 +124,7 @@ def run_demo(
     else:
         how = f"stopped by {result.control.stop_source or 'a callback'}" if result.stopped else "as planned"
         print(f"\nTraining ended after epoch {result.last_epoch} ({how}), in {seconds:.1f} s.", file=stream)
-        final = ", ".join(
-            f"{key} {result.metrics[key]:.4f}" for key in ("val_loss", "val_accuracy") if key in result.metrics
-        )
+        final = ", ".join(f"{key} {result.metrics[key]:.4f}" for key in _SHOWN if key in result.metrics)
         print(f"Model: {model}{'; ' + final if final else ''}", file=stream)
     print(f"\nRun folder: {_shown_path(run_dir)}", file=stream)
     for line in _describe_folder(run_dir):
@@ -259,10 +257,8 @@ def _settings(table: object, shown: str, epochs: int | None) -> dict[str, float]
 
 
 def _item_name(item: object) -> str:
-    """The plugin name of a config item, ``""`` for a disabled one."""
-    if isinstance(item, dict):
-        return "" if item.get("enabled") is False else str(item.get("name"))
-    return str(item)
+    """The plugin name of a config item."""
+    return str(item.get("name")) if isinstance(item, dict) else str(item)
 
 
 def _run_folder(output: str | os.PathLike[str] | None) -> pathlib.Path:

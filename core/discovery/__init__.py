@@ -28,9 +28,10 @@ import functools
 import sys
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
-from ._failures import describe, safe_repr
-from .base_callback import BaseCallback
-from .exceptions import DuplicatePluginError, PluginLoadError, PluginTypeError, UnknownPluginError
+from .._callback import BaseCallback
+from ..exceptions import DuplicatePluginError, PluginLoadError, PluginTypeError, UnknownPluginError
+from ..messages import close_matches, describe_error, safe_repr
+from . import _scan, _signature
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -106,23 +107,14 @@ class PluginInfo(NamedTuple):
 # -- reading the group ---------------------------------------------------------------------------------------------
 
 
-def _normalize(name: str) -> str:
-    """A distribution name as packaging compares them (PEP 503): ``Sara_Foo.bar`` -> ``sara-foo-bar``."""
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 @functools.cache
 def _registry() -> dict[str, tuple[PluginInfo, ...]]:
     """Every plugin of the group, by name, read once per process (see :func:`clear_cache`)."""
-    from . import _scan
-
     seen: set[tuple[str, str, str]] = set()
     by_name: dict[str, list[PluginInfo]] = {}
     for entry in _scan.entries(GROUP):
         # The same distribution reachable twice on sys.path (an editable install next to a regular one) is one plugin.
-        key = (entry.name, _normalize(entry.distribution or ""), entry.value)
+        key = (entry.name, _scan.normalize(entry.distribution or ""), entry.value)
         if key in seen:
             continue
         seen.add(key)
@@ -187,9 +179,7 @@ def find_plugin(name: str) -> PluginInfo:
 
 
 def _unknown(name: object, available: list[str]) -> UnknownPluginError:
-    import difflib  # only on this error path
-
-    suggestions = difflib.get_close_matches(name, available, n=3, cutoff=0.6) if isinstance(name, str) else []
+    suggestions = close_matches(name, available, n=3)
     hint = f"did you mean {suggestions[0]!r}? " if suggestions else ""
     shown = ", ".join(available[:30]) + (f", ... ({len(available) - 30} more)" if len(available) > 30 else "")
     installed = f"installed plugins: {shown}" if available else "no plugin is installed"
@@ -229,7 +219,7 @@ def _import_target(info: PluginInfo) -> object:
             else "check the import path, "
         )
         raise PluginLoadError(
-            f"{info.describe()} failed to import: {describe(error)}; {fix}or remove it from the config",
+            f"{info.describe()} failed to import: {describe_error(error)}; {fix}or remove it from the config",
             **info.error_fields(),
         ) from error
     return found
@@ -287,10 +277,8 @@ def create_callback(plugin: str | PluginInfo, params: Mapping[str, object] | Non
         PluginParameterError: a parameter is unknown, missing or of the wrong type, or the constructor raised.
         PluginTypeError: a factory returned something that is not a ``BaseCallback`` instance.
     """
-    from . import _params
-
     info = plugin if isinstance(plugin, PluginInfo) else find_plugin(plugin)
-    return _params.build(info.load(), dict(params or {}), info)
+    return _signature.build(info.load(), dict(params or {}), info)
 
 
 def _import_path_plugin(path: str) -> PluginInfo:

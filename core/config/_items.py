@@ -1,0 +1,117 @@
+"""The items of a config's ``callbacks`` list: a plugin name, or a table of the keys in :data:`ITEM_KEYS`.
+
+Nothing here is public: :mod:`~altametris.sara.core.config` parses every item with :func:`parse_item`, which
+reports each problem of an item (naming the file and the place) before anything is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+from .._failures import ERROR_POLICIES, policy_problem
+from ..messages import VALUE_LIMIT, did_you_mean, safe_repr
+from ._files import config_error, type_word
+
+if TYPE_CHECKING:
+    from .._failures import ErrorPolicy
+    from ..exceptions import ConfigError, SaraError
+
+__all__: list[str] = []
+
+ITEM_KEYS = ("name", "params", "enabled", "on_error")
+"""The keys of a callback's table in a config."""
+
+
+class Item(NamedTuple):
+    where: str  # "callbacks[2]"
+    name_where: str  # "callbacks[2].name", or "callbacks[2]" for a bare name
+    name: str
+    params: Mapping[str, object]
+    enabled: bool
+    on_error: ErrorPolicy | None = None
+
+
+def parse_item(value: object, where: str, shown: str | None, report: Callable[[SaraError], None]) -> Item | None:
+    """The item at ``where``, or ``None`` after reporting its problems."""
+    if isinstance(value, str):
+        return Item(where, where, value, {}, enabled=True)
+    if not isinstance(value, Mapping):
+        report(
+            config_error(
+                shown, where, f"expected a plugin name or a table {{{', '.join(ITEM_KEYS)}}}, got {type_word(value)}"
+            )
+        )
+        return None
+    found = _unknown_keys(value, where, shown)
+    name = value.get("name")
+    if "name" not in value:
+        found.append(config_error(shown, where, "missing 'name': every table needs the plugin's name"))
+    elif not isinstance(name, str):
+        found.append(
+            config_error(
+                shown, f"{where}.name", f"expected a string, got {type_word(name)} {safe_repr(name, VALUE_LIMIT)}"
+            )
+        )
+    params = value.get("params", {})
+    if not isinstance(params, Mapping):
+        found.append(config_error(shown, f"{where}.params", f"expected a table, got {type_word(params)}"))
+    else:
+        found += [
+            config_error(
+                shown,
+                f"{where}.params",
+                f"parameter names are strings, got {type_word(key)} {safe_repr(key, VALUE_LIMIT)}",
+            )
+            for key in params
+            if not isinstance(key, str)
+        ]
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        found.append(
+            config_error(
+                shown,
+                f"{where}.enabled",
+                f"expected true or false, got {type_word(enabled)} {safe_repr(enabled, VALUE_LIMIT)}",
+            )
+        )
+    on_error = value.get("on_error")
+    policy_error = _check_policy(on_error, f"{where}.on_error", shown) if "on_error" in value else None
+    if policy_error is not None:
+        found.append(policy_error)
+    for problem in found:
+        report(problem)
+    if found:
+        return None
+    return Item(where, f"{where}.name", name, params, enabled, on_error)  # type: ignore[arg-type]  # checked above
+
+
+def _unknown_keys(item: Mapping[Any, object], where: str, shown: str | None) -> list[ConfigError]:
+    found = []
+    for key in item:
+        if key not in ITEM_KEYS:
+            text = key if isinstance(key, str) else ""
+            hint = did_you_mean(text, ITEM_KEYS)
+            found.append(
+                config_error(
+                    shown,
+                    where,
+                    f"unknown key {safe_repr(key, VALUE_LIMIT)}; {hint}an item's keys are: {', '.join(ITEM_KEYS)}",
+                )
+            )
+    return found
+
+
+def _check_policy(value: object, key: str, shown: str | None) -> ConfigError | None:
+    problem = policy_problem(value)
+    if problem is None:
+        return None
+    hint = did_you_mean(value.lower() if isinstance(value, str) else "", ERROR_POLICIES)
+    return config_error(shown, key, f"{problem}; {hint.rstrip()}" if hint else problem)
+
+
+def key_part(name: object) -> str:
+    """``.name`` for a key in a place like ``callbacks[2].params.name``; ``['odd key']``, escaped and cut, otherwise."""
+    if isinstance(name, str) and name.isidentifier() and name.isascii() and len(name) <= 60:
+        return f".{name}"
+    return f"[{safe_repr(name, VALUE_LIMIT)}]"
