@@ -4,7 +4,8 @@ The public API, re-exported here:
 
 * :class:`BaseCallback`, :class:`CallbackManager` (from :mod:`~altametris.sara.core.base_callback`);
 * the hookspecs and the pluggy markers :data:`hookspec` / :data:`hookimpl`
-  (from :mod:`~altametris.sara.core.hookspecs`);
+  (from :mod:`~altametris.sara.core.hookspecs`), and :class:`HookimplCallback`, which runs a plain pluggy plugin as
+  a callback (from :mod:`~altametris.sara.core.hookimpls`);
 * the errors (from :mod:`~altametris.sara.core.exceptions`);
 * stopping a training without failing it (from :mod:`~altametris.sara.core.control`) and the reference loop
   :func:`fit` (from :mod:`~altametris.sara.core.loop`);
@@ -40,6 +41,7 @@ from .exceptions import (
     TrainingError,
     UnknownPluginError,
 )
+from .hookimpls import HookimplCallback
 from .hookspecs import HOOKS, Metrics, hookimpl, hookspec
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ __all__ = [
     "ErrorPolicy",
     "FitResult",
     "HookNameWarning",
+    "HookimplCallback",
     "Metrics",
     "MissingArgumentError",
     "PluginError",

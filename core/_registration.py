@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ._callback import BaseCallback
 from ._failures import check_policy
 from .exceptions import HookNameWarning, TrainingError
+from .hookimpls import is_hookimpl_plugin
 from .hookspecs import HOOKS
 from .messages import class_name, close_matches, describe_error, safe_repr
 
@@ -34,7 +35,12 @@ def validate_callback(callback: object, where: str) -> None:
         TrainingError: naming ``where`` and the offending object (or its policy).
     """
     if not isinstance(callback, BaseCallback):
-        hint = " (a class: instantiate it)" if isinstance(callback, type) and issubclass(callback, BaseCallback) else ""
+        if isinstance(callback, type) and issubclass(callback, BaseCallback):
+            hint = " (a class: instantiate it)"
+        elif is_hookimpl_plugin(callback):
+            hint = " (a pluggy plugin with @hookimpl functions: register it with manager.register(), which wraps it)"
+        else:
+            hint = ""
         found = f"{class_name(callback)} {safe_repr(callback)}"
         raise TrainingError(
             f"{where}: expected a BaseCallback instance, got {found}{hint}",

@@ -40,6 +40,7 @@ from ._failures import ErrorPolicy, policy_of
 from ._registration import validate_callback, warn_misspelt_hooks
 from .distributed import rank_info
 from .exceptions import TrainingError
+from .hookimpls import HookimplCallback
 from .hookspecs import HOOKS, Metrics
 from .messages import safe_repr
 
@@ -189,6 +190,28 @@ class CallbackManager:
             _failures.set_policy(callback, on_error, "add_callback()")
         warn_misspelt_hooks(type(callback))
         self._callbacks.append(callback)
+
+    def register(self, plugin: object, *, name: str | None = None, on_error: ErrorPolicy | None = None) -> BaseCallback:
+        """Register a callback, or a plain pluggy plugin (wrapped in a :class:`HookimplCallback`), after the others.
+
+        This is pluggy's ``PluginManager.register``: a module, class or object whose functions carry the
+        :data:`~altametris.sara.core.hookspecs.hookimpl` marker runs like any callback, in registration order.
+
+        Args:
+            plugin: a :class:`BaseCallback` instance, or a pluggy plugin.
+            name: the pluggy plugin's name in messages and ``repr`` (its module or class name by default).
+            on_error: its error policy, as for :meth:`add_callback`.
+
+        Returns:
+            The registered callback (the wrapper, for a pluggy plugin).
+
+        Raises:
+            TrainingError: as :meth:`add_callback`, or a pluggy plugin that breaks pluggy's rules (an unknown hook,
+                an argument the hookspec does not have), naming the plugin and the function.
+        """
+        callback = plugin if isinstance(plugin, BaseCallback) else HookimplCallback(plugin, name=name)
+        self.add_callback(callback, on_error=on_error)
+        return callback
 
     def remove_callback(self, callback: BaseCallback) -> None:
         """Unregister ``callback`` (the first registration equal to it).

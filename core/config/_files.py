@@ -35,8 +35,8 @@ def type_word(value: object) -> str:
 
 
 def located(path: str | None, key: str | None, message: str) -> str:
-    if path is not None and not path.isprintable():  # a file name with control characters: escaped in messages
-        path = safe_repr(path, 300)
+    if path is not None:  # a file name with control characters, or a huge one: escaped and cut in messages
+        path = plain_text(path, 300)
     return ": ".join(part for part in (path, key, message) if part)
 
 

@@ -25,11 +25,13 @@ Example:
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from .._callback import BaseCallback
-from ..exceptions import DuplicatePluginError, PluginLoadError, PluginTypeError, UnknownPluginError
+from ..exceptions import DuplicatePluginError, PluginLoadError, PluginTypeError, TrainingError, UnknownPluginError
+from ..hookimpls import HookimplCallback, hookimpls, is_hookimpl_plugin
 from ..messages import close_matches, describe_error, safe_repr
 from . import _scan, _signature
 
@@ -226,7 +228,13 @@ def _import_target(info: PluginInfo) -> object:
 
 
 def _check_factory(found: object, info: PluginInfo) -> PluginFactory:
-    """Return ``found`` when it can build callbacks: a concrete ``BaseCallback`` subclass or a plain callable."""
+    """Return ``found`` when it can build callbacks: a concrete ``BaseCallback`` subclass or a plain callable.
+
+    A plain pluggy plugin (a module, object or class with ``@hookimpl`` functions) is turned into a factory of
+    :class:`~altametris.sara.core.hookimpls.HookimplCallback`: a class is built with the params, then wrapped.
+    """
+    if is_hookimpl_plugin(found):
+        return _hookimpl_factory(found, info)
     expected = "expected a BaseCallback subclass or a callable returning a BaseCallback instance"
     problem = hint = ""
     if isinstance(found, type):
@@ -251,6 +259,34 @@ def _check_factory(found: object, info: PluginInfo) -> PluginFactory:
         )
     factory: PluginFactory = found  # type: ignore[assignment]  # checked above: a callable that builds callbacks
     return factory
+
+
+def _hookimpl_factory(plugin: object, info: PluginInfo) -> PluginFactory:
+    """A factory of callbacks for a pluggy plugin, whose rules are checked now (at load), not at the first call."""
+    try:
+        hookimpls(plugin)
+    except TrainingError as error:
+        raise PluginTypeError(
+            f"{info.describe()} is not a valid pluggy plugin: {error}", **info.error_fields()
+        ) from None
+    if not isinstance(plugin, type):
+
+        def build() -> BaseCallback:
+            return HookimplCallback(plugin, name=info.name)
+
+        build.__doc__ = inspect.getdoc(plugin)
+        return build
+
+    def build_from_class(*args: Any, **params: Any) -> BaseCallback:
+        return HookimplCallback(plugin(*args, **params), name=info.name)
+
+    # The class's own parameters, for the config checks and `sara-callbacks show`.
+    build_from_class.__signature__ = inspect.signature(plugin)  # type: ignore[attr-defined]
+    constructor = _signature.constructor(plugin)
+    if constructor is not None:
+        build_from_class.__wrapped__ = constructor  # type: ignore[attr-defined]  # where the annotations are
+    build_from_class.__doc__ = inspect.getdoc(plugin)
+    return build_from_class
 
 
 def load_plugin(name: str) -> PluginFactory:

@@ -84,7 +84,7 @@ def _evaluate_union(text: str, namespace: dict[str, Any]) -> object:
     return typing.Union[tuple(values)]
 
 
-def _constructor(factory: PluginFactory) -> object:
+def constructor(factory: PluginFactory) -> object:
     """The function whose annotations describe ``factory``'s parameters."""
     if not isinstance(factory, type):
         return factory
@@ -99,7 +99,7 @@ def _constructor(factory: PluginFactory) -> object:
 
 
 def annotations(factory: PluginFactory) -> dict[str, object]:
-    function = inspect.unwrap(_constructor(factory) or factory)  # type: ignore[arg-type]
+    function = inspect.unwrap(constructor(factory) or factory)  # type: ignore[arg-type]
     raw = getattr(function, "__annotations__", None)
     if not isinstance(raw, dict):
         return {}
@@ -217,13 +217,13 @@ def _hint(value: object, annotation: object, info: PluginInfo) -> str:
 
 def parameters(factory: PluginFactory) -> Mapping[str, inspect.Parameter] | None:
     """``factory``'s parameters as a call sees them (``self`` left out), ``None`` when they cannot be known."""
-    constructor = _constructor(factory)
+    init = constructor(factory)
     if isinstance(factory, type) and type(factory).__call__ is type.__call__:  # no metaclass that changes the call
-        if constructor is None:
+        if init is None:
             return {}  # object's constructor: no parameters (inspect would parse object.__init__'s text signature)
         allocator: object = factory.__new__
-        if inspect.isfunction(constructor) and constructor.__name__ == "__init__" and allocator is object.__new__:
-            items = list(inspect.signature(constructor).parameters.items())[1:]
+        if inspect.isfunction(init) and init.__name__ == "__init__" and allocator is object.__new__:
+            items = list(inspect.signature(init).parameters.items())[1:]
             return dict(items)
     try:
         return inspect.signature(factory).parameters
