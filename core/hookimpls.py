@@ -69,7 +69,7 @@ _REFUSED = {
 
 def _marked(plugin: object) -> list[tuple[str, Callable[..., object], Mapping[str, object]]]:
     """``(attribute, function, marker options)`` for every ``@hookimpl`` function of ``plugin``, in name order."""
-    found = []
+    found: list[tuple[str, Callable[..., object], Mapping[str, object]]] = []
     for attribute in dir(plugin):
         try:
             value = getattr(plugin, attribute)
@@ -108,17 +108,18 @@ def hookimpls(plugin: object) -> dict[str, Callable[..., object]]:
     found: dict[str, Callable[..., object]] = {}
     for attribute, function, options in _marked(plugin):
         where = f"pluggy plugin {label!r}: {attribute}"
-        hook = options.get("specname") or attribute
-        spec = HOOKS.get(hook) if isinstance(hook, str) else None
+        named = options.get("specname") or attribute
+        spec = HOOKS.get(named) if isinstance(named, str) else None
         if spec is None:
             if options.get("optionalhook"):
                 continue
             raise TrainingError(
-                f"{where} implements {safe_repr(hook)}, which is no hook of SARA callbacks; "
-                f"{did_you_mean(hook, HOOKS)}the hooks are: {', '.join(HOOKS)} "
+                f"{where} implements {safe_repr(named)}, which is no hook of SARA callbacks; "
+                f"{did_you_mean(named, HOOKS)}the hooks are: {', '.join(HOOKS)} "
                 "(mark it @hookimpl(optionalhook=True) if it is meant for another version)",
                 hook=None,
             )
+        hook = spec.name
         refused = [f"{option}=True ({why})" for option, why in _REFUSED.items() if options.get(option)]
         if refused:
             raise TrainingError(f"{where}: @hookimpl({', '.join(refused)})", hook=hook)

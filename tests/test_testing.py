@@ -587,7 +587,13 @@ def test_the_kit_does_not_import_pytest_and_the_core_does_not_import_the_kit() -
     assert "_pytest" not in after_kit
     after_core = _modules_after("import altametris.sara.core")
     assert "altametris.sara.core.testing" not in after_core
-    assert "altametris.sara.core._conformance" not in after_core
+    assert "altametris.sara.core.testing._conformance" not in after_core
+
+
+def test_loading_the_pytest_plugin_imports_no_part_of_the_kit() -> None:
+    loaded = _modules_after("import altametris.sara.core.testing._pytest_plugin")
+    kit = [name for name in loaded if name.startswith("altametris.sara.core.testing.") and "pytest" not in name]
+    assert kit == ["altametris.sara.core.testing._types"]
 
 
 def test_the_pytest_plugin_is_registered_under_pytest11() -> None:

@@ -98,7 +98,7 @@ def constructor(factory: PluginFactory) -> object:
     return None
 
 
-def annotations(factory: PluginFactory) -> dict[str, object]:
+def annotations_of(factory: PluginFactory) -> dict[str, object]:
     function = inspect.unwrap(constructor(factory) or factory)  # type: ignore[arg-type]
     raw = getattr(function, "__annotations__", None)
     if not isinstance(raw, dict):
@@ -239,7 +239,7 @@ def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginI
     kinds = inspect.Parameter
     takes_any = any(p.kind is kinds.VAR_KEYWORD for p in signature.values())
     named = {name: p for name, p in signature.items() if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}
-    hints = annotations(factory)
+    hints = annotations_of(factory)
     found: list[PluginParameterError] = []
 
     def refuse(message: str, parameter: str | None, **extra: Any) -> None:

@@ -17,6 +17,7 @@ fixtures ``sara_simulate`` (:func:`simulate`, writing into the test's ``tmp_path
 
 Example:
     >>> from altametris.sara.core.base_callback import BaseCallback
+    >>> from altametris.sara.core.testing import simulate
     >>> class Count(BaseCallback):
     ...     def __init__(self):
     ...         self.batches = 0
@@ -34,10 +35,14 @@ Example:
 
 from __future__ import annotations
 
-from . import _simulation
-from ._conformance import check_callback, conformance_problems
-from ._recording import Event, EventRecorder, Recording
-from ._simulation import HookPoint, SimulatedFailure, simulate
+from typing import TYPE_CHECKING, Any
+
+from . import _types
+
+if TYPE_CHECKING:
+    from ._conformance import check_callback, conformance_problems
+    from ._recording import Event, EventRecorder, Recording
+    from ._simulation import HookPoint, SimulatedFailure, simulate
 
 __all__ = [
     "BatchMetrics",
@@ -53,12 +58,40 @@ __all__ = [
     "simulate",
 ]
 
-BatchMetrics = _simulation.BatchMetrics
+BatchMetrics = _types.BatchMetrics
 """A batch's metrics for :func:`simulate`: one dict for every batch, or a function ``(epoch, batch) -> metrics``."""
 
-ValidationMetrics = _simulation.ValidationMetrics
+ValidationMetrics = _types.ValidationMetrics
 """The validation metrics for :func:`simulate`: one dict for every epoch, or a function ``epoch -> metrics``."""
 
-PointLike = _simulation.PointLike
+PointLike = _types.PointLike
 """What :func:`simulate` accepts for ``fail_at`` and ``stop_at``: a :class:`HookPoint`, a hook name,
 ``(hook, epoch)`` or ``(hook, epoch, batch)``."""
+
+# The kit is imported on first use: the pytest plugin (``_pytest_plugin``) lives in this package and is loaded into
+# every pytest run of an environment that has SARA, and those runs should not pay for the kit until a test uses it.
+_LAZY = {
+    "check_callback": "_conformance",
+    "conformance_problems": "_conformance",
+    "Event": "_recording",
+    "EventRecorder": "_recording",
+    "Recording": "_recording",
+    "HookPoint": "_simulation",
+    "SimulatedFailure": "_simulation",
+    "simulate": "_simulation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -96,7 +96,7 @@ def _check_parameters(factory: PluginFactory, problems: list[str]) -> None:
     if hooks == []:
         problems.append(f"{label} overrides no hook (`sara-callbacks show` says 'hooks: none'): it would never run")
     parameters = _signature.parameters(factory) or {}
-    annotations = _signature.annotations(factory)
+    annotations = _signature.annotations_of(factory)
     for item in shown:
         name = str(item["name"])
         parameter = parameters.get(name)

@@ -5,7 +5,7 @@ Nothing here is public: :mod:`altametris.sara.core.testing` re-exports :func:`si
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from .._callback import BaseCallback
 from ..base_callback import CallbackManager
@@ -21,11 +21,10 @@ if TYPE_CHECKING:
 
     from ..hookspecs import Metrics
     from ..loop import FitResult
+    from ._types import BatchMetrics, PointLike, ValidationMetrics
 
 __all__: list[str] = []
 
-BatchMetrics = Union["Metrics", Callable[[int, int], "Metrics"]]
-ValidationMetrics = Union["Metrics", Callable[[int], "Metrics"]]
 
 _EPOCH_HOOKS = frozenset(HOOKS) - {"on_train_start", "on_train_end", "on_exception"}
 # fit()'s own arguments that a test may want to give through ``context``.
@@ -54,10 +53,6 @@ class HookPoint(NamedTuple):
 
     def __str__(self) -> str:
         return str(Event(self.hook, self.epoch, self.batch, {}, {}))
-
-
-PointLike = Union[HookPoint, str, "tuple[str]", "tuple[str, int | None]", "tuple[str, int | None, int | None]"]
-"""What :func:`simulate` accepts for ``fail_at`` and ``stop_at``."""
 
 
 class _Injector(BaseCallback):
