@@ -203,3 +203,15 @@ def test_every_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
         [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_architecture_page_names_every_module_of_the_core() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = []
+    for module, path in MODULES.items():
+        if not module.startswith(CORE) or module.endswith("__main__"):
+            continue
+        inner = path.relative_to(Path(altametris.sara.core.__file__).parent).with_suffix("").as_posix()
+        if f"`{inner}`" not in text:
+            missing.append(inner)
+    assert not missing, f"docs/architecture.md does not describe: {missing}"
