@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -129,12 +130,41 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
     assert str(caught.value).startswith(f"{path}: no such config file")
 
 
-def test_an_unreadable_file_is_named(tmp_path: Path) -> None:
-    folder = tmp_path / "folder.toml"
+@pytest.mark.parametrize("name", ["folder.toml", "runs"])
+def test_a_directory_is_named_as_one_whatever_its_name(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / name
     folder.mkdir()
-    with pytest.raises(ConfigError, match=r"folder\.toml: cannot read the config file: Is a directory") as caught:
+    with pytest.raises(ConfigError, match=f"{name}: cannot read this config: it is a directory, not a regular file"):
         load_callbacks(folder)
-    assert isinstance(caught.value.__cause__, OSError)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    pipe = tmp_path / "train.yaml"
+    os.mkfifo(pipe)
+    with pytest.raises(ConfigError, match=r"train\.yaml: cannot read this config: it is a named pipe \(FIFO\)"):
+        load_callbacks(pipe)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_config_linked_to_a_device_is_refused_before_reading(tmp_path: Path) -> None:
+    link = tmp_path / "train.yaml"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match="it is a character device, not a regular file"):
+        load_callbacks(link)
+
+
+def test_a_file_over_the_size_limit_is_refused_before_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _write(tmp_path, "big.yaml", "callbacks:\n" + "  - history\n" * 200_000)  # 2.4 MB
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(path)
+    assert "is at most 1048576 bytes; is it the right file? (set SARA_MAX_CONFIG_BYTES" in str(caught.value)
+    monkeypatch.setenv("SARA_MAX_CONFIG_BYTES", "100")
+    with pytest.raises(ConfigError, match="at most 100 bytes"):
+        load_callbacks(_write(tmp_path, "small.toml", "callbacks = [" + '"history", ' * 20 + "]\n"))
+    monkeypatch.setenv("SARA_MAX_CONFIG_BYTES", "lots")
+    with pytest.raises(ConfigError, match="SARA_MAX_CONFIG_BYTES='lots': expected a whole number of bytes"):
+        load_callbacks(path)
 
 
 def test_an_unknown_extension_lists_the_supported_ones(tmp_path: Path) -> None:
