@@ -50,8 +50,9 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
     with the next callback; ``"disable"`` logs it once and stops calling the callback for the rest of the run, after
     giving it ``on_exception`` with its own failure so that it closes its files. Stop requests
     (:class:`~altametris.sara.core.control.StopTraining`), ``KeyboardInterrupt`` and ``SystemExit`` are never caught.
-    The manager reads it when it (re)builds its dispatchers: after a change of its callback list, and at every
-    ``on_train_start``."""
+    The manager checks it when the callback is registered and at every ``on_train_start``, and applies the one the
+    callback has when it fails: a change takes effect at once. A warning is logged once per callback and hook with its
+    traceback, then at most once per epoch, with the number of failures since the last one."""
 
     rank_zero_only: ClassVar[bool] = False
     """Whether the callback runs on rank 0 only, in a training of several processes (under ``torchrun``).

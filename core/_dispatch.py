@@ -1,18 +1,23 @@
-"""How one hook reaches its callbacks: signature analysis at registration, compiled dispatchers at call time.
+"""How one hook reaches its callbacks: a plan per callback, decided once, and one loop per hook.
 
-Nothing here is public. Once per change of its callback list, the manager asks :func:`call_for` how each callback that
-overrides a hook must be called, and :func:`compile_dispatcher` turns those calls into a plain function with the
-hook's own signature. A call then costs one function call plus, per overriding callback, one ``try`` and one call of a
-bound method: close to a hand-written loop, and far from ``pm.hook.<name>(...)``, which rebuilds its argument list
-on every call.
+Nothing here is public. When a callback is registered, the manager asks :func:`plan_for` how it is called for each
+hook it overrides: which function, with which of the hookspec's arguments, passed by position or by name, with or
+without the trainer's context keywords (a :class:`Kind`). When its list changes, the manager gives the plans of the
+active callbacks to :func:`build_dispatcher`, which returns a plain function with the hook's own signature: a loop
+over the plans' functions with one ``try`` per call. A hook call then costs what a hand-written loop over bound
+methods costs; nothing is compiled when callbacks change.
+
+The loops themselves are generated, once per process, from :data:`~altametris.sara.core.hookspecs.HOOKS`: one per
+hook for callbacks that are all called the same way (the usual case) and one that picks each call's kind, so that
+the hook's parameter names are real parameters (a trainer may pass them by name). Their number is bounded by the
+hooks and kinds, whatever the callbacks.
 
 Each callback's hook is called the way pluggy calls hook implementations: with the arguments it names, taken by name
-from the hookspec's arguments and the trainer's context keywords. The decision is made once, at registration, and
-written into the dispatcher's source:
+from the hookspec's arguments and the trainer's context keywords:
 
-* a method whose leading parameters are the hookspec's arguments in order is called with them positionally, plus the
-  context keywords when it accepts ``**kwargs``;
-* a method that names only some of the hookspec's arguments, in any order, is called with just those, by name;
+* a method whose leading parameters are hookspec arguments in the hookspec's order is called with them by position,
+  plus the context keywords when it accepts ``**kwargs``;
+* a method that names hookspec arguments in another order is called with them by name;
 * any other method (one that takes context arguments by name) goes through an adapter that picks its arguments by
   name, and reports an argument it requires that the trainer did not pass.
 """
@@ -20,7 +25,9 @@ written into the dispatcher's source:
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
+import itertools
 import linecache
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -30,7 +37,6 @@ from .exceptions import MissingArgumentError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .exceptions import TrainingError
     from .hookspecs import HookSpec
 
 __all__: list[str] = []
@@ -38,23 +44,42 @@ __all__: list[str] = []
 HookFunction = Callable[..., object]
 """A callable that receives a hook's arguments."""
 
-Failure = Callable[["Call", str, BaseException, "Mapping[str, object]"], "TrainingError"]
-"""Builds the error for a callback's exception: (call, hook name, exception, arguments) -> error to raise."""
+Handler = Callable[[HookFunction, BaseException, "Mapping[str, object]"], object]
+"""What a dispatcher calls when a call raises: (the function that raised, the exception, the hook's arguments)."""
 
 
-class Call(NamedTuple):
-    """How one callback is called for one hook, as the generated dispatcher writes it.
+class Kind(NamedTuple):
+    """One way of calling a hook function: which hookspec arguments, how, and whether with the context keywords."""
 
-    Without context keywords the dispatcher calls ``positional(<positional_args>)``; with them,
-    ``keyword(<keyword_args>)``. The argument lists are source text over the hookspec's argument names and
-    ``kwargs`` (for instance ``"batch, metrics, **kwargs"`` or ``"metrics=metrics"``).
-    """
+    names: tuple[str, ...]
+    keyword: bool
+    context: bool
 
-    callback: object
-    positional: HookFunction
-    keyword: HookFunction
-    positional_args: str
-    keyword_args: str
+    def arguments(self) -> str:
+        """The argument list as source text, such as ``"batch, metrics, **kwargs"`` or ``"metrics=metrics"``."""
+        passed = [f"{name}={name}" if self.keyword else name for name in self.names]
+        return ", ".join([*passed, "**kwargs"] if self.context else passed)
+
+
+class Plan(NamedTuple):
+    """How one callback is called for one hook: the function, and the index of its :class:`Kind` in :func:`kinds`."""
+
+    call: HookFunction
+    kind: int
+
+
+@functools.cache  # one entry per hook: bounded by HOOKS
+def kinds(hook: HookSpec) -> tuple[Kind, ...]:
+    """Every way of calling ``hook``'s functions; the first is the usual one (all arguments, then the context)."""
+    spec = hook.argnames
+    subsets = [names for size in range(len(spec), -1, -1) for names in itertools.combinations(spec, size)]
+    found = [
+        Kind(names, keyword, context)
+        for names in subsets
+        for keyword in ((False, True) if names else (False,))
+        for context in (True, False)
+    ]
+    return tuple(found)
 
 
 class Shape(NamedTuple):
@@ -107,21 +132,80 @@ def shape_of(method: HookFunction) -> Shape:
     return shape
 
 
-_code: dict[str, Any] = {}
+@functools.cache  # bounded: hooks x (kinds + 2)
+def _generate(hook: HookSpec, variant: str) -> Callable[..., HookFunction]:
+    """The ``make(entries, handle, position)`` factory of ``hook``'s dispatcher for one variant, compiled once.
 
-
-def _generate(source: str, filename: str) -> Callable[..., HookFunction]:
-    """The ``make`` factory that ``source`` defines, compiled once per distinct source text."""
-    code = _code.get(source)
-    if code is None:
-        # A distinct file name per source, known to linecache, so that tracebacks show the generated lines.
-        filename = f"{filename[:-1]} #{len(_code)}>"
-        code = _code[source] = compile(source, filename, "exec")
-        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    ``variant`` is ``"empty"`` (no callback), ``"mixed"`` (entries are ``(function, kind index)`` pairs), or the
+    index of the :class:`Kind` that every entry (a function) is called with.
+    """
+    name, argnames, table = hook.name, hook.argnames, kinds(hook)
+    arguments = "".join(f"{argument!r}: {argument}, " for argument in argnames)
+    handler = f"            except Exception as exc:\n                handle(call, exc, {{{arguments}**kwargs}})"
+    lines = [
+        "def make(entries, handle, position):",
+        f"    def {name}({''.join(f'{argument}, ' for argument in argnames)}**kwargs):",
+    ]
+    if name == "on_epoch_start":  # the epoch that later hooks' error messages name
+        lines.append('        position["epoch"] = epoch')
+    if variant == "empty":
+        lines.append("        return None")
+    elif variant == "mixed":
+        lines += ["        for call, kind in entries:", "            try:"]
+        for index, kind in enumerate(table):
+            lines += [f"                {'if' if index == 0 else 'elif'} kind == {index}:"]
+            lines += [f"                    call({kind.arguments()})"]
+        lines.append(handler)
+    else:
+        lines += [
+            "        for call in entries:",
+            "            try:",
+            f"                call({table[int(variant)].arguments()})",
+        ]
+        lines.append(handler)
+    lines.append(f"    return {name}")
+    source = "\n".join(lines) + "\n"
+    filename = f"<sara dispatcher {name} {variant}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # for tracebacks
     namespace: dict[str, Any] = {}
-    exec(code, namespace)
+    exec(compile(source, filename, "exec"), namespace)
     factory: Callable[..., HookFunction] = namespace["make"]
     return factory
+
+
+def build_dispatcher(
+    hook: HookSpec, plans: tuple[Plan, ...], handle: Handler, position: dict[str, object]
+) -> HookFunction:
+    """A function with ``hook``'s signature that calls every plan's function, in order.
+
+    A call's exception goes to ``handle(function, exception, arguments)``, which raises the error the trainer sees,
+    or reports it and returns, in which case the loop goes on with the next function (error policies, cleanup
+    hooks). ``position`` receives the current ``epoch`` from ``on_epoch_start``, for later error messages. The
+    functions must be distinct objects, so that ``handle`` can tell which callback raised (see :func:`distinct`).
+    """
+    if not plans:
+        dispatcher = _generate(hook, "empty")((), handle, position)
+    elif len({plan.kind for plan in plans}) == 1:
+        dispatcher = _generate(hook, str(plans[0].kind))(tuple(plan.call for plan in plans), handle, position)
+    else:
+        dispatcher = _generate(hook, "mixed")(tuple(plans), handle, position)
+    dispatcher.__qualname__ = f"CallbackManager.{hook.name}"
+    dispatcher.__doc__ = hook.doc
+    return dispatcher
+
+
+def distinct(plans: list[Plan]) -> list[Plan]:
+    """``plans`` with each function a distinct object, so that a failure names the right callback.
+
+    A function that appears twice (one plugin's function given to two callbacks) is wrapped the second time.
+    """
+    seen: set[int] = set()
+    unique = []
+    for plan in plans:
+        kept = plan._replace(call=functools.partial(plan.call)) if id(plan.call) in seen else plan
+        seen.add(id(kept.call))
+        unique.append(kept)
+    return unique
 
 
 def by_name(method: HookFunction, shape: Shape, hook: HookSpec) -> HookFunction:
@@ -147,90 +231,26 @@ def by_name(method: HookFunction, shape: Shape, hook: HookSpec) -> HookFunction:
     return call_by_name
 
 
-def call_by_name(callback: object, hook: HookSpec) -> Call:
-    """Call ``callback`` for ``hook`` by name only: the path for calls that lack some hookspec argument."""
+def call_by_name(callback: object, hook: HookSpec) -> HookFunction:
+    """``callback``'s function for ``hook``, called by name only: the path for calls that lack a hookspec argument."""
     method: HookFunction = getattr(callback, hook.name)
-    adapter = by_name(method, shape_of(method), hook)
-    spec = ", ".join(hook.argnames)
-    return Call(callback, adapter, adapter, spec, ", ".join([*hook.argnames, "**kwargs"]))
+    return by_name(method, shape_of(method), hook)
 
 
-def call_for(callback: object, hook: HookSpec) -> Call:
-    """Decide, once, how ``callback`` is called for ``hook``: which function, with which argument list."""
+def plan_for(callback: object, hook: HookSpec) -> Plan:
+    """Decide, once, how ``callback`` is called for ``hook``: which function, with which arguments, how."""
     method: HookFunction = getattr(callback, hook.name)
     shape = shape_of(method)
     spec = hook.argnames
-    in_order = ", ".join(spec)
-    with_context = ", ".join([*spec, "**kwargs"])
     takes = shape.positional_only + shape.named
-    if all(name in spec for name in shape.required):
-        if shape.leading[: len(spec)] == spec and (shape.var_keyword or len(takes) == len(spec)):
-            # The usual case: the hookspec's arguments in order, and the context only if it takes ``**kwargs``.
-            return Call(callback, method, method, in_order, with_context if shape.var_keyword else in_order)
-        if all(name in spec for name in takes):
-            # It names some of the hookspec's arguments (any order): pass just those, by name.
-            chosen = [*shape.positional_only, *(f"{name}={name}" for name in shape.named)]
-            return Call(
-                callback,
-                method,
-                method,
-                ", ".join(chosen),
-                ", ".join([*chosen, "**kwargs"]) if shape.var_keyword else ", ".join(chosen),
-            )
-        if shape.leading[: len(spec)] == spec:
-            # Optional parameters beyond the hookspec's may be filled from the context, by name.
-            return Call(callback, method, by_name(method, shape, hook), in_order, with_context)
-    # It requires something only the context can give: pick by name, and say so when it is missing.
-    adapter = by_name(method, shape, hook)
-    return Call(callback, adapter, adapter, in_order, with_context)
-
-
-def compile_dispatcher(
-    hook: HookSpec,
-    calls: tuple[Call, ...],
-    fail: Failure,
-    position: dict[str, object],
-    *,
-    tolerate: Failure | None = None,
-    tolerant: frozenset[int] = frozenset(),
-) -> HookFunction:
-    """A function with ``hook``'s signature that calls every entry of ``calls``, in order, unrolled.
-
-    The generated code is what one would write by hand for these callbacks: one ``try`` and one direct call per
-    callback, each with its own argument list. It is compiled once per distinct source; each manager binds its own
-    ``calls``. A failure raises what ``fail`` returns, except for the entries whose index is in ``tolerant`` (the
-    callbacks whose error policy is not ``"raise"``): their failures go to ``tolerate``, and the call goes on with
-    the next entry; only their ``except`` branch differs, so the others cost exactly what they cost without
-    policies. For a cleanup hook (``hook.cleanup``) the result of ``fail`` is never raised: ``fail`` reports it.
-    ``position`` receives the current ``epoch`` from ``on_epoch_start``, for the error messages of later hooks.
-    """
-    names = hook.argnames
-    arguments = "".join(f"{name!r}: {name}, " for name in names)
-    act = "" if hook.cleanup else "raise "  # a cleanup hook's ``fail`` reports the error and the others still run
-    lines = ["def make(calls, fail, position, tolerate):"]
-    lines += [f"    _, p{i}, k{i}, _, _ = calls[{i}]" for i in range(len(calls))]
-    lines.append(f"    def {hook.name}({''.join(f'{name}, ' for name in names)}**kwargs):")
-    if hook.name == "on_epoch_start":  # the epoch that later hooks' error messages name (on_epoch_end has its own)
-        lines.append('        position["epoch"] = epoch')
-    context_matters = any(call.keyword is not call.positional or call[4] != call[3] for call in calls)
-    branches = (("k", 4, "**kwargs", "        if kwargs:"), ("p", 3, "", "        else:"))
-    for variant, field, extra, header in branches if context_matters else branches[1:]:
-        indent = "            " if context_matters else "        "
-        if context_matters:
-            lines.append(header)
-        for i, call in enumerate(calls):
-            handler = "tolerate(" if i in tolerant else f"{act}fail("
-            lines += [
-                f"{indent}try:",
-                f"{indent}    {variant}{i}({call[field]})",
-                f"{indent}except Exception as exc:",
-                f"{indent}    {handler}calls[{i}], {hook.name!r}, exc, {{{arguments}{extra}}})",
-            ]
-    if not calls:
-        lines.append("        return None")
-    lines.append(f"    return {hook.name}")
-    make = _generate("\n".join(lines) + "\n", f"<sara dispatcher {hook.name}>")
-    dispatcher = make(calls, fail, position, tolerate)
-    dispatcher.__qualname__ = f"CallbackManager.{hook.name}"
-    dispatcher.__doc__ = hook.doc
-    return dispatcher
+    table = kinds(hook)
+    if all(name in spec for name in (*shape.required, *takes)):
+        # It names some of the hookspec's arguments (any order): pass just those, by position when it can.
+        chosen = tuple(name for name in spec if name in takes)
+        if shape.leading == chosen:
+            return Plan(method, table.index(Kind(chosen, False, shape.var_keyword)))
+        if not shape.positional_only:
+            return Plan(method, table.index(Kind(chosen, True, shape.var_keyword)))
+    # It takes context arguments by name, or its parameters need picking: an adapter picks its arguments by name, and
+    # says when one it requires is missing.
+    return Plan(by_name(method, shape, hook), 0)

@@ -141,9 +141,19 @@ def log_cleanup_failure(failure: TrainingError, hook: str) -> None:
     logger().error("%s (ignored: %s must reach every callback)", failure, hook, exc_info=failure)
 
 
-def log_tolerated(failure: TrainingError, *, traceback: bool) -> None:
-    """Log a failure that the ``"warn"`` policy lets pass; the traceback only when asked (the first time)."""
-    logger().warning("%s (on_error='warn': the training goes on)", failure, exc_info=failure if traceback else None)
+def log_tolerated(failure: TrainingError, *, traceback: bool, repeated: int = 0) -> None:
+    """Log a failure that the ``"warn"`` policy lets pass; the traceback only when asked (the first time).
+
+    Args:
+        failure: the failure.
+        traceback: log its traceback too.
+        repeated: how many times the same callback failed in the same hook since the last report, this time included
+            (0 for a first report).
+    """
+    again = f"; it failed {repeated} times in this hook since the last report" if repeated else ""
+    logger().warning(
+        "%s (on_error='warn': the training goes on%s)", failure, again, exc_info=failure if traceback else None
+    )
 
 
 def log_disabled(failure: TrainingError) -> None:

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, Union
 from . import _dispatch, _failures, _state
 from ._callback import BaseCallback, overrides
 from ._callback_list import CallbackList
-from ._failures import ErrorPolicy, policy_of
+from ._failures import ErrorPolicy
+from ._hooktable import TRAIN_START, HookTable
 from ._registration import validate_callback, warn_misspelt_hooks
-from .distributed import rank_info
 from .exceptions import TrainingError
 from .hookimpls import HookimplCallback
 from .hookspecs import HOOKS, Metrics
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Iterable, Iterator, Mapping
 
-    from ._dispatch import Call, HookFunction
 
 __all__ = ["BaseCallback", "CallbackManager", "ConfigSource", "ErrorPolicy", "logger"]
 
@@ -106,15 +105,10 @@ class CallbackManager:
     """
 
     def __init__(self, callbacks: Iterable[BaseCallback] | None = None) -> None:
-        self._callbacks: CallbackList[BaseCallback] = CallbackList(callbacks or (), self._invalidate)
-        self._position: dict[str, object] = {}
-        self._reset_run()
+        self._table = HookTable(self)
+        self._callbacks: CallbackList[BaseCallback] = CallbackList(callbacks or (), self._table.changed)
         self._validate_callbacks()
-
-    def _reset_run(self) -> None:
-        self._disabled: dict[int, BaseCallback] = {}  # by id(): callbacks need not be hashable
-        self._warned: set[tuple[int, str]] = set()  # (callback, hook) pairs whose traceback was logged
-        self._policies: tuple[tuple[BaseCallback, ErrorPolicy], ...] = ()  # as compiled into the dispatchers
+        self._table.update(validate=False, everything=True)
 
     @classmethod
     def from_config(cls, source: ConfigSource, *, allow_import_paths: bool = False) -> CallbackManager:
@@ -144,8 +138,9 @@ class CallbackManager:
 
     @callbacks.setter
     def callbacks(self, callbacks: Iterable[BaseCallback]) -> None:
-        self._callbacks = CallbackList(callbacks, self._invalidate)
-        self._invalidate()
+        with self._table.lock:
+            self._callbacks = CallbackList(callbacks, self._table.changed)
+            self._table.changed()
 
     @property
     def disabled(self) -> tuple[BaseCallback, ...]:
@@ -153,7 +148,7 @@ class CallbackManager:
 
         They stay registered: the next ``on_train_start`` (a new run) calls them again.
         """
-        return tuple(self._disabled.values())
+        return tuple(self._table.disabled.values())
 
     def _validate_callbacks(self) -> None:
         """Check that every registered callback is a :class:`BaseCallback` instance with a valid error policy.
@@ -214,18 +209,21 @@ class CallbackManager:
         return callback
 
     def remove_callback(self, callback: BaseCallback) -> None:
-        """Unregister ``callback`` (the first registration equal to it).
+        """Unregister ``callback``: its first registration, found by identity (an equal callback is another one).
 
         Raises:
             TrainingError: when ``callback`` is not registered.
         """
-        if callback not in self._callbacks:
-            raise TrainingError(
-                f"cannot remove {safe_repr(callback)}: it is not registered with this manager "
-                f"(registered: {self._class_names() or 'none'})",
-                callback=callback,
-            )
-        self._callbacks.remove(callback)
+        with self._table.lock:
+            for index, registered in enumerate(self._callbacks):
+                if registered is callback:
+                    del self._callbacks[index]
+                    return
+        raise TrainingError(
+            f"cannot remove {safe_repr(callback)}: it is not registered with this manager "
+            f"(registered: {self._class_names() or 'none'})",
+            callback=callback,
+        )
 
     def __len__(self) -> int:
         return len(self._callbacks)
@@ -234,7 +232,7 @@ class CallbackManager:
         return iter(tuple(self._callbacks))
 
     def __contains__(self, callback: object) -> bool:
-        return callback in self._callbacks
+        return any(registered is callback for registered in self._callbacks)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(callbacks=[{self._class_names()}])"
@@ -244,84 +242,16 @@ class CallbackManager:
 
     # -- dispatch ----------------------------------------------------------------------------------------------
     #
-    # Each hook method below runs only while the manager is stale. It compiles one dispatcher per hook (see
-    # ``_dispatch``) and stores it in the instance's ``__dict__`` under the hook's name, where it shadows the method
-    # until the callback list changes again (the way ``functools.cached_property`` works). A hook call thus costs
-    # one plain function call plus one call per overriding callback. ``on_train_start`` is the exception: it starts
-    # a run (disabled callbacks are called again, policies are read again), so its method always runs, and its
-    # dispatcher is kept under ``_train_start``.
+    # The manager's HookTable (``_hooktable``) publishes one dispatcher per hook into the instance's ``__dict__``,
+    # where it shadows the hook method below, and rebuilds those that a change of the callback list touches before the
+    # change returns. The methods below run only while nothing is published: after a direct change of the list that
+    # registered something invalid (they raise its error), or before the first build. ``on_train_start`` is the
+    # exception: it starts a run (disabled callbacks are called again, policies and the rank are read again), so its
+    # method always runs, and its dispatcher is kept under ``_train_start``.
 
-    def _invalidate(self) -> None:
-        for name in HOOKS:
-            self.__dict__.pop(name, None)
-        self.__dict__.pop("_train_start", None)
-
-    def _compile(self) -> dict[str, HookFunction]:
-        self._validate_callbacks()
-        rank = rank_info().rank
-        callbacks = tuple(
-            callback
-            for callback in self._callbacks
-            if id(callback) not in self._disabled and not (rank and callback.rank_zero_only)
-        )
-        self._policies = tuple((callback, policy_of(callback)) for callback in callbacks)
-        dispatchers: dict[str, HookFunction] = {}
-        for hook in HOOKS.values():
-            calls = tuple(
-                _dispatch.call_for(callback, hook) for callback in callbacks if overrides(callback, hook.name)
-            )
-            if hook.cleanup:
-                dispatchers[hook.name] = _dispatch.compile_dispatcher(hook, calls, self._report_failure, self._position)
-                continue
-            tolerant = frozenset(index for index, call in enumerate(calls) if policy_of(call[0]) != "raise")
-            dispatchers[hook.name] = _dispatch.compile_dispatcher(
-                hook, calls, self._failure, self._position, tolerate=self._tolerate, tolerant=tolerant
-            )
-        self.__dict__.update(dispatchers)
-        self.__dict__["_train_start"] = self.__dict__.pop("on_train_start")
-        return dispatchers
-
-    def _start_run(self) -> None:
-        """A new run: call disabled callbacks again, and read the error policies again if one has changed."""
-        if self._disabled or any(policy_of(callback) != policy for callback, policy in self._policies):
-            self._invalidate()
-        self._disabled.clear()
-        self._warned.clear()
-
-    def _failure(self, call: Call, hook: str, error: BaseException, arguments: Mapping[str, object]) -> TrainingError:
-        return _failures.wrap(call[0], hook, error, arguments, self._position)
-
-    def _report_failure(
-        self, call: Call, hook: str, error: BaseException, arguments: Mapping[str, object]
-    ) -> TrainingError:
-        """Log the failure of a cleanup hook, which must not hide the error being handled."""
-        failure = self._failure(call, hook, error, arguments)
-        _failures.log_cleanup_failure(failure, hook)
-        return failure
-
-    def _tolerate(self, call: Call, hook: str, error: BaseException, arguments: Mapping[str, object]) -> TrainingError:
-        """Apply a ``"warn"`` or ``"disable"`` policy to a callback's failure: log it, and go on."""
-        failure = self._failure(call, hook, error, arguments)
-        callback: BaseCallback = call[0]  # type: ignore[assignment]  # the manager only registers callbacks
-        if policy_of(callback) != "disable":
-            key = (id(callback), hook)
-            _failures.log_tolerated(failure, traceback=key not in self._warned)
-            self._warned.add(key)
-            return failure
-        if id(callback) in self._disabled:  # the same instance registered twice, failing twice in one hook call
-            return failure
-        self._disabled[id(callback)] = callback
-        self._invalidate()  # the current hook call goes on over the list as it was; the next ones skip it
-        _failures.log_disabled(failure)
-        if overrides(callback, "on_exception"):
-            spec = HOOKS[hook].argnames
-            context = {name: value for name, value in arguments.items() if name not in spec}
-            cleanup = _dispatch.call_by_name(callback, HOOKS["on_exception"])
-            try:
-                cleanup.keyword(error=failure, **context)
-            except Exception as cleanup_error:
-                self._report_failure(cleanup, "on_exception", cleanup_error, {"error": failure, **context})
-        return failure
+    def _active(self) -> tuple[BaseCallback, ...]:
+        """The callbacks that run in this process: not disabled in this run, and not rank-zero-only off rank 0."""
+        return self._table.active
 
     def _execute_callback_hook(self, hook_name: str, *args: Any, **kwargs: Any) -> None:
         """Call hook ``hook_name`` on every callback, with positional arguments mapped to the hookspec's names.
@@ -349,62 +279,55 @@ class CallbackManager:
             return
         # Some hookspec argument is missing: callbacks that do not name it still run; the others are told.
         if hook_name == "on_train_start":
-            self._start_run()
-        for callback in tuple(self._callbacks):
-            if id(callback) in self._disabled or not overrides(callback, hook_name):
+            self._table.start_run()
+        elif self._table.invalid is not None:
+            raise self._table.invalid
+        for callback in self._active():
+            if not overrides(callback, hook_name):
                 continue
-            call = _dispatch.call_by_name(callback, hook)
             try:
-                call.keyword(**kwargs)
+                _dispatch.call_by_name(callback, hook)(**kwargs)
             except Exception as error:
-                if hook.cleanup:
-                    self._report_failure(call, hook_name, error, kwargs)
-                elif policy_of(callback) == "raise":
-                    raise self._failure(call, hook_name, error, kwargs) from error
-                else:
-                    self._tolerate(call, hook_name, error, kwargs)
+                self._table.failed(callback, hook_name, error, kwargs)
 
     # -- the hooks: signatures as in the hookspecs (a test holds them to it) ---------------------------------------
 
     def on_train_start(self, **kwargs: Any) -> None:
         """Call ``on_train_start`` on every callback; this starts a run (see :attr:`BaseCallback.on_error`)."""
-        self._start_run()
-        start = self.__dict__.get("_train_start")
-        if start is None:
-            start = self._compile()["on_train_start"]
-        start(**kwargs)
+        self._table.start_run()
+        self._table.dispatcher("on_train_start")(**kwargs)
 
     def on_train_end(self, **kwargs: Any) -> None:
         """Call ``on_train_end`` on every callback."""
-        self._compile()["on_train_end"](**kwargs)
+        self._table.dispatcher("on_train_end")(**kwargs)
 
     def on_epoch_start(self, epoch: int, **kwargs: Any) -> None:
         """Call ``on_epoch_start`` on every callback."""
-        self._compile()["on_epoch_start"](epoch, **kwargs)
+        self._table.dispatcher("on_epoch_start")(epoch, **kwargs)
 
     def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Call ``on_epoch_end`` on every callback."""
-        self._compile()["on_epoch_end"](epoch, metrics, **kwargs)
+        self._table.dispatcher("on_epoch_end")(epoch, metrics, **kwargs)
 
     def on_batch_start(self, batch: int, **kwargs: Any) -> None:
         """Call ``on_batch_start`` on every callback."""
-        self._compile()["on_batch_start"](batch, **kwargs)
+        self._table.dispatcher("on_batch_start")(batch, **kwargs)
 
     def on_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Call ``on_batch_end`` on every callback."""
-        self._compile()["on_batch_end"](batch, metrics, **kwargs)
+        self._table.dispatcher("on_batch_end")(batch, metrics, **kwargs)
 
     def on_validation_start(self, **kwargs: Any) -> None:
         """Call ``on_validation_start`` on every callback."""
-        self._compile()["on_validation_start"](**kwargs)
+        self._table.dispatcher("on_validation_start")(**kwargs)
 
     def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None:
         """Call ``on_validation_end`` on every callback."""
-        self._compile()["on_validation_end"](metrics, **kwargs)
+        self._table.dispatcher("on_validation_end")(metrics, **kwargs)
 
     def on_exception(self, error: BaseException, **kwargs: Any) -> None:
         """Call ``on_exception`` on every callback; a callback's failure here is logged and the others still run."""
-        self._compile()["on_exception"](error, **kwargs)
+        self._table.dispatcher("on_exception")(error, **kwargs)
 
     # -- state ---------------------------------------------------------------------------------------------------
 
@@ -429,15 +352,19 @@ class CallbackManager:
         _state.load(_state.stateful(self._callbacks), state_dict, strict=strict)
 
     def __getstate__(self) -> dict[str, Any]:
-        transient = {*HOOKS, "_train_start", "_disabled", "_warned", "_policies"}  # a copy starts a new run
+        # A copy (pickle, copy, deepcopy) is a new manager over the same kind of list: it starts a new run, with its own
+        # dispatchers, its own position and its own lock.
+        transient = {*HOOKS, TRAIN_START, "_table", "_callbacks"}
         state = {name: value for name, value in self.__dict__.items() if name not in transient}
-        state["_callbacks"] = list(self._callbacks)
+        state["callbacks"] = list(self._callbacks)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        callbacks = state.pop("callbacks")
         self.__dict__.update(state)
-        self._callbacks = CallbackList(state["_callbacks"], self._invalidate)
-        self._reset_run()
+        self._table = HookTable(self)
+        self._callbacks = CallbackList(callbacks, self._table.changed)
+        self._table.update(validate=False, everything=True)
 
 
 def _named(callback: object) -> str:

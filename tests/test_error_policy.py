@@ -134,20 +134,33 @@ def test_warn_logs_the_wrapped_error_with_its_context_and_goes_on_with_the_next_
     with caplog.at_level(logging.WARNING, logger=logger.name):
         _batches(manager, 3)
     assert after.events == [("on_epoch_start", 2), ("on_batch_end", 0), ("on_batch_end", 1), ("on_batch_end", 2)]
-    records = [record for record in caplog.records if record.name == logger.name]
-    assert [record.levelno for record in records] == [logging.WARNING] * 3
-    assert records[0].getMessage() == (
+    (record,) = [record for record in caplog.records if record.name == logger.name]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
         "callback 'Warns' failed in on_batch_end (epoch 2, batch 0): ConnectionError: metrics server down "
         "(on_error='warn': the training goes on)"
     )
-    assert "(epoch 2, batch 2)" in records[2].getMessage()
     # The traceback (with the original error) once per callback and hook: a failure per batch must not flood the log.
-    assert records[0].exc_info is not None
-    failure = records[0].exc_info[1]
+    assert record.exc_info is not None
+    failure = record.exc_info[1]
     assert isinstance(failure, TrainingError)
     assert isinstance(failure.__cause__, ConnectionError)
     assert (failure.hook, failure.epoch, failure.batch) == ("on_batch_end", 2, 0)
+
+
+def test_warn_reports_a_repeated_failure_at_most_once_an_epoch_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    manager = CallbackManager([Warns()])
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        for epoch in range(3):
+            manager.on_epoch_start(epoch)
+            _batches(manager, 1000)
+    records = [record for record in caplog.records if record.name == logger.name]
+    assert len(records) == 3  # 3000 failures: one report an epoch
+    assert records[0].exc_info is not None
     assert [record.exc_info for record in records[1:]] == [None, None]
+    assert "(epoch 1, batch 0)" in records[1].getMessage()
+    assert records[1].getMessage().endswith("it failed 1000 times in this hook since the last report)")
+    assert records[2].getMessage().endswith("it failed 1000 times in this hook since the last report)")
 
 
 def test_warn_keeps_calling_the_callback() -> None:
@@ -325,7 +338,7 @@ def test_the_reference_loop_finishes_a_training_whose_callback_warns(caplog: pyt
     assert result.epochs_run == 2
     assert after.events[-1] == ("on_train_end", None)
     assert warns.errors == []
-    assert caplog.text.count("(on_error='warn'") == 6
+    assert caplog.text.count("(on_error='warn'") == 2  # six failures in two epochs: reported once an epoch
 
 
 def test_a_pickled_manager_keeps_policies_and_starts_a_new_run() -> None:

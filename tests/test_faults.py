@@ -368,7 +368,9 @@ def test_under_a_tolerant_policy_fit_runs_to_the_end_with_complete_files(
         assert calls == bystander.hooks.count(hook)
         assert failing.errors == []
     records = [record for record in caplog.records if record.name == logger.name]
-    assert len(records) == calls
+    # A failure is logged once, then at most once an epoch (two epochs here); disabling is logged once.
+    once = policy == "disable" or hook in ("on_train_start", "on_train_end")
+    assert len(records) == (1 if once else 2)
     assert f"callback 'Failing' failed in {hook}{WHERE_IN_FIT[hook]}: {shape.described}" in records[0].getMessage()
     _assert_closed(writers)
     assert assert_complete_files(tmp_path) == 4  # metrics.csv, metrics.jsonl and two checkpoints

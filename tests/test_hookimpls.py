@@ -67,9 +67,9 @@ def test_a_pluggy_plugin_runs_in_registration_order_with_the_arguments_it_names(
 def test_the_dispatcher_calls_the_implementation_itself_with_no_adapter_in_between() -> None:
     plugin = Recorder([])
     callback = HookimplCallback(plugin)
-    call = _dispatch.call_for(callback, HOOKS["on_batch_end"])
-    assert call.positional == plugin.after_batch
-    assert call.keyword == plugin.after_batch
+    plan = _dispatch.plan_for(callback, HOOKS["on_batch_end"])
+    assert plan.call == plugin.after_batch
+    assert _dispatch.kinds(HOOKS["on_batch_end"])[plan.kind] == _dispatch.Kind(("batch",), False, False)
 
 
 def test_a_module_is_a_plugin(fake_site: FakeSite) -> None:

@@ -1,0 +1,278 @@
+"""The manager's dispatch state: which callbacks run, how each is called, and what happens when one fails.
+
+Nothing here is public. A :class:`~altametris.sara.core.base_callback.CallbackManager` owns one :class:`HookTable`.
+The table keeps, for every registered callback, its plan per hook (decided once, at registration: see
+:mod:`~altametris.sara.core._dispatch`), and publishes one dispatcher per hook into the manager's ``__dict__``, where
+it shadows the manager's hook method, the way ``functools.cached_property`` does.
+
+When the callback list changes, the table rebuilds the dispatchers of the hooks that the added or removed callbacks
+override (all of them when the order of the others changed), before the change returns. So:
+
+* a hook call that starts after a change returned sees it; a hook call that is running goes on over the list as it
+  was (its dispatcher holds its own tuple);
+* changes are serialised by a lock; hook calls take no lock: they read one attribute and loop over an immutable tuple,
+  so several threads may call hooks at once (each callback guards its own state);
+* nothing the table holds grows with the number of changes: plans are dropped with their callbacks, and the
+  dispatchers refer to the table weakly, so a manager dropped by its last reference is freed at once.
+
+A change made directly to ``manager.callbacks`` that registers something invalid is reported at the next hook call,
+as the seed API documents; :meth:`CallbackManager.add_callback` refuses it at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Callable
+
+from . import _dispatch, _failures
+from ._callback import overrides
+from ._failures import policy_of
+from ._registration import validate_callback, warn_misspelt_hooks
+from .distributed import rank_info
+from .exceptions import TrainingError
+from .hookspecs import HOOKS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from ._callback import BaseCallback
+    from ._dispatch import HookFunction, Plan
+    from ._failures import ErrorPolicy
+
+__all__: list[str] = []
+
+TRAIN_START = "_train_start"
+"""Where ``on_train_start``'s dispatcher is published: its method always runs, since it starts a run."""
+
+
+class HookTable:
+    """The dispatch state of one manager (see the module's documentation)."""
+
+    def __init__(self, owner: object) -> None:
+        self._owner = weakref.ref(owner)
+        self.lock = threading.RLock()
+        self.plans: dict[int, tuple[BaseCallback, dict[str, Plan]]] = {}
+        self.active: tuple[BaseCallback, ...] = ()
+        self.rank = 0
+        self.disabled: dict[int, BaseCallback] = {}
+        self.warned: dict[tuple[int, str], list[Any]] = {}  # (callback, hook) -> [failures since reported, epoch]
+        self.position: dict[str, object] = {}
+        self.invalid: TrainingError | None = None
+        self.builds = 0  # dispatchers built: the structural tests count them
+
+    # -- changes ---------------------------------------------------------------------------------------------------
+
+    def changed(self) -> None:
+        """The callback list changed in place: rebuild now, or keep its error for the next hook call."""
+        try:
+            self.update(validate=True)
+        except Exception as error:  # a direct change registered something invalid: reported at the next call
+            with self.lock:
+                self.invalid = error if isinstance(error, TrainingError) else None
+                self._unpublish()
+            if self.invalid is None:
+                raise
+
+    def update(self, *, validate: bool, everything: bool = False) -> None:
+        """Bring plans and dispatchers up to date with the owner's callback list.
+
+        Args:
+            validate: check every callback first (a direct change of the list is checked here).
+            everything: rebuild every hook (a new run, a new rank), not only those the change touched.
+
+        Raises:
+            TrainingError: a callback is invalid (the dispatchers are then withdrawn until the list is fixed).
+        """
+        owner = self._owner()
+        if owner is None:
+            return
+        with self.lock:
+            callbacks: Sequence[BaseCallback] = tuple(owner._callbacks)  # type: ignore[attr-defined]
+            if validate:
+                for index, callback in enumerate(callbacks):
+                    validate_callback(callback, f"callbacks[{index}]")
+                    warn_misspelt_hooks(type(callback))
+            self.invalid = None
+            self.rank = rank_info().rank
+            for callback in callbacks:
+                known = self.plans.get(id(callback))
+                if known is None or known[0] is not callback:
+                    self.plans[id(callback)] = (callback, _plans(callback))
+            active = tuple(
+                callback
+                for callback in callbacks
+                if id(callback) not in self.disabled and not (self.rank and callback.rank_zero_only)
+            )
+            hooks = HOOKS if everything or not _published(owner) else self._touched(self.active, active)
+            self.active = active
+            self._publish(owner, hooks)
+            live = {id(callback) for callback in callbacks}
+            for key in [key for key in self.plans if key not in live]:  # plans go with their callbacks
+                del self.plans[key]
+
+    def _touched(self, before: tuple[BaseCallback, ...], after: tuple[BaseCallback, ...]) -> Iterable[str]:
+        """The hooks whose dispatchers change from ``before`` to ``after``: those the added or removed override."""
+        if len(before) == len(after) and all(one is other for one, other in zip(before, after)):
+            return ()
+        kept_before = {id(callback) for callback in before}
+        kept_after = {id(callback) for callback in after}
+        added = [callback for callback in after if id(callback) not in kept_before]
+        removed = [callback for callback in before if id(callback) not in kept_after]
+        common_before = [id(callback) for callback in before if id(callback) in kept_after]
+        common_after = [id(callback) for callback in after if id(callback) in kept_before]
+        if common_before != common_after:  # the others moved (insert, sort, reverse): every hook
+            return HOOKS
+        touched = {hook for callback in (*added, *removed) for hook in self._hooks_of(callback)}
+        return [hook for hook in HOOKS if hook in touched]
+
+    def _hooks_of(self, callback: BaseCallback) -> Iterable[str]:
+        known = self.plans.get(id(callback))
+        return known[1] if known is not None and known[0] is callback else [n for n in HOOKS if overrides(callback, n)]
+
+    def _publish(self, owner: object, hooks: Iterable[str]) -> None:
+        namespace = vars(owner)
+        for name in hooks:
+            hook = HOOKS[name]
+            plans = _dispatch.distinct(
+                [
+                    plan
+                    for callback in self.active
+                    if (plan := self.plans[id(callback)][1].get(name)) is not None
+                ]
+            )
+            owners = {id(plan.call): callback for plan, callback in zip(plans, self._owners_of(name))}
+            dispatcher = _dispatch.build_dispatcher(hook, tuple(plans), self._handler(name, owners), self.position)
+            self.builds += 1
+            namespace[TRAIN_START if name == "on_train_start" else name] = dispatcher
+
+    def _owners_of(self, name: str) -> list[BaseCallback]:
+        return [callback for callback in self.active if name in self.plans[id(callback)][1]]
+
+    def _unpublish(self) -> None:
+        owner = self._owner()
+        if owner is not None:
+            namespace = vars(owner)
+            for name in (*HOOKS, TRAIN_START):
+                namespace.pop(name, None)
+
+    def dispatcher(self, name: str) -> HookFunction:
+        """The published dispatcher of hook ``name``; built first when there is none.
+
+        Raises:
+            TrainingError: the callback list holds something invalid (a direct change of ``manager.callbacks``).
+        """
+        owner = self._owner()
+        namespace = vars(owner)
+        key = TRAIN_START if name == "on_train_start" else name
+        found = namespace.get(key)
+        if found is None:
+            if self.invalid is not None:
+                raise self.invalid
+            self.update(validate=True, everything=True)
+            found = namespace[key]
+        dispatcher: HookFunction = found
+        return dispatcher
+
+    # -- a run -------------------------------------------------------------------------------------------------------
+
+    def start_run(self) -> None:
+        """A new run: call disabled callbacks again, read the error policies and the rank again."""
+        owner = self._owner()
+        with self.lock:
+            if self.invalid is not None:
+                raise self.invalid
+            callbacks = tuple(owner._callbacks)  # type: ignore[attr-defined]
+            for index, callback in enumerate(callbacks):
+                _failures.check_policy(callback, f"callbacks[{index}]")
+            again = bool(self.disabled) or rank_info().rank != self.rank
+            self.disabled.clear()
+            self.warned.clear()
+            if again:
+                self.update(validate=False, everything=True)
+
+    # -- failures ----------------------------------------------------------------------------------------------------
+
+    def _handler(self, name: str, owners: dict[int, BaseCallback]) -> _dispatch.Handler:
+        # The dispatcher holds the table (not the manager, which a running hook call need not keep alive).
+        def handle(call: HookFunction, error: BaseException, arguments: Mapping[str, object]) -> None:
+            self.failed(owners[id(call)], name, error, arguments)
+
+        return handle
+
+    def failed(self, callback: BaseCallback, hook: str, error: BaseException, arguments: Mapping[str, object]) -> None:
+        """Apply ``callback``'s error policy to its failure in ``hook``: raise it, or log it and return.
+
+        A cleanup hook's failure is always logged, never raised: it must not hide the error being handled.
+
+        Raises:
+            TrainingError: the callback's policy is ``"raise"``.
+        """
+        failure = _failures.wrap(callback, hook, error, arguments, self.position)
+        if HOOKS[hook].cleanup:
+            _failures.log_cleanup_failure(failure, hook)
+            return
+        policy = _policy(callback)
+        if policy == "raise":
+            raise failure
+        if policy == "warn":
+            self._warn(callback, hook, failure)
+            return
+        self._disable(callback, hook, failure, arguments)
+
+    def _warn(self, callback: BaseCallback, hook: str, failure: TrainingError) -> None:
+        """Log a tolerated failure: the first with its traceback, then at most once an epoch, with a count."""
+        key = (id(callback), hook)
+        epoch = self.position.get("epoch")
+        seen = self.warned.get(key)
+        if seen is None:
+            self.warned[key] = [0, epoch]
+            _failures.log_tolerated(failure, traceback=True)
+            return
+        seen[0] += 1
+        if seen[1] != epoch:
+            _failures.log_tolerated(failure, traceback=False, repeated=seen[0])
+            self.warned[key] = [0, epoch]
+
+    def _disable(self, callback: BaseCallback, hook: str, failure: TrainingError, arguments: Mapping[str, Any]) -> None:
+        with self.lock:
+            if id(callback) in self.disabled:  # the same instance registered twice, failing twice in one hook call
+                return
+            self.disabled[id(callback)] = callback
+            owner = self._owner()
+            if owner is not None:  # the current hook call goes on over the list as it was; the next ones skip it
+                before = self.active
+                self.active = tuple(other for other in before if other is not callback)
+                self._publish(owner, self._touched(before, self.active))
+        _failures.log_disabled(failure)
+        if overrides(callback, "on_exception"):
+            spec = HOOKS[hook].argnames
+            context = {name: value for name, value in arguments.items() if name not in spec}
+            cleanup = _dispatch.call_by_name(callback, HOOKS["on_exception"])
+            try:
+                cleanup(error=failure, **context)
+            except Exception as cleanup_error:
+                report = _failures.wrap(callback, "on_exception", cleanup_error, {"error": failure, **context}, {})
+                _failures.log_cleanup_failure(report, "on_exception")
+
+    # -- copies --------------------------------------------------------------------------------------------------
+
+    def __reduce__(self) -> tuple[Callable[..., object], tuple[()]]:
+        raise TypeError("a HookTable belongs to one manager; a copy of the manager builds its own")
+
+
+def _plans(callback: BaseCallback) -> dict[str, Plan]:
+    """How ``callback`` is called for each hook it overrides, decided once, at registration."""
+    return {name: _dispatch.plan_for(callback, hook) for name, hook in HOOKS.items() if overrides(callback, name)}
+
+
+def _policy(callback: BaseCallback) -> ErrorPolicy:
+    """``callback``'s error policy as it is when it fails; ``"raise"`` for one that cannot be read or is no policy."""
+    try:
+        return policy_of(callback) if _failures.policy_problem(policy_of(callback)) is None else "raise"
+    except Exception:  # a property that raises: its failure must still reach the trainer
+        return "raise"
+
+
+def _published(owner: object) -> bool:
+    return TRAIN_START in vars(owner)
