@@ -125,15 +125,48 @@ def test_show_prints_the_docstring_the_parameters_and_the_hooks(plugin_site: Fak
 def test_show_marks_required_parameters(plugin_site: FakeSite) -> None:
     result = run(plugin_site, "show", "typed")
     assert "  count: int (required)" in result.stdout
-    assert "  mode: Literal['min', 'max'] = 'min'" in result.stdout
+    assert "  mode: Literal['min', 'max'] = 'min' (one of: 'min', 'max')\n" in result.stdout
+
+
+def test_show_lists_the_choices_a_plugin_declares_beside_a_wider_annotation() -> None:
+    result = run(None, "show", "early_stopping")
+    assert result.returncode == 0, result.stderr
+    assert "  mode: str = 'min' (one of: 'min', 'max')\n" in result.stdout
+    assert "  patience: int = 3\n" in result.stdout  # no choices: nothing added
 
 
 def test_show_json(plugin_site: FakeSite) -> None:
     shown = json.loads(run(plugin_site, "show", "recorder_factory", "--json").stdout)
     assert shown["kind"] == "a factory returning a BaseCallback"
-    assert shown["parameters"] == [{"name": "label", "annotation": "str", "default": "'made'", "required": False}]
+    assert shown["parameters"] == [
+        {
+            "name": "label",
+            "annotation": "str",
+            "default": "made",
+            "default_text": "'made'",
+            "required": False,
+            "choices": None,
+            "choices_text": None,
+        }
+    ]
     assert shown["hooks"] == ["on_train_start", "on_epoch_end"]
     assert shown["distribution"] == "sara-test-good"
+
+
+def test_show_json_gives_defaults_and_choices_as_json_values_not_python_reprs(plugin_site: FakeSite) -> None:
+    shown = json.loads(run(plugin_site, "show", "typed", "--json").stdout)
+    by_name = {parameter["name"]: parameter for parameter in shown["parameters"]}
+    assert (by_name["count"]["required"], by_name["count"]["default"]) == (True, None)
+    assert by_name["flag"]["default"] is False
+    assert by_name["names"]["default"] is None
+    assert by_name["names"]["default_text"] == "None"
+    assert by_name["pair"]["default"] == [0, 0]
+    assert by_name["path"]["default"] == "out.txt"
+    assert by_name["mode"]["choices"] == ["min", "max"]
+    assert by_name["ratio"]["choices"] is None
+    checkpoint = json.loads(run(None, "show", "checkpoint", "--json").stdout)
+    mode = next(parameter for parameter in checkpoint["parameters"] if parameter["name"] == "mode")
+    assert (mode["default"], mode["choices"]) == ("min", ["min", "max"])
 
 
 def test_show_of_a_broken_plugin_is_one_error_line(plugin_site: FakeSite) -> None:

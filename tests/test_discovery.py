@@ -286,11 +286,13 @@ def test_a_constructor_that_raises_is_wrapped_with_the_cause(plugin_site: FakeSi
     assert "{'window': -1}" in str(error)
 
 
-def test_a_sara_error_from_a_constructor_passes_through_with_the_plugin_filled_in(plugin_site: FakeSite) -> None:
+def test_a_sara_error_from_a_constructor_passes_through_naming_the_plugin_and_its_distribution(
+    plugin_site: FakeSite,
+) -> None:
     with pytest.raises(PluginParameterError) as caught:
         discovery.create_callback("raises_sara")
     error = caught.value
-    assert str(error) == "raises_sara: nothing works"
+    assert str(error) == "plugin 'raises_sara' (sara-test-bad==0.3): nothing works"
     assert (error.plugin, error.distribution, error.parameter) == ("raises_sara", "sara-test-bad==0.3", "level")
     assert error.__cause__ is None
 

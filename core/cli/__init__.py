@@ -123,9 +123,7 @@ def _show(args: argparse.Namespace) -> int:
     _out()
     _out("parameters:" if parameters else "parameters: none")
     for parameter in parameters:
-        annotation = f": {parameter['annotation']}" if parameter["annotation"] else ""
-        default = " (required)" if parameter["required"] else f" = {parameter['default']}"
-        _out(f"  {parameter['name']}{annotation}{default}")
+        _out(f"  {_describe.parameter_line(parameter)}")
     if hooks is None:
         _out("hooks: unknown until built (a factory that needs parameters)")
     else:

@@ -168,11 +168,13 @@ class Builtins(SphinxDirective):
             ]
             parameters = _parameters(plugin.factory)
             if parameters:
-                lines += [".. list-table::", "   :header-rows: 1", "   :widths: 25 35 40", ""]
-                lines += ["   * - parameter", "     - type", "     - default"]
+                lines += [".. list-table::", "   :header-rows: 1", "   :widths: 22 30 24 24", ""]
+                lines += ["   * - parameter", "     - type", "     - default", "     - choices"]
                 for item in parameters:
-                    default = "*required*" if item["required"] else f"``{item['default']}``"
+                    default = "*required*" if item["required"] else f"``{item['default_text']}``"
+                    allowed = ", ".join(f"``{choice}``" for choice in item["choices_text"] or []) or "--"
                     lines += [f"   * - ``{item['name']}``", f"     - ``{item['annotation']}``", f"     - {default}"]
+                    lines += [f"     - {allowed}"]
                 lines.append("")
             lines += [f".. autoclass:: {module}.{attribute}", "   :no-index:", ""]
         container = nodes.section()
