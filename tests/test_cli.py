@@ -274,6 +274,46 @@ def test_check_reports_every_problem_on_its_own_line_and_exits_1(plugin_site: Fa
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_check_summarises_a_long_list_of_callbacks_instead_of_naming_each(tmp_path: Path) -> None:
+    items = [*["history"] * 3000, "timer", *[{"name": "timer", "enabled": False}] * 40]
+    path = _write(tmp_path, "many.json", json.dumps({"callbacks": items}))
+    result = run(None, "check", str(path))
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{path}: OK, 3001 callbacks: history, history, ")
+    assert "... and 2991 more (history x2990, timer x1); 40 disabled: timer, " in line
+    assert line.endswith("... and 30 more (timer x30)")
+    assert len(line) < 600
+
+
+def test_check_reports_a_constructor_that_calls_sys_exit_as_the_plugins_fault(
+    fake_site: FakeSite, tmp_path: Path
+) -> None:
+    fake_site.add_distribution(
+        "sara-test-quitter",
+        "1.0",
+        {"quitter": "sara_test_quitter:Quitter"},
+        {
+            "sara_test_quitter": """
+                import sys
+
+                from altametris.sara.core.base_callback import BaseCallback
+
+                class Quitter(BaseCallback):
+                    def __init__(self) -> None:
+                        sys.exit(3)
+            """
+        },
+    )
+    path = _write(tmp_path, "train.toml", 'callbacks = ["quitter", "history"]\n')
+    result = run(fake_site, "check", str(path))
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{path}: callbacks[0]: plugin 'quitter' (sara-test-quitter==1.0, target ")
+    assert "its constructor called sys.exit(3)" in line
+    assert result.stderr == f"{path}: 1 problem\n"
+
+
 @pytest.mark.parametrize(
     ("name", "text", "expected"),
     [

@@ -144,12 +144,33 @@ def _check(args: argparse.Namespace) -> int:
         count = len(report.problems)
         print(f"{args.config}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
         return 1
-    disabled = f"; {len(report.disabled)} disabled: {', '.join(report.disabled)}" if report.disabled else ""
+    disabled = f"; {len(report.disabled)} disabled: {_summary(report.disabled)}" if report.disabled else ""
     count = len(report.callbacks)
     described = [_with_policy(name, callback) for name, callback in zip(report.names, report.callbacks)]
-    names = f": {', '.join(described)}" if described else ""
+    names = f": {_summary(described)}" if described else ""
     _out(f"{args.config}: OK, {count} callback{'s' if count != 1 else ''}{names}{disabled}")
     return 0
+
+
+_LISTED = 10
+"""How many names ``check`` lists before it summarises the rest."""
+
+
+def _summary(names: Sequence[str]) -> str:
+    """``names`` joined, or for a long list the first ones and a count of the rest by name, most frequent first.
+
+    Example:
+        >>> _summary(["timer"] * 2 + ["history"] * 30 + ["csv_logger"] * 2)
+        'timer, timer, history, ..., history, ... and 24 more (history x22, csv_logger x2)'
+    """
+    if len(names) <= _LISTED:
+        return ", ".join(names)
+    import collections
+
+    rest = collections.Counter(names[_LISTED:])
+    counted = ", ".join(f"{name} x{times}" for name, times in rest.most_common(5))
+    others = f", {len(rest) - 5} other names" if len(rest) > 5 else ""
+    return f"{', '.join(names[:_LISTED])}, ... and {len(names) - _LISTED} more ({counted}{others})"
 
 
 def _with_policy(name: str, callback: BaseCallback) -> str:
