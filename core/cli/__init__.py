@@ -8,7 +8,8 @@ Subcommands:
 * ``check CONFIG [--allow-import-paths]``: validates a config as ``CallbackManager.from_config`` would, building
   every callback, and prints each problem on its own line (``path: where: reason``); exit 0 when valid, 1 otherwise.
   A valid config's callbacks are listed in order, each with its error policy when it is not ``raise``.
-* ``demo [--config PATH] [--epochs N] [--output DIR]``: a small training run driven through the manager.
+* ``demo [--config PATH] [--epochs N] [--output DIR]``: a small training run driven through the manager;
+  ``demo --print-config`` writes its embedded config to stdout instead, to start a config of one's own.
 
 Errors of the library print ``sara-callbacks: error: <message>`` and exit 1; bad arguments exit 2; any other error
 prints one line and the hint to re-run with ``--traceback``.
@@ -203,6 +204,11 @@ def _one_line(error: BaseException) -> str:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo  # its training imports csv, json, logging ...: only when the demo runs
 
+    if args.print_config:
+        from .demo import embedded_config
+
+        sys.stdout.write(embedded_config())
+        return 0
     options = {key: getattr(args, key) for key in ("config", "epochs", "output") if getattr(args, key) is not None}
     run_demo(**options, stream=sys.stdout)
     return 0
@@ -252,7 +258,13 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-import-paths", action="store_true", help="also accept 'module:Class' items that no plugin registers"
     )
     demo = command("demo", _demo, "run a small training with callbacks enabled by name, and print its run folder")
-    demo.add_argument("--config", metavar="PATH", help="a config file (default: the embedded demo config)")
+    source = demo.add_mutually_exclusive_group()
+    source.add_argument("--config", metavar="PATH", help="a config file (default: the embedded demo config)")
+    source.add_argument(
+        "--print-config",
+        action="store_true",
+        help="write the embedded demo config to stdout and exit (sara-callbacks demo --print-config > my.toml)",
+    )
     demo.add_argument("--epochs", metavar="N", type=_positive_int, help="number of epochs")
     demo.add_argument("--output", metavar="DIR", help="the folder to write the run into (default: runs/<timestamp>)")
     return parser
