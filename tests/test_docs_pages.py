@@ -276,6 +276,29 @@ def test_the_errors_page_shows_every_error_and_warning_of_the_library() -> None:
     assert set(exceptions.__all__) <= headings, sorted(set(exceptions.__all__) - headings)
 
 
+def _quoted_names(page: str) -> set[str]:
+    """The identifiers that appear in the page's inline code spans (`validate=False` gives `validate`, `False`)."""
+    spans = re.findall(r"`([^`\n]+)`", _text(page))
+    return {name for span in spans for name in re.findall(r"[A-Za-z_]\w*", span)}
+
+
+def test_the_testing_page_documents_every_option_and_attribute_of_the_kit() -> None:
+    import inspect
+
+    from altametris.sara.core.base_callback import BaseCallback
+    from altametris.sara.core.testing import EventRecorder, Recording, simulate
+
+    wanted = {f"simulate({name})": name for name in list(inspect.signature(simulate).parameters)[1:]}
+    for cls in (Recording, EventRecorder):
+        attributes = re.findall(r"self\.([a-z]\w*)(?:: [^=]+)? = ", inspect.getsource(cls.__init__))
+        members = [name for name in vars(cls) if not name.startswith("_") and not hasattr(BaseCallback, name)]
+        wanted |= {f"{cls.__name__}.{name}": name for name in attributes + members}
+    quoted = _quoted_names("testing.md")
+    missing = sorted(shown for shown, name in wanted.items() if name not in quoted)
+    assert not missing, missing
+    assert len(wanted) > 20  # the parameters and attributes were found
+
+
 def test_the_config_reference_names_every_key() -> None:
     from altametris.sara.core import config
     from altametris.sara.core.cli import demo
