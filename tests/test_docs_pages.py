@@ -51,7 +51,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 # Lines of console blocks that set up the reader's machine: shown, not run (the test installs what they install).
 SETUP_COMMANDS = ("python3 -m venv", "python -m venv", "pip ", ".venv/bin/pip ", "cd ", "mkdir ", "touch ", "pytest")
-SETUP_COMMANDS += ("python -m build", "twine ", "git ")
+SETUP_COMMANDS += ("python -m build", "python -m pip ", "twine ", "git ")
 
 sys.path.insert(0, str(DOCS / "_ext"))
 import sara_render  # noqa: E402 - the docs' own helpers, importable without Sphinx
@@ -297,6 +297,41 @@ def test_the_testing_page_documents_every_option_and_attribute_of_the_kit() -> N
     missing = sorted(shown for shown, name in wanted.items() if name not in quoted)
     assert not missing, missing
     assert len(wanted) > 20  # the parameters and attributes were found
+
+
+def _command_lines(page: str | Path) -> list[str]:
+    """The commands of a page's ``console`` and ``bash`` blocks, in page order (prompts and comments left out)."""
+    lines = []
+    for block in blocks(page):
+        if block.language in ("console", "bash", "shell"):
+            for line in block.content.splitlines():
+                command = line.removeprefix("$ ").split("#", 1)[0].strip()
+                if command and (block.language != "console" or line.startswith("$ ")):
+                    lines.append(command)
+    return lines
+
+
+INSTALL_PAGES = [*PAGES, ROOT / "README.md", EXAMPLE / "README.md"]
+
+
+@pytest.mark.parametrize("page", INSTALL_PAGES, ids=str)
+def test_install_commands_work_while_the_distribution_is_not_on_the_package_index(page: str | Path) -> None:
+    commands = _command_lines(page)
+    by_name = [line for line in commands if re.search(r"pip install (-\S+ )*sara-callbacks(\s|$|[<>=\[])", line)]
+    assert not by_name, f"{page}: `pip install sara-callbacks` finds nothing on the index: {by_name}"
+    for tool, used in (("build", "-m build"), ("twine", "twine ")):
+        first_use = next((index for index, line in enumerate(commands) if used in line), None)
+        if first_use is not None:
+            installed = any(re.search(rf"pip install .*\b{tool}\b", line) for line in commands[:first_use])
+            assert installed, f"{page}: {tool} is used before the page says to install it"
+
+
+def test_the_install_and_publishing_pages_say_how_to_get_the_distribution_meanwhile() -> None:
+    for page in ("cli.md", "publishing.md"):
+        assert "not on the Python Package Index yet" in _text(page), page
+    publishing = _text("publishing.md")
+    assert "--find-links" in publishing
+    assert "sara-callbacks>=0.1" in publishing
 
 
 def test_the_config_reference_names_every_key() -> None:
