@@ -334,6 +334,18 @@ def test_the_install_and_publishing_pages_say_how_to_get_the_distribution_meanwh
     assert "sara-callbacks>=0.1" in publishing
 
 
+@pytest.mark.parametrize("page", sorted(path.name for path in DOCS.glob("*.*") if path.suffix in (".md", ".rst")))
+def test_a_source_with_generated_parts_says_at_its_top_where_the_built_page_is(page: str) -> None:
+    text = _text(page)
+    if not re.search(r"^(```\{sara-|\.\. sara-)", text, flags=re.MULTILINE):
+        return
+    top = "\n".join(text.splitlines()[:12])
+    built = f"docs/_build/html/{Path(page).stem}.html"
+    assert built in top, f"{page}: its first lines must say where the built page is ({built})"
+    if page.endswith(".md"):  # a MyST comment: shown on a code host, hidden in the built page
+        assert any(line.startswith("% ") and built in line for line in top.splitlines()), page
+
+
 def test_the_config_reference_names_every_key() -> None:
     from altametris.sara.core import config
     from altametris.sara.core.cli import demo
@@ -389,6 +401,36 @@ def test_the_lifecycle_diagram_has_every_hook_once_in_the_order_of_the_loop() ->
     ]
     assert "    on_epoch_end(epoch, metrics)" in diagram
     assert "        on_batch_end(batch, metrics)" in diagram
+
+
+def test_the_lifecycle_is_drawn_too_with_every_hook_once_in_the_order_of_the_loop_and_inside_its_loops() -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    svg = ElementTree.fromstring(sara_render.lifecycle_svg())
+    namespace = "{http://www.w3.org/2000/svg}"
+    assert svg.tag == f"{namespace}svg"
+    texts = [(element.text or "", element) for element in svg.iter(f"{namespace}text")]
+    calls = [text for text, _ in texts if text.startswith("on_")]
+    text_order = [line.strip().split("  #")[0].strip() for line in sara_render.lifecycle_diagram().splitlines()]
+    assert calls == [line for line in text_order if line.startswith("on_")]  # the same hooks, order and arguments
+    assert sorted(call.split("(")[0] for call in calls) == sorted(hookspecs.HOOKS)
+    frames = {text: element for text, element in texts if text.startswith("for each")}
+    assert set(frames) == {"for each epoch (epoch = 0, 1, ...)", "for each batch (batch = 0, 1, ...)"}
+
+    def y(text: str) -> float:
+        return float(next(element for found, element in texts if found.startswith(text)).get("y", "0"))
+
+    loops = [rect for rect in svg.iter(f"{namespace}rect") if rect.get("stroke-dasharray") == "6 4"]
+    epoch_frame, batch_frame = sorted(loops, key=lambda rect: -float(rect.get("height", "0")))
+    for frame, inside, outside in (
+        (epoch_frame, ["on_epoch_start", "on_batch_end", "on_epoch_end"], ["on_train_start", "on_train_end"]),
+        (batch_frame, ["on_batch_start", "on_batch_end"], ["on_epoch_start", "on_validation_start"]),
+    ):
+        top = float(frame.get("y", "0"))
+        bottom = top + float(frame.get("height", "0"))
+        assert all(top < y(call) < bottom for call in inside)
+        assert not any(top < y(call) < bottom for call in outside)
+    assert "http" not in sara_render.lifecycle_svg().replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
 def test_the_hook_table_follows_the_hookspecs() -> None:
