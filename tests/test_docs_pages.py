@@ -447,6 +447,16 @@ def test_the_builtins_page_lists_every_plugin_of_the_distribution() -> None:
     assert ".. sara-builtins::" in _text("builtins.rst")
 
 
+def test_the_builtins_page_shows_each_parameters_default_as_written_and_its_choices() -> None:
+    from altametris.sara.plugins.checkpoint import Checkpoint
+    from altametris.sara.plugins.early_stopping import EarlyStopping
+
+    for factory in (EarlyStopping, Checkpoint):
+        rows = {row.name: row for row in sara_render.parameter_rows(factory)}
+        assert rows["``mode``"] == ("``mode``", "``str``", "``'min'``", "``'min'``, ``'max'``")
+        assert rows["``monitor``"].choices == "--"
+
+
 def test_command_outputs_are_real_and_folders_are_hidden() -> None:
     done = sara_render.run_command("sara-callbacks check train.toml", files=["examples/configs/train.toml"])
     assert done.status == 0

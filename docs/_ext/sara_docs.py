@@ -149,7 +149,6 @@ class Builtins(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         """The sections, parsed as reStructuredText."""
         from altametris.sara.core.discovery._describe import hooks as _hooks_of
-        from altametris.sara.core.discovery._describe import parameters as _parameters
         from docutils.statemachine import StringList
 
         lines: list[str] = []
@@ -170,15 +169,12 @@ class Builtins(SphinxDirective):
                 f":hooks: {', '.join(f'``{hook}``' for hook in hooks) or 'none'}",
                 "",
             ]
-            parameters = _parameters(plugin.factory)
-            if parameters:
+            rows = sara_render.parameter_rows(plugin.factory)
+            if rows:
                 lines += [".. list-table::", "   :header-rows: 1", "   :widths: 22 30 24 24", ""]
                 lines += ["   * - parameter", "     - type", "     - default", "     - choices"]
-                for item in parameters:
-                    default = "*required*" if item["required"] else f"``{item['default_text']}``"
-                    allowed = ", ".join(f"``{choice}``" for choice in item["choices_text"] or []) or "--"
-                    lines += [f"   * - ``{item['name']}``", f"     - ``{item['annotation']}``", f"     - {default}"]
-                    lines += [f"     - {allowed}"]
+                for row in rows:
+                    lines += [f"   * - {row.name}", *(f"     - {cell}" for cell in row[1:])]
                 lines.append("")
             lines += [f".. autoclass:: {module}.{attribute}", "   :no-index:", ""]
         container = nodes.section()

@@ -6,7 +6,8 @@
 * :func:`run_command`: a ``sara-callbacks`` command line and its real output;
 * :func:`config_views` and :func:`config_problems`: a TOML config, the same config in YAML, and whether SARA accepts
   it;
-* :func:`builtin_plugins`: the plugins that this distribution registers;
+* :func:`builtin_plugins` and :func:`parameter_rows`: the plugins that this distribution registers, and the table of
+  each one's parameters;
 * :func:`public_modules` and :func:`reexports`: what the API reference documents.
 """
 
@@ -327,6 +328,30 @@ def builtin_plugins() -> list[BuiltinPlugin]:
         if entry.group == GROUP:
             found.append(BuiltinPlugin(entry.name, entry.value, find_plugin(entry.name).load()))
     return sorted(found)
+
+
+class ParameterRow(NamedTuple):
+    """One parameter of a built-in, as its section's table shows it (reStructuredText inline markup)."""
+
+    name: str
+    annotation: str
+    default: str
+    choices: str
+
+
+def parameter_rows(factory: object) -> list[ParameterRow]:
+    """A plugin's parameters as its table shows them: name, type, default, choices (as ``sara-callbacks show``)."""
+    from altametris.sara.core.discovery._describe import parameters
+
+    return [
+        ParameterRow(
+            f"``{item['name']}``",
+            f"``{item['annotation']}``",
+            "*required*" if item["required"] else f"``{item['default_text']}``",
+            ", ".join(f"``{choice}``" for choice in item["choices_text"] or []) or "--",
+        )
+        for item in parameters(factory)  # type: ignore[arg-type]
+    ]
 
 
 def public_modules() -> list[str]:
