@@ -346,6 +346,25 @@ def test_a_source_with_generated_parts_says_at_its_top_where_the_built_page_is(p
         assert any(line.startswith("% ") and built in line for line in top.splitlines()), page
 
 
+def test_the_tests_a_page_shows_are_of_the_classes_its_text_names() -> None:
+    lines = _text("testing.md").splitlines()
+    checked = 0
+    for block in blocks("testing.md"):
+        if block.language != "python" or "def test_" not in block.content:
+            continue
+        before = lines[: block.line - 1]
+        while before and not before[-1].strip():
+            before.pop()
+        paragraph = []
+        while before and before[-1].strip():
+            paragraph.insert(0, before.pop())
+        used = set(re.findall(r"^from \S+ import (?:.*, )?([A-Z]\w+)", block.content, flags=re.MULTILINE))
+        named = set(re.findall(r"`([A-Z]\w+)`", " ".join(paragraph)))
+        assert used <= named, f"testing.md, line {block.line}: the text before the tests names {named}, not {used}"
+        checked += 1
+    assert checked
+
+
 def test_the_config_reference_names_every_key() -> None:
     from altametris.sara.core import config
     from altametris.sara.core.cli import demo
