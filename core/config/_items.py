@@ -104,8 +104,8 @@ def _unknown_keys(item: Mapping[Any, object], where: str, shown: str | None) -> 
 
 def _under_params(key: str, item: Mapping[Any, object]) -> str:
     """The hint for a key that looks like a parameter written on the item instead of under ``params``."""
-    if not key.isidentifier():
-        return ""
+    if not (key.isidentifier() and key.isascii() and len(key) <= VALUE_LIMIT):
+        return ""  # no parameter name: nothing to point under params (and nothing huge or odd to repeat)
     name = item.get("name")
     shown = f"name = {safe_repr(name, VALUE_LIMIT)}, " if isinstance(name, str) else ""
     return (

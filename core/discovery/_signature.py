@@ -373,7 +373,7 @@ def blamed_parameter(error: BaseException, params: Mapping[str, object]) -> str 
     if isinstance(own, str) and own:
         return own
     try:
-        text = str(error)
+        text = str(error)[:2000]  # a parameter is named near the start; a huge message is not searched whole
     except Exception:
         return None
     import re
