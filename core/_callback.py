@@ -11,7 +11,7 @@ import abc
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from ._failures import ErrorPolicy
     from .hookspecs import Metrics
@@ -60,6 +60,14 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
     Callbacks that write files or print set it to ``True``, or every rank would write the same file; the manager
     then leaves them out on the other ranks (see :mod:`~altametris.sara.core.distributed`). It is read when the
     manager builds its dispatchers, at the first hook call after a change of its callbacks."""
+
+    parameter_choices: ClassVar[Mapping[str, Sequence[object]]] = {}
+    """The values some constructor parameters accept, when a ``Literal`` annotation cannot say it.
+
+    ``sara-callbacks show`` lists them, and a config's value outside them is refused before the constructor runs,
+    naming the parameter. A ``Literal["min", "max"]`` annotation does the same without this declaration; declare the
+    choices here when the annotation must stay wider (``mode: str``, for Python callers passing a ``str``) or the
+    values are computed (``{"mode": MODES}``). Example: ``parameter_choices = {"mode": ("min", "max")}``."""
 
     def on_train_start(self, **kwargs: Any) -> None:
         """Called once, before the first epoch."""

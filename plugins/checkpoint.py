@@ -7,7 +7,7 @@ import math
 import os  # noqa: TC003 - constructor annotations stay resolvable for tools that inspect them
 import pathlib
 import string
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple
 
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.exceptions import PluginParameterError, TrainingError
@@ -18,7 +18,7 @@ from ._metrics import MODES, improves, monitored_value
 from ._writers import discard, replace, resolve, temporary_sibling
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from altametris.sara.core.hookspecs import Metrics
 
@@ -83,6 +83,7 @@ class Checkpoint(BaseCallback):
     rank_zero_only = True  # it writes files or prints: once, on rank 0, in a training of several processes
 
     plugin = "checkpoint"
+    parameter_choices: ClassVar[Mapping[str, Sequence[str]]] = {"mode": MODES}  # configs and `show` read it
 
     def __init__(
         self,

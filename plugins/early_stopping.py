@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.control import stop_training
@@ -12,7 +12,7 @@ from ._checks import check_choice, check_float, check_int, check_str
 from ._metrics import MODES, improves, monitored_value
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from altametris.sara.core.hookspecs import Metrics
 
@@ -55,6 +55,7 @@ class EarlyStopping(BaseCallback):
     """
 
     plugin = "early_stopping"
+    parameter_choices: ClassVar[Mapping[str, Sequence[str]]] = {"mode": MODES}  # configs and `show` read it
 
     def __init__(
         self,

@@ -125,15 +125,48 @@ def test_show_prints_the_docstring_the_parameters_and_the_hooks(plugin_site: Fak
 def test_show_marks_required_parameters(plugin_site: FakeSite) -> None:
     result = run(plugin_site, "show", "typed")
     assert "  count: int (required)" in result.stdout
-    assert "  mode: Literal['min', 'max'] = 'min'" in result.stdout
+    assert "  mode: Literal['min', 'max'] = 'min' (one of: 'min', 'max')\n" in result.stdout
+
+
+def test_show_lists_the_choices_a_plugin_declares_beside_a_wider_annotation() -> None:
+    result = run(None, "show", "early_stopping")
+    assert result.returncode == 0, result.stderr
+    assert "  mode: str = 'min' (one of: 'min', 'max')\n" in result.stdout
+    assert "  patience: int = 3\n" in result.stdout  # no choices: nothing added
 
 
 def test_show_json(plugin_site: FakeSite) -> None:
     shown = json.loads(run(plugin_site, "show", "recorder_factory", "--json").stdout)
     assert shown["kind"] == "a factory returning a BaseCallback"
-    assert shown["parameters"] == [{"name": "label", "annotation": "str", "default": "'made'", "required": False}]
+    assert shown["parameters"] == [
+        {
+            "name": "label",
+            "annotation": "str",
+            "default": "made",
+            "default_text": "'made'",
+            "required": False,
+            "choices": None,
+            "choices_text": None,
+        }
+    ]
     assert shown["hooks"] == ["on_train_start", "on_epoch_end"]
     assert shown["distribution"] == "sara-test-good"
+
+
+def test_show_json_gives_defaults_and_choices_as_json_values_not_python_reprs(plugin_site: FakeSite) -> None:
+    shown = json.loads(run(plugin_site, "show", "typed", "--json").stdout)
+    by_name = {parameter["name"]: parameter for parameter in shown["parameters"]}
+    assert (by_name["count"]["required"], by_name["count"]["default"]) == (True, None)
+    assert by_name["flag"]["default"] is False
+    assert by_name["names"]["default"] is None
+    assert by_name["names"]["default_text"] == "None"
+    assert by_name["pair"]["default"] == [0, 0]
+    assert by_name["path"]["default"] == "out.txt"
+    assert by_name["mode"]["choices"] == ["min", "max"]
+    assert by_name["ratio"]["choices"] is None
+    checkpoint = json.loads(run(None, "show", "checkpoint", "--json").stdout)
+    mode = next(parameter for parameter in checkpoint["parameters"] if parameter["name"] == "mode")
+    assert (mode["default"], mode["choices"]) == ("min", ["min", "max"])
 
 
 def test_show_of_a_broken_plugin_is_one_error_line(plugin_site: FakeSite) -> None:
@@ -239,6 +272,46 @@ def test_check_reports_every_problem_on_its_own_line_and_exits_1(plugin_site: Fa
     assert all(line.startswith(f"{config}: ") for line in lines)
     assert result.stderr == f"{config}: 7 problems\n"
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_check_summarises_a_long_list_of_callbacks_instead_of_naming_each(tmp_path: Path) -> None:
+    items = [*["history"] * 3000, "timer", *[{"name": "timer", "enabled": False}] * 40]
+    path = _write(tmp_path, "many.json", json.dumps({"callbacks": items}))
+    result = run(None, "check", str(path))
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{path}: OK, 3001 callbacks: history, history, ")
+    assert "... and 2991 more (history x2990, timer x1); 40 disabled: timer, " in line
+    assert line.endswith("... and 30 more (timer x30)")
+    assert len(line) < 600
+
+
+def test_check_reports_a_constructor_that_calls_sys_exit_as_the_plugins_fault(
+    fake_site: FakeSite, tmp_path: Path
+) -> None:
+    fake_site.add_distribution(
+        "sara-test-quitter",
+        "1.0",
+        {"quitter": "sara_test_quitter:Quitter"},
+        {
+            "sara_test_quitter": """
+                import sys
+
+                from altametris.sara.core.base_callback import BaseCallback
+
+                class Quitter(BaseCallback):
+                    def __init__(self) -> None:
+                        sys.exit(3)
+            """
+        },
+    )
+    path = _write(tmp_path, "train.toml", 'callbacks = ["quitter", "history"]\n')
+    result = run(fake_site, "check", str(path))
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()
+    assert line.startswith(f"{path}: callbacks[0]: plugin 'quitter' (sara-test-quitter==1.0, target ")
+    assert "its constructor called sys.exit(3)" in line
+    assert result.stderr == f"{path}: 1 problem\n"
 
 
 @pytest.mark.parametrize(

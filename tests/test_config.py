@@ -308,6 +308,172 @@ def test_each_plugin_error_keeps_its_class_and_gains_its_place(
         load_callbacks({"callbacks": ["recorder", name]})
 
 
+# -- hints for the common mistakes -----------------------------------------------------------------------------------
+
+
+def test_a_parameter_written_on_the_item_is_pointed_under_params() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks({"callbacks": [{"name": "nan_guard", "threshold": 10.0}]})
+    message = str(caught.value)
+    assert message.startswith("callbacks[0]: unknown key 'threshold'; if it is a parameter of the plugin, write it")
+    assert "{ name = 'nan_guard', params = { threshold = ... } }" in message
+    assert "an item's keys are: name, params" in message
+
+
+def test_a_misspelt_item_key_still_gets_its_did_you_mean_rather_than_the_params_hint() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks({"callbacks": [{"name": "history", "enable": False}]})
+    assert "did you mean 'enabled'?" in str(caught.value)
+    assert "under 'params'" not in str(caught.value)
+
+
+def test_single_brackets_in_toml_are_pointed_to_double_brackets(tmp_path: Path) -> None:
+    path = _write(tmp_path, "train.toml", '[callbacks]\nname = "history"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(path)
+    assert str(caught.value) == (
+        f"{path}: callbacks: expected a list, got table; in TOML, each callback is a [[callbacks]] table "
+        "(double brackets: an item of the list), not [callbacks] (single brackets: one table)"
+    )
+    fixed = _write(tmp_path, "fixed.toml", '[[callbacks]]\nname = "history"\n')
+    assert [type(callback).__name__ for callback in load_callbacks(fixed)] == ["History"]
+
+
+def test_a_table_where_the_list_belongs_in_yaml_is_told_to_be_a_list(tmp_path: Path) -> None:
+    path = _write(tmp_path, "train.yaml", "callbacks:\n  name: history\n")
+    with pytest.raises(ConfigError, match=r"callbacks: expected a list, got table; write the callbacks as a list"):
+        load_callbacks(path)
+
+
+# -- what a constructor raises keeps its place -----------------------------------------------------------------------
+
+STRICT = """
+    import sys
+
+    from altametris.sara.core.base_callback import BaseCallback
+    from altametris.sara.core.exceptions import PluginParameterError
+
+
+    class GradAlert(BaseCallback):
+        '''Raises its own error, the way plugin authors are told to, naming the parameter.'''
+
+        def __init__(self, threshold: float = 1.0) -> None:
+            if threshold != threshold:
+                raise PluginParameterError(
+                    f"grad_alert: 'threshold' must be finite, got {threshold}", parameter="threshold"
+                )
+
+
+    class Plain(BaseCallback):
+        '''Raises a plain ValueError, whose message names a parameter or not.'''
+
+        def __init__(self, size: int = 1, window: int = 1) -> None:
+            if window > size:
+                raise ValueError(f"window must not exceed size, got {window} > {size}")
+            if window < 0:
+                raise ValueError("negative values are not supported")
+
+
+    class Exits(BaseCallback):
+        '''Ends the process from its constructor.'''
+
+        def __init__(self, code: int = 3) -> None:
+            sys.exit(code)
+
+
+    class Sided(BaseCallback):
+        '''Declares the choices of a parameter whose annotation is wider.'''
+
+        parameter_choices = {"side": ("above", "below")}
+
+        def __init__(self, side: str = "above") -> None:
+            self.side = side
+"""
+
+
+@pytest.fixture
+def strict_site(fake_site: FakeSite) -> FakeSite:
+    """``sara-test-strict 2.0``: plugins whose constructors refuse values (see ``STRICT``)."""
+    fake_site.add_distribution(
+        "sara-test-strict",
+        "2.0",
+        {
+            "grad_alert": "sara_test_strict:GradAlert",
+            "plain": "sara_test_strict:Plain",
+            "exits": "sara_test_strict:Exits",
+            "sided": "sara_test_strict:Sided",
+        },
+        {"sara_test_strict": STRICT},
+    )
+    return fake_site
+
+
+def test_a_plugins_own_parameter_error_gets_the_parameters_place_and_the_distribution(strict_site: FakeSite) -> None:
+    with pytest.raises(PluginParameterError) as caught:
+        load_callbacks({"callbacks": [{"name": "grad_alert", "params": {"threshold": float("nan")}}]})
+    error = caught.value
+    assert str(error) == (
+        "callbacks[0].params.threshold: plugin 'grad_alert' (sara-test-strict==2.0): "
+        "'threshold' must be finite, got nan"
+    )
+    assert (error.key, error.parameter, error.distribution) == (
+        "callbacks[0].params.threshold",
+        "threshold",
+        "sara-test-strict==2.0",
+    )
+
+
+def test_a_value_error_that_names_a_parameter_is_placed_at_that_parameter(strict_site: FakeSite) -> None:
+    with pytest.raises(PluginParameterError) as caught:
+        load_callbacks({"callbacks": [{"name": "plain", "params": {"size": 2, "window": 5}}]})
+    error = caught.value
+    assert str(error).startswith(
+        "callbacks[0].params.window: plugin 'plain' (sara-test-strict==2.0, target 'sara_test_strict:Plain'): "
+        "its constructor raised ValueError: window must not exceed size, got 5 > 2"
+    )
+    assert (error.parameter, error.key) == ("window", "callbacks[0].params.window")
+    assert isinstance(error.__cause__, ValueError)
+
+
+def test_a_value_error_that_names_no_parameter_stays_at_the_item(strict_site: FakeSite) -> None:
+    with pytest.raises(PluginParameterError) as caught:
+        load_callbacks({"callbacks": ["history", {"name": "plain", "params": {"window": -1}}]})
+    assert str(caught.value).startswith("callbacks[1]: plugin 'plain' (sara-test-strict==2.0")
+    assert caught.value.parameter is None
+
+
+def test_a_constructor_calling_sys_exit_is_the_plugins_fault_not_the_end_of_the_process(
+    strict_site: FakeSite,
+) -> None:
+    report = check_config({"callbacks": ["exits", "history"]})
+    (problem,) = report.problems
+    assert isinstance(problem, PluginParameterError)
+    assert isinstance(problem.__cause__, SystemExit)
+    assert str(problem).startswith("callbacks[0]: plugin 'exits' (sara-test-strict==2.0")
+    assert "its constructor called sys.exit(3)" in str(problem)
+    assert "report it to the plugin's authors" in str(problem)
+    assert [type(callback).__name__ for callback in report.callbacks] == ["History"]
+
+
+def test_declared_choices_are_checked_before_the_constructor(strict_site: FakeSite) -> None:
+    with pytest.raises(PluginParameterError) as caught:
+        load_callbacks({"callbacks": [{"name": "sided", "params": {"side": "abve"}}]})
+    assert str(caught.value) == (
+        "callbacks[0].params.side: plugin 'sided' (sara-test-strict==2.0): parameter 'side' expects one of "
+        "'above', 'below', got 'abve'; did you mean 'above'?"
+    )
+    (callback,) = load_callbacks({"callbacks": [{"name": "sided", "params": {"side": "below"}}]})
+    assert callback.side == "below"  # type: ignore[attr-defined]
+
+
+def test_the_built_ins_modes_are_refused_at_the_parameter_before_their_constructor() -> None:
+    for name in ("early_stopping", "checkpoint"):
+        with pytest.raises(PluginParameterError) as caught:
+            load_callbacks({"callbacks": [{"name": name, "params": {"mode": "maximum"}}]})
+        assert caught.value.key == "callbacks[0].params.mode"
+        assert "parameter 'mode' expects one of 'min', 'max', got 'maximum'" in str(caught.value)
+
+
 # -- import paths ----------------------------------------------------------------------------------------------------
 
 

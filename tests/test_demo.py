@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from altametris.sara.core.cli.demo import run_demo
+from altametris.sara.core.cli.demo import embedded_config, run_demo
 from altametris.sara.core.exceptions import ConfigError, PluginError
 
 FAST = "[demo]\npause_seconds = 0\n"
@@ -123,3 +123,59 @@ def test_an_unknown_callback_in_the_config_is_a_plugin_error(tmp_path: Path) -> 
     config.write_text('callbacks = ["csv_loger"]\n')
     with pytest.raises(PluginError, match="csv_logger"):
         run_demo(config=config, output=tmp_path / "out", stream=io.StringIO())
+
+
+# -- starting a config of one's own ----------------------------------------------------------------------------------
+
+
+def test_print_config_writes_the_embedded_config_which_check_accepts(tmp_path: Path) -> None:
+    printed = subprocess.run(
+        [sys.executable, "-m", "altametris.sara.core", "demo", "--print-config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == embedded_config()
+    assert "[[callbacks]]" in printed.stdout
+    assert not list(tmp_path.iterdir())  # it only prints: no run folder
+    mine = tmp_path / "my.toml"
+    mine.write_text(printed.stdout, encoding="utf-8")
+    checked = subprocess.run(
+        [sys.executable, "-m", "altametris.sara.core", "check", str(mine)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout
+    assert (
+        "OK, 6 callbacks: progress_bar, timer, metrics_logger, csv_logger, early_stopping, checkpoint" in checked.stdout
+    )
+
+
+def test_print_config_takes_no_config() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "altametris.sara.core", "demo", "--print-config", "--config", "x.toml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "argument --config: not allowed with argument --print-config" in done.stderr
+
+
+def test_the_embedded_demo_ends_with_the_commands_to_start_a_config_of_ones_own(tmp_path: Path) -> None:
+    out = io.StringIO()
+    run_demo(epochs=1, output=tmp_path / "run", stream=out)
+    ending = out.getvalue().split("\nNext: ", 1)[1]
+    assert ending == (
+        "write this config to a file of your own, change its callbacks\n"
+        "(sara-callbacks list shows them all), and run it:\n"
+        "  sara-callbacks demo --print-config > my.toml\n"
+        "  sara-callbacks demo --config my.toml\n"
+    )
+    assert "site-packages" not in out.getvalue()

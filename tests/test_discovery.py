@@ -210,7 +210,7 @@ def test_a_plugin_that_fails_to_import_names_itself_its_distribution_and_the_cau
     message = str(error)
     for part in ("'broken'", "sara-test-broken==0.1", "'sara_test_broken:Broken'", "numpy_that_is_not_installed"):
         assert part in message
-    assert "pip install --force-reinstall sara-test-broken" in message
+    assert "pip install" not in message  # a missing dependency: reinstalling the plugin would not help
 
 
 def test_a_missing_attribute_is_a_load_error_too(fake_site: FakeSite) -> None:
@@ -220,6 +220,70 @@ def test_a_missing_attribute_is_a_load_error_too(fake_site: FakeSite) -> None:
     with pytest.raises(PluginLoadError, match=r"'typo'.*has no attribute 'Missing'") as caught:
         discovery.load_plugin("typo")
     assert isinstance(caught.value.__cause__, AttributeError)
+
+
+def _package_site(fake_site: FakeSite, target: str) -> None:
+    """``sara-test-pkg 1.0``: the package ``sara_test_pkg`` (modules ``alerts`` and ``helpers``), plugin ``alert``."""
+    package = fake_site.root / "sara_test_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "helpers.py").write_text("LIMIT = 1\n", encoding="utf-8")
+    (package / "alerts.py").write_text(
+        "from altametris.sara.core.base_callback import BaseCallback\n"
+        "import sara_test_pkg.helpres  # a typo in the plugin's own code\n\n"
+        "class Alert(BaseCallback):\n    pass\n",
+        encoding="utf-8",
+    )
+    fake_site.add_distribution("sara-test-pkg", "1.0", {"alert": target})
+
+
+def test_a_typo_in_the_entry_points_module_is_the_plugin_authors_mistake(fake_site: FakeSite) -> None:
+    _package_site(fake_site, "sara_test_pkg.alrets:Alert")
+    with pytest.raises(PluginLoadError) as caught:
+        discovery.load_plugin("alert")
+    message = str(caught.value)
+    assert "No module named 'sara_test_pkg.alrets'" in message
+    assert "its entry point names the module 'sara_test_pkg.alrets', which its own package does not have" in message
+    assert "did you mean 'alerts'?" in message
+    assert "this is a mistake of sara-test-pkg (for its authors: fix the entry point" in message
+    assert "not installed" not in message
+    assert "--force-reinstall" not in message
+    assert isinstance(caught.value.__cause__, ModuleNotFoundError)
+
+
+def test_a_missing_module_of_the_plugins_own_code_is_its_authors_mistake_too(fake_site: FakeSite) -> None:
+    _package_site(fake_site, "sara_test_pkg.alerts:Alert")
+    with pytest.raises(PluginLoadError) as caught:
+        discovery.load_plugin("alert")
+    message = str(caught.value)
+    assert "its code names the module 'sara_test_pkg.helpres', which its own package does not have" in message
+    assert "did you mean 'helpers'?" in message
+
+
+def test_a_missing_dependency_is_named_as_one_to_install(plugin_site: FakeSite) -> None:
+    with pytest.raises(PluginLoadError) as caught:
+        discovery.load_plugin("broken")
+    message = str(caught.value)
+    assert "it needs the module 'numpy_that_is_not_installed', which is not installed" in message
+    assert "a dependency sara-test-broken does not declare, or one of its extras" in message
+    assert "entry point" not in message
+
+
+def test_a_distribution_installed_without_its_package_is_to_reinstall(fake_site: FakeSite) -> None:
+    fake_site.add_distribution("sara-test-hollow", "1.0", {"hollow": "sara_test_hollow.core:Hollow"})
+    with pytest.raises(PluginLoadError) as caught:
+        discovery.load_plugin("hollow")
+    message = str(caught.value)
+    assert "sara-test-hollow is installed without its package 'sara_test_hollow'" in message
+    assert "pip install --force-reinstall sara-test-hollow" in message
+
+
+def test_a_module_that_calls_sys_exit_on_import_is_a_load_error(fake_site: FakeSite) -> None:
+    fake_site.add_distribution(
+        "sara-test-exit", "1.0", {"quits": "sara_test_exit:Quits"}, {"sara_test_exit": "import sys\nsys.exit(4)\n"}
+    )
+    with pytest.raises(PluginLoadError, match=r"failed to import: SystemExit: 4; importing it must not end"):
+        discovery.load_plugin("quits")
 
 
 @pytest.mark.parametrize(
@@ -286,11 +350,13 @@ def test_a_constructor_that_raises_is_wrapped_with_the_cause(plugin_site: FakeSi
     assert "{'window': -1}" in str(error)
 
 
-def test_a_sara_error_from_a_constructor_passes_through_with_the_plugin_filled_in(plugin_site: FakeSite) -> None:
+def test_a_sara_error_from_a_constructor_passes_through_naming_the_plugin_and_its_distribution(
+    plugin_site: FakeSite,
+) -> None:
     with pytest.raises(PluginParameterError) as caught:
         discovery.create_callback("raises_sara")
     error = caught.value
-    assert str(error) == "raises_sara: nothing works"
+    assert str(error) == "plugin 'raises_sara' (sara-test-bad==0.3): nothing works"
     assert (error.plugin, error.distribution, error.parameter) == ("raises_sara", "sara-test-bad==0.3", "level")
     assert error.__cause__ is None
 

@@ -51,7 +51,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 # Lines of console blocks that set up the reader's machine: shown, not run (the test installs what they install).
 SETUP_COMMANDS = ("python3 -m venv", "python -m venv", "pip ", ".venv/bin/pip ", "cd ", "mkdir ", "touch ", "pytest")
-SETUP_COMMANDS += ("python -m build", "twine ", "git ")
+SETUP_COMMANDS += ("python -m build", "python -m pip ", "twine ", "git ")
 
 sys.path.insert(0, str(DOCS / "_ext"))
 import sara_render  # noqa: E402 - the docs' own helpers, importable without Sphinx
@@ -276,6 +276,95 @@ def test_the_errors_page_shows_every_error_and_warning_of_the_library() -> None:
     assert set(exceptions.__all__) <= headings, sorted(set(exceptions.__all__) - headings)
 
 
+def _quoted_names(page: str) -> set[str]:
+    """The identifiers that appear in the page's inline code spans (`validate=False` gives `validate`, `False`)."""
+    spans = re.findall(r"`([^`\n]+)`", _text(page))
+    return {name for span in spans for name in re.findall(r"[A-Za-z_]\w*", span)}
+
+
+def test_the_testing_page_documents_every_option_and_attribute_of_the_kit() -> None:
+    import inspect
+
+    from altametris.sara.core.base_callback import BaseCallback
+    from altametris.sara.core.testing import EventRecorder, Recording, simulate
+
+    wanted = {f"simulate({name})": name for name in list(inspect.signature(simulate).parameters)[1:]}
+    for cls in (Recording, EventRecorder):
+        attributes = re.findall(r"self\.([a-z]\w*)(?:: [^=]+)? = ", inspect.getsource(cls.__init__))
+        members = [name for name in vars(cls) if not name.startswith("_") and not hasattr(BaseCallback, name)]
+        wanted |= {f"{cls.__name__}.{name}": name for name in attributes + members}
+    quoted = _quoted_names("testing.md")
+    missing = sorted(shown for shown, name in wanted.items() if name not in quoted)
+    assert not missing, missing
+    assert len(wanted) > 20  # the parameters and attributes were found
+
+
+def _command_lines(page: str | Path) -> list[str]:
+    """The commands of a page's ``console`` and ``bash`` blocks, in page order (prompts and comments left out)."""
+    lines = []
+    for block in blocks(page):
+        if block.language in ("console", "bash", "shell"):
+            for line in block.content.splitlines():
+                command = line.removeprefix("$ ").split("#", 1)[0].strip()
+                if command and (block.language != "console" or line.startswith("$ ")):
+                    lines.append(command)
+    return lines
+
+
+INSTALL_PAGES = [*PAGES, ROOT / "README.md", EXAMPLE / "README.md"]
+
+
+@pytest.mark.parametrize("page", INSTALL_PAGES, ids=str)
+def test_install_commands_work_while_the_distribution_is_not_on_the_package_index(page: str | Path) -> None:
+    commands = _command_lines(page)
+    by_name = [line for line in commands if re.search(r"pip install (-\S+ )*sara-callbacks(\s|$|[<>=\[])", line)]
+    assert not by_name, f"{page}: `pip install sara-callbacks` finds nothing on the index: {by_name}"
+    for tool, used in (("build", "-m build"), ("twine", "twine ")):
+        first_use = next((index for index, line in enumerate(commands) if used in line), None)
+        if first_use is not None:
+            installed = any(re.search(rf"pip install .*\b{tool}\b", line) for line in commands[:first_use])
+            assert installed, f"{page}: {tool} is used before the page says to install it"
+
+
+def test_the_install_and_publishing_pages_say_how_to_get_the_distribution_meanwhile() -> None:
+    for page in ("cli.md", "publishing.md"):
+        assert "not on the Python Package Index yet" in _text(page), page
+    publishing = _text("publishing.md")
+    assert "--find-links" in publishing
+    assert "sara-callbacks>=0.1" in publishing
+
+
+@pytest.mark.parametrize("page", sorted(path.name for path in DOCS.glob("*.*") if path.suffix in (".md", ".rst")))
+def test_a_source_with_generated_parts_says_at_its_top_where_the_built_page_is(page: str) -> None:
+    text = _text(page)
+    if not re.search(r"^(```\{sara-|\.\. sara-)", text, flags=re.MULTILINE):
+        return
+    top = "\n".join(text.splitlines()[:12])
+    built = f"docs/_build/html/{Path(page).stem}.html"
+    assert built in top, f"{page}: its first lines must say where the built page is ({built})"
+    if page.endswith(".md"):  # a MyST comment: shown on a code host, hidden in the built page
+        assert any(line.startswith("% ") and built in line for line in top.splitlines()), page
+
+
+def test_the_tests_a_page_shows_are_of_the_classes_its_text_names() -> None:
+    lines = _text("testing.md").splitlines()
+    checked = 0
+    for block in blocks("testing.md"):
+        if block.language != "python" or "def test_" not in block.content:
+            continue
+        before = lines[: block.line - 1]
+        while before and not before[-1].strip():
+            before.pop()
+        paragraph = []
+        while before and before[-1].strip():
+            paragraph.insert(0, before.pop())
+        used = set(re.findall(r"^from \S+ import (?:.*, )?([A-Z]\w+)", block.content, flags=re.MULTILINE))
+        named = set(re.findall(r"`([A-Z]\w+)`", " ".join(paragraph)))
+        assert used <= named, f"testing.md, line {block.line}: the text before the tests names {named}, not {used}"
+        checked += 1
+    assert checked
+
+
 def test_the_config_reference_names_every_key() -> None:
     from altametris.sara.core import config
     from altametris.sara.core.cli import demo
@@ -333,6 +422,36 @@ def test_the_lifecycle_diagram_has_every_hook_once_in_the_order_of_the_loop() ->
     assert "        on_batch_end(batch, metrics)" in diagram
 
 
+def test_the_lifecycle_is_drawn_too_with_every_hook_once_in_the_order_of_the_loop_and_inside_its_loops() -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    svg = ElementTree.fromstring(sara_render.lifecycle_svg())
+    namespace = "{http://www.w3.org/2000/svg}"
+    assert svg.tag == f"{namespace}svg"
+    texts = [(element.text or "", element) for element in svg.iter(f"{namespace}text")]
+    calls = [text for text, _ in texts if text.startswith("on_")]
+    text_order = [line.strip().split("  #")[0].strip() for line in sara_render.lifecycle_diagram().splitlines()]
+    assert calls == [line for line in text_order if line.startswith("on_")]  # the same hooks, order and arguments
+    assert sorted(call.split("(")[0] for call in calls) == sorted(hookspecs.HOOKS)
+    frames = {text: element for text, element in texts if text.startswith("for each")}
+    assert set(frames) == {"for each epoch (epoch = 0, 1, ...)", "for each batch (batch = 0, 1, ...)"}
+
+    def y(text: str) -> float:
+        return float(next(element for found, element in texts if found.startswith(text)).get("y", "0"))
+
+    loops = [rect for rect in svg.iter(f"{namespace}rect") if rect.get("stroke-dasharray") == "6 4"]
+    epoch_frame, batch_frame = sorted(loops, key=lambda rect: -float(rect.get("height", "0")))
+    for frame, inside, outside in (
+        (epoch_frame, ["on_epoch_start", "on_batch_end", "on_epoch_end"], ["on_train_start", "on_train_end"]),
+        (batch_frame, ["on_batch_start", "on_batch_end"], ["on_epoch_start", "on_validation_start"]),
+    ):
+        top = float(frame.get("y", "0"))
+        bottom = top + float(frame.get("height", "0"))
+        assert all(top < y(call) < bottom for call in inside)
+        assert not any(top < y(call) < bottom for call in outside)
+    assert "http" not in sara_render.lifecycle_svg().replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
 def test_the_hook_table_follows_the_hookspecs() -> None:
     rows = sara_render.hook_rows()
     assert [row.name for row in rows] == list(hookspecs.HOOKS)
@@ -345,6 +464,16 @@ def test_the_builtins_page_lists_every_plugin_of_the_distribution() -> None:
     names = [plugin.name for plugin in sara_render.builtin_plugins()]
     assert names == sorted(info.name for info in available_plugins() if info.distribution == "sara-callbacks")
     assert ".. sara-builtins::" in _text("builtins.rst")
+
+
+def test_the_builtins_page_shows_each_parameters_default_as_written_and_its_choices() -> None:
+    from altametris.sara.plugins.checkpoint import Checkpoint
+    from altametris.sara.plugins.early_stopping import EarlyStopping
+
+    for factory in (EarlyStopping, Checkpoint):
+        rows = {row.name: row for row in sara_render.parameter_rows(factory)}
+        assert rows["``mode``"] == ("``mode``", "``str``", "``'min'``", "``'min'``, ``'max'``")
+        assert rows["``monitor``"].choices == "--"
 
 
 def test_command_outputs_are_real_and_folders_are_hidden() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 from altametris.sara.core import hookspecs
@@ -26,6 +26,7 @@ from altametris.sara.plugins.early_stopping import EarlyStopping
 from altametris.sara.plugins.history import History
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from pathlib import Path
 
     from .conftest import FakeSite
@@ -656,3 +657,24 @@ def test_the_fixtures_here_too(sara_simulate: Any, sara_recorder: EventRecorder,
     recording = sara_simulate([sara_recorder], epochs=1, batches=1)
     assert recording.of("on_train_start")[0].context["output_dir"] == tmp_path
     assert sara_recorder.hooks == recording.hooks
+
+
+def test_declared_parameter_choices_must_name_parameters_hold_values_and_include_the_default() -> None:
+    class Chooser(BaseCallback):
+        """Declares choices wrongly in three ways."""
+
+        parameter_choices: ClassVar[Mapping[str, Any]] = {"mood": ("a", "b"), "side": "ab", "mode": ("min", "max")}
+
+        def __init__(self, side: str = "a", mode: str = "mean") -> None:
+            self.side, self.mode = side, mode
+
+        def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+            pass
+
+    assert _problems(Chooser) == [
+        "Chooser.parameter_choices names 'mood', which is no parameter of its constructor; its parameters are: "
+        "side, mode",
+        "Chooser.parameter_choices['side'] is 'ab'; expected a non-empty tuple of values",
+        "Chooser: the default 'mean' of parameter 'mode' is not one of its parameter_choices: a config could not "
+        "give that value back",
+    ]

@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Callable
 
 import pytest
+from altametris.sara.core import __version__
 from altametris.sara.core.base_callback import BaseCallback, CallbackManager
 from altametris.sara.core.config import check_config
 from altametris.sara.core.exceptions import PluginParameterError, TrainingError
@@ -58,7 +59,10 @@ def test_sara_callbacks_check_reports_the_escape_before_any_training(plugin: str
     _, parameter = WRITERS[plugin]
     report = check_config({"callbacks": [{"name": plugin, "params": {parameter: "../escape.csv"}}]})
     (problem,) = report.problems
-    assert str(problem).startswith(f"callbacks[0]: {plugin}: parameter {parameter!r} is '../escape.csv', a relative")
+    assert str(problem).startswith(
+        f"callbacks[0].params.{parameter}: plugin {plugin!r} (sara-callbacks=={__version__}): "
+        f"parameter {parameter!r} is '../escape.csv', a relative"
+    )
 
 
 @pytest.mark.parametrize("plugin", list(WRITERS))

@@ -8,7 +8,8 @@ Subcommands:
 * ``check CONFIG [--allow-import-paths]``: validates a config as ``CallbackManager.from_config`` would, building
   every callback, and prints each problem on its own line (``path: where: reason``); exit 0 when valid, 1 otherwise.
   A valid config's callbacks are listed in order, each with its error policy when it is not ``raise``.
-* ``demo [--config PATH] [--epochs N] [--output DIR]``: a small training run driven through the manager.
+* ``demo [--config PATH] [--epochs N] [--output DIR]``: a small training run driven through the manager;
+  ``demo --print-config`` writes its embedded config to stdout instead, to start a config of one's own.
 
 Errors of the library print ``sara-callbacks: error: <message>`` and exit 1; bad arguments exit 2; any other error
 prints one line and the hint to re-run with ``--traceback``.
@@ -123,9 +124,7 @@ def _show(args: argparse.Namespace) -> int:
     _out()
     _out("parameters:" if parameters else "parameters: none")
     for parameter in parameters:
-        annotation = f": {parameter['annotation']}" if parameter["annotation"] else ""
-        default = " (required)" if parameter["required"] else f" = {parameter['default']}"
-        _out(f"  {parameter['name']}{annotation}{default}")
+        _out(f"  {_describe.parameter_line(parameter)}")
     if hooks is None:
         _out("hooks: unknown until built (a factory that needs parameters)")
     else:
@@ -146,12 +145,33 @@ def _check(args: argparse.Namespace) -> int:
         count = len(report.problems)
         print(f"{args.config}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
         return 1
-    disabled = f"; {len(report.disabled)} disabled: {', '.join(report.disabled)}" if report.disabled else ""
+    disabled = f"; {len(report.disabled)} disabled: {_summary(report.disabled)}" if report.disabled else ""
     count = len(report.callbacks)
     described = [_with_policy(name, callback) for name, callback in zip(report.names, report.callbacks)]
-    names = f": {', '.join(described)}" if described else ""
+    names = f": {_summary(described)}" if described else ""
     _out(f"{args.config}: OK, {count} callback{'s' if count != 1 else ''}{names}{disabled}")
     return 0
+
+
+_LISTED = 10
+"""How many names ``check`` lists before it summarises the rest."""
+
+
+def _summary(names: Sequence[str]) -> str:
+    """``names`` joined, or for a long list the first ones and a count of the rest by name, most frequent first.
+
+    Example:
+        >>> _summary(["timer"] * 2 + ["history"] * 30 + ["csv_logger"] * 2)
+        'timer, timer, history, ..., history, ... and 24 more (history x22, csv_logger x2)'
+    """
+    if len(names) <= _LISTED:
+        return ", ".join(names)
+    import collections
+
+    rest = collections.Counter(names[_LISTED:])
+    counted = ", ".join(f"{name} x{times}" for name, times in rest.most_common(5))
+    others = f", {len(rest) - 5} other names" if len(rest) > 5 else ""
+    return f"{', '.join(names[:_LISTED])}, ... and {len(names) - _LISTED} more ({counted}{others})"
 
 
 def _with_policy(name: str, callback: BaseCallback) -> str:
@@ -184,6 +204,11 @@ def _one_line(error: BaseException) -> str:
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo  # its training imports csv, json, logging ...: only when the demo runs
 
+    if args.print_config:
+        from .demo import embedded_config
+
+        sys.stdout.write(embedded_config())
+        return 0
     options = {key: getattr(args, key) for key in ("config", "epochs", "output") if getattr(args, key) is not None}
     run_demo(**options, stream=sys.stdout)
     return 0
@@ -233,7 +258,13 @@ def _parser() -> argparse.ArgumentParser:
         "--allow-import-paths", action="store_true", help="also accept 'module:Class' items that no plugin registers"
     )
     demo = command("demo", _demo, "run a small training with callbacks enabled by name, and print its run folder")
-    demo.add_argument("--config", metavar="PATH", help="a config file (default: the embedded demo config)")
+    source = demo.add_mutually_exclusive_group()
+    source.add_argument("--config", metavar="PATH", help="a config file (default: the embedded demo config)")
+    source.add_argument(
+        "--print-config",
+        action="store_true",
+        help="write the embedded demo config to stdout and exit (sara-callbacks demo --print-config > my.toml)",
+    )
     demo.add_argument("--epochs", metavar="N", type=_positive_int, help="number of epochs")
     demo.add_argument("--output", metavar="DIR", help="the folder to write the run into (default: runs/<timestamp>)")
     return parser

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from ..hookspecs import Metrics
 
-__all__ = ["DEFAULTS", "run_demo"]
+__all__ = ["DEFAULTS", "embedded_config", "run_demo"]
 
 DEFAULTS: Mapping[str, float] = {
     "epochs": 40,
@@ -130,8 +130,10 @@ def run_demo(
     for line in _describe_folder(run_dir):
         print(f"  {line}", file=stream)
     if config is None:
-        print(f"\nNext: copy {_embedded()} to my.toml, change its callbacks", file=stream)
-        print("(sara-callbacks list shows them all), and run: sara-callbacks demo --config my.toml", file=stream)
+        print("\nNext: write this config to a file of your own, change its callbacks", file=stream)
+        print("(sara-callbacks list shows them all), and run it:", file=stream)
+        print("  sara-callbacks demo --print-config > my.toml", file=stream)
+        print("  sara-callbacks demo --config my.toml", file=stream)
     stream.flush()
     return run_dir
 
@@ -227,6 +229,12 @@ class _Batches:
 
 def _embedded() -> Any:
     return importlib.resources.files(__package__) / "demo.toml"
+
+
+def embedded_config() -> str:
+    """The text of the embedded ``demo.toml``, as ``sara-callbacks demo --print-config`` writes it."""
+    text: str = _embedded().read_text(encoding="utf-8")
+    return text
 
 
 def _settings(table: object, shown: str, epochs: int | None) -> dict[str, float]:

@@ -125,9 +125,25 @@ def _top_level(content: object, shown: str | None) -> Mapping[str, Any]:
         rename = f"rename {close[0]!r} to 'callbacks'; " if close else ""
         raise config_error(shown, None, f"no 'callbacks' key; {found}{rename}expected callbacks = [...], a list")
     if not isinstance(content["callbacks"], list):
-        raise config_error(shown, "callbacks", f"expected a list, got {type_word(content['callbacks'])}")
+        raise config_error(
+            shown,
+            "callbacks",
+            f"expected a list, got {type_word(content['callbacks'])}{_list_hint(content['callbacks'], shown)}",
+        )
     check_size(content["callbacks"], shown)
     return content
+
+
+def _list_hint(value: object, shown: str | None) -> str:
+    """How to write a list of callbacks, for a table written where the list belongs."""
+    if not isinstance(value, Mapping):
+        return ""
+    if shown is not None and shown.lower().endswith(".toml"):
+        return (
+            "; in TOML, each callback is a [[callbacks]] table (double brackets: an item of the list), "
+            "not [callbacks] (single brackets: one table)"
+        )
+    return "; write the callbacks as a list of items: callbacks = [{name = ..., params = {...}}, ...]"
 
 
 _IMPORT_PATH_LIMIT = 300
@@ -248,14 +264,13 @@ def _build(
         return None
     problems: list[PluginParameterError] = _signature.problems(factory, item.params, info)
     for problem in problems:
-        given = problem.parameter is not None and problem.parameter in item.params
-        report(_locate(problem, shown, f"{item.where}.params" + (key_part(problem.parameter) if given else "")))
+        report(_locate(problem, shown, _parameter_place(item, problem.parameter, f"{item.where}.params")))
     if problems:
         return None
     try:
         callback = _signature.construct(factory, item.params, info)
     except SaraError as error:
-        report(_locate(error, shown, item.where))
+        report(_locate(error, shown, _parameter_place(item, getattr(error, "parameter", None), item.where)))
         return None
     if item.on_error is not None:
         try:
@@ -264,6 +279,12 @@ def _build(
             report(config_error(shown, f"{item.where}.on_error", str(error)))
             return None
     return callback
+
+
+def _parameter_place(item: Item, parameter: object, otherwise: str) -> str:
+    """``callbacks[2].params.patience`` for a parameter the item gives, else ``otherwise``."""
+    given = isinstance(parameter, str) and parameter in item.params
+    return f"{item.where}.params{key_part(parameter)}" if given else otherwise
 
 
 def load_callbacks(

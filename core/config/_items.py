@@ -91,7 +91,7 @@ def _unknown_keys(item: Mapping[Any, object], where: str, shown: str | None) -> 
     for key in item:
         if key not in ITEM_KEYS:
             text = key if isinstance(key, str) else ""
-            hint = did_you_mean(text, ITEM_KEYS)
+            hint = did_you_mean(text, ITEM_KEYS) or _under_params(text, item)
             found.append(
                 config_error(
                     shown,
@@ -100,6 +100,18 @@ def _unknown_keys(item: Mapping[Any, object], where: str, shown: str | None) -> 
                 )
             )
     return found
+
+
+def _under_params(key: str, item: Mapping[Any, object]) -> str:
+    """The hint for a key that looks like a parameter written on the item instead of under ``params``."""
+    if not (key.isidentifier() and key.isascii() and len(key) <= VALUE_LIMIT):
+        return ""  # no parameter name: nothing to point under params (and nothing huge or odd to repeat)
+    name = item.get("name")
+    shown = f"name = {safe_repr(name, VALUE_LIMIT)}, " if isinstance(name, str) else ""
+    return (
+        f"if it is a parameter of the plugin, write it under 'params': "
+        f"{{ {shown}params = {{ {key} = ... }} }} (YAML: params: {{{key}: ...}}); "
+    )
 
 
 def _check_policy(value: object, key: str, shown: str | None) -> ConfigError | None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from .._callback import BaseCallback
 from ..exceptions import DuplicatePluginError, PluginLoadError, PluginTypeError, TrainingError, UnknownPluginError
 from ..hookimpls import HookimplCallback, hookimpls, is_hookimpl_plugin
-from ..messages import close_matches, describe_error, safe_repr
+from ..messages import close_matches, describe_error, did_you_mean, safe_repr
 from . import _scan, _signature
 
 if TYPE_CHECKING:
@@ -214,17 +214,59 @@ def _import_target(info: PluginInfo) -> object:
         found: object = importlib.import_module(module_name)
         for attribute in filter(None, attributes.split(".")):
             found = getattr(found, attribute)
-    except Exception as error:
-        fix = (
-            f"reinstall or upgrade it (pip install --force-reinstall {info.distribution}), "
-            if info.distribution
-            else "check the import path, "
-        )
+    except (Exception, SystemExit) as error:
         raise PluginLoadError(
-            f"{info.describe()} failed to import: {describe_error(error)}; {fix}or remove it from the config",
+            f"{info.describe()} failed to import: {describe_error(error)}; {_import_fix(info, module_name, error)}",
             **info.error_fields(),
         ) from error
     return found
+
+
+def _import_fix(info: PluginInfo, module_name: str, error: BaseException) -> str:
+    """What to do about ``error``, raised by importing ``module_name`` for ``info``: whose mistake it is, and the fix.
+
+    A module missing from the plugin's own package (its entry point names ``pkg.grad_alrt``, and ``pkg`` has no such
+    module) is its authors' mistake in the entry point; a missing top-level package of the target means the
+    distribution's files are missing; any other missing module is a dependency that is not installed.
+    """
+    remove = "or remove it from the config"
+    if info.distribution is None:
+        return f"check the import path, {remove}"
+    reinstall = f"pip install --force-reinstall {info.distribution}"
+    missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+    if isinstance(error, SystemExit):
+        return f"importing it must not end the process: report it to the authors of {info.distribution}, {remove}"
+    if not isinstance(missing, str):
+        return f"reinstall or upgrade it ({reinstall}), {remove}"
+    package = module_name.partition(".")[0]
+    own = missing == package or missing.startswith(f"{package}.")
+    if not own:
+        return (
+            f"it needs the module {missing!r}, which is not installed: install the distribution that provides it (a "
+            f"dependency {info.distribution} does not declare, or one of its extras), {remove}"
+        )
+    if missing == package:
+        return (
+            f"{info.distribution} is installed without its package {package!r}: reinstall it ({reinstall}); if that "
+            f"does not help, its entry point names the wrong module: report it to its authors, {remove}"
+        )
+    parent, _, leaf = missing.rpartition(".")
+    hint = did_you_mean(leaf, _submodules(parent))
+    whose = "its entry point" if module_name == missing or module_name.startswith(f"{missing}.") else "its code"
+    return (
+        f"{whose} names the module {missing!r}, which its own package does not have; {hint}"
+        f"this is a mistake of {info.distribution} (for its authors: fix the entry point in "
+        f'[project.entry-points."{GROUP}"] of pyproject.toml, or the import, and reinstall), {remove}'
+    )
+
+
+def _submodules(package: str) -> list[str]:
+    """The names of the modules in ``package`` (already imported by the failed import), or none."""
+    import pkgutil
+
+    found = sys.modules.get(package)
+    path = getattr(found, "__path__", None)
+    return [module.name for module in pkgutil.iter_modules(path)] if path is not None else []
 
 
 def _check_factory(found: object, info: PluginInfo) -> PluginFactory:

@@ -118,6 +118,58 @@ def type_name(annotation: object) -> str:
     return repr(annotation).replace("typing.", "").replace("collections.abc.", "")
 
 
+def _literal_choices(annotation: object) -> tuple[object, ...] | None:
+    """The values of a ``Literal`` annotation (also inside ``Optional``, ``Union`` and ``Annotated``), else ``None``."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _literal_choices(typing.get_args(annotation)[0])
+    if origin in _UNION_TYPES:
+        found: list[object] = []
+        for arm in typing.get_args(annotation):
+            values = (None,) if arm is type(None) else _literal_choices(arm)
+            if values is None:
+                return None  # ``Literal["a"] | int``: not a closed set of values
+            found += [value for value in values if value not in found]
+        return tuple(found)
+    return None
+
+
+def choices(factory: PluginFactory) -> dict[str, tuple[object, ...]]:
+    """The values each parameter of ``factory`` accepts, for the parameters that accept a closed set of values.
+
+    They come from ``Literal`` annotations, then from the factory's own declaration, ``parameter_choices`` (see
+    :attr:`~altametris.sara.core.base_callback.BaseCallback.parameter_choices`), which wins for the names it gives.
+    A declaration that is not a mapping of names to sequences of values is ignored here (the testing kit reports it).
+
+    Example:
+        >>> from typing import Literal
+        >>> from altametris.sara.core.base_callback import BaseCallback
+        >>> class Alert(BaseCallback):
+        ...     parameter_choices = {"mode": ("min", "max")}
+        ...     def __init__(self, mode: str = "min", side: Literal["above", "below"] = "above") -> None: ...
+        >>> choices(Alert)
+        {'side': ('above', 'below'), 'mode': ('min', 'max')}
+    """
+    found: dict[str, tuple[object, ...]] = {}
+    for name, annotation in annotations_of(factory).items():
+        literal = _literal_choices(annotation)
+        if literal is not None and name != "return":
+            found[name] = literal
+    declared: object = getattr(factory, "parameter_choices", None)
+    if isinstance(declared, abc.Mapping):
+        for key, values in declared.items():
+            if isinstance(key, str) and isinstance(values, (abc.Sequence, abc.Set)) and not isinstance(values, str):
+                found[key] = tuple(values)
+    return found
+
+
+def in_choices(value: object, allowed: tuple[object, ...]) -> bool:
+    """Whether ``value`` is one of ``allowed``, of the same type too (``True`` is not ``1``, ``1`` is not ``1.0``)."""
+    return any(type(value) is type(choice) and value == choice for choice in allowed)
+
+
 def _is_path_type(annotation: object) -> bool:
     import pathlib
 
@@ -143,7 +195,7 @@ def conforms(value: object, annotation: object) -> bool:  # noqa: PLR0911, PLR09
     if origin in _UNION_TYPES:
         return any(conforms(value, arm) for arm in args)
     if origin is typing.Literal:
-        return any(type(value) is type(choice) and value == choice for choice in args)
+        return in_choices(value, args)
     if origin is typing.Annotated:
         return conforms(value, args[0])
     if origin is None:
@@ -240,6 +292,7 @@ def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginI
     takes_any = any(p.kind is kinds.VAR_KEYWORD for p in signature.values())
     named = {name: p for name, p in signature.items() if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}
     hints = annotations_of(factory)
+    closed = choices(factory)
     found: list[PluginParameterError] = []
 
     def refuse(message: str, parameter: str | None, **extra: Any) -> None:
@@ -277,6 +330,16 @@ def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginI
                 expected=expected,
                 found=value,
             )
+        elif name in closed and not in_choices(value, closed[name]):
+            expected = "one of " + ", ".join(safe_repr(choice, VALUE_LIMIT) for choice in closed[name])
+            hint = did_you_mean(value, [choice for choice in closed[name] if isinstance(choice, str)])
+            refuse(
+                f"parameter {name!r} expects {expected}, got {safe_repr(value, VALUE_LIMIT)}"
+                + (f"; {hint.rstrip()}" if hint else ""),
+                name,
+                expected=expected,
+                found=value,
+            )
     for name, parameter in signature.items():
         if parameter.default is not parameter.empty or parameter.kind in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD):
             continue
@@ -293,21 +356,66 @@ def problems(factory: PluginFactory, params: Mapping[str, object], info: PluginI
     return found
 
 
+def blamed_parameter(error: BaseException, params: Mapping[str, object]) -> str | None:
+    """The parameter of ``params`` that a constructor's ``error`` is about, or ``None`` when it names none.
+
+    The error's own ``parameter`` attribute wins (``PluginParameterError(..., parameter="threshold")``, or any
+    exception a plugin gives that attribute); otherwise the given parameter that the message names first, as a whole
+    word (``"'threshold' must be finite"``, ``"threshold must be finite"``).
+
+    Example:
+        >>> blamed_parameter(ValueError("window must exceed size, got 0"), {"size": 3, "window": 0})
+        'window'
+        >>> blamed_parameter(ValueError("something failed"), {"window": 0}) is None
+        True
+    """
+    own = getattr(error, "parameter", None)
+    if isinstance(own, str) and own:
+        return own
+    try:
+        text = str(error)[:2000]  # a parameter is named near the start; a huge message is not searched whole
+    except Exception:
+        return None
+    import re
+
+    found = []
+    for name in params:
+        match = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) if isinstance(name, str) and name else None
+        if match is not None:
+            found.append((match.start(), name))
+    return min(found)[1] if found else None
+
+
 def construct(factory: PluginFactory, params: Mapping[str, object], info: PluginInfo) -> BaseCallback:
-    """Call ``factory(**params)``; wrap what it raises, and check what it returns."""
+    """Call ``factory(**params)``; wrap what it raises, and check what it returns.
+
+    What the constructor raises names the plugin and its distribution, and keeps the parameter it is about (see
+    :func:`blamed_parameter`) as ``parameter``: a config reports it at ``callbacks[i].params.<parameter>``. A
+    ``SystemExit`` (a constructor calling ``sys.exit()``) is the plugin's fault, reported like any other error instead
+    of ending the process.
+    """
     try:
         callback = factory(**params)
     except SaraError as error:
         for attribute, value in (("plugin", info.name), ("distribution", info.requirement), ("target", info.target)):
             if getattr(error, attribute, UNRESOLVED) is None:
                 setattr(error, attribute, value)
+        if isinstance(error, PluginParameterError) and error.parameter is None:
+            error.parameter = blamed_parameter(error, params)
+        _name_the_plugin(error, info)
         raise
-    except Exception as error:
+    except (Exception, SystemExit) as error:
+        parameter = blamed_parameter(error, params)
+        if isinstance(error, SystemExit):
+            what = f"called sys.exit({safe_repr(error.code, VALUE_LIMIT)})"
+            fix = "a constructor must raise an exception, not end the process: report it to the plugin's authors"
+        else:
+            what = f"raised {describe_error(error)}"
+            fix = "fix the params, or report it to the plugin's authors if they are right"
         raise PluginParameterError(
-            f"{info.describe()}: its constructor raised {describe_error(error)} "
-            f"(with params {safe_repr(dict(params), VALUE_LIMIT)}); "
-            f"fix the params, or report it to the plugin's authors if they are right",
+            f"{info.describe()}: its constructor {what} (with params {safe_repr(dict(params), VALUE_LIMIT)}); {fix}",
             **info.error_fields(),
+            parameter=parameter,
         ) from error
     if not isinstance(callback, BaseCallback):
         raise PluginTypeError(
@@ -318,6 +426,22 @@ def construct(factory: PluginFactory, params: Mapping[str, object], info: Plugin
             found=callback,
         )
     return callback
+
+
+def _name_the_plugin(error: SaraError, info: PluginInfo) -> None:
+    """Start the message of a plugin's own error with the plugin and its distribution, as SARA's own errors do.
+
+    A message that starts with the plugin's bare name and a colon (``"grad_alert: 'threshold' must be finite"``, the
+    built-ins' way) has that name replaced; a message that already names the distribution is left as it is.
+    """
+    try:
+        text = str(error)
+    except Exception:
+        text = type(error).__qualname__
+    if info.requirement is None or info.requirement in text:
+        return
+    text = text.removeprefix(f"{info.name}: ")
+    error.args = (f"{info.describe(target=False)}: {text}",)
 
 
 def build(factory: PluginFactory, params: Mapping[str, object], info: PluginInfo) -> BaseCallback:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Callable
 
 from .._callback import BaseCallback, overrides
@@ -20,7 +21,7 @@ from ..exceptions import ConformanceError, SaraError
 from ..messages import VALUE_LIMIT, describe_error, safe_repr
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    import inspect
 
     from ..discovery import PluginFactory
 
@@ -119,6 +120,36 @@ def _check_parameters(factory: PluginFactory, problems: list[str]) -> None:
                 f"{label}: the default {parameter.default!r} of parameter {name!r} does not fit its annotation "
                 f"{item['annotation']}: a config could not give that value back; fix the annotation (Optional?)"
             )
+    problems += _choice_problems(factory, label, parameters)
+
+
+def _choice_problems(factory: object, label: str, parameters: Mapping[str, inspect.Parameter]) -> list[str]:
+    """What is wrong with the choices that ``factory`` declares (``parameter_choices``), which configs must meet."""
+    declared = getattr(factory, "parameter_choices", None)
+    if declared is None or (isinstance(declared, Mapping) and not declared):
+        return []
+    if not isinstance(declared, Mapping):
+        return [f"{label}.parameter_choices is {type(declared).__qualname__}; expected a mapping of names to values"]
+    problems = []
+    allowed = _signature.choices(factory)  # type: ignore[arg-type]
+    for name, values in declared.items():
+        if name not in parameters:
+            problems.append(
+                f"{label}.parameter_choices names {name!r}, which is no parameter of its constructor; "
+                f"its parameters are: {', '.join(parameters) or 'none'}"
+            )
+        elif isinstance(values, str) or not isinstance(values, (Sequence, Set)) or not values:
+            problems.append(
+                f"{label}.parameter_choices[{name!r}] is {safe_repr(values)}; expected a non-empty tuple of values"
+            )
+        else:
+            default = parameters[name].default
+            if default is not parameters[name].empty and not _signature.in_choices(default, allowed[name]):
+                problems.append(
+                    f"{label}: the default {safe_repr(default)} of parameter {name!r} is not one of its "
+                    "parameter_choices: a config could not give that value back"
+                )
+    return problems
 
 
 # -- state -----------------------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Directives (usable from Markdown through MyST and from reStructuredText):
 
 ``sara-lifecycle``
-    the hook order as a text diagram, from a recorded run of the reference loop;
+    the hook order, from a recorded run of the reference loop: drawn as an SVG generated at build time (no tool, no
+    download), then as a text diagram;
 ``sara-hooks``
     a table of every hook, its arguments and when it is called, from the hookspecs;
 ``sara-command``
@@ -46,11 +47,14 @@ def _literal(text: str, language: str) -> nodes.literal_block:
 
 
 class Lifecycle(SphinxDirective):
-    """``sara-lifecycle``: the hook order, from a recorded run."""
+    """``sara-lifecycle``: the hook order, from a recorded run, drawn (an SVG made here) and as text."""
 
     def run(self) -> list[nodes.Node]:
-        """The diagram, as a text block."""
-        return [_literal(sara_render.lifecycle_diagram(), "text")]
+        """The drawing (HTML only), then the text diagram, which every builder shows."""
+        drawing = nodes.container(classes=["sara-lifecycle-figure"])
+        drawing += nodes.raw("", sara_render.lifecycle_svg(), format="html")
+        note = "The same order as text, with each hook's arguments and what it is called for:"
+        return [drawing, nodes.paragraph(note, note), _literal(sara_render.lifecycle_diagram(), "text")]
 
 
 def _inline(text: str) -> list[nodes.Node]:
@@ -145,7 +149,6 @@ class Builtins(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         """The sections, parsed as reStructuredText."""
         from altametris.sara.core.discovery._describe import hooks as _hooks_of
-        from altametris.sara.core.discovery._describe import parameters as _parameters
         from docutils.statemachine import StringList
 
         lines: list[str] = []
@@ -166,13 +169,12 @@ class Builtins(SphinxDirective):
                 f":hooks: {', '.join(f'``{hook}``' for hook in hooks) or 'none'}",
                 "",
             ]
-            parameters = _parameters(plugin.factory)
-            if parameters:
-                lines += [".. list-table::", "   :header-rows: 1", "   :widths: 25 35 40", ""]
-                lines += ["   * - parameter", "     - type", "     - default"]
-                for item in parameters:
-                    default = "*required*" if item["required"] else f"``{item['default']}``"
-                    lines += [f"   * - ``{item['name']}``", f"     - ``{item['annotation']}``", f"     - {default}"]
+            rows = sara_render.parameter_rows(plugin.factory)
+            if rows:
+                lines += [".. list-table::", "   :header-rows: 1", "   :widths: 22 30 24 24", ""]
+                lines += ["   * - parameter", "     - type", "     - default", "     - choices"]
+                for row in rows:
+                    lines += [f"   * - {row.name}", *(f"     - {cell}" for cell in row[1:])]
                 lines.append("")
             lines += [f".. autoclass:: {module}.{attribute}", "   :no-index:", ""]
         container = nodes.section()

@@ -1,11 +1,13 @@
 """What the documentation generates from the code, without Sphinx: the test suite checks these functions directly.
 
-* :func:`lifecycle_diagram`: the hook order, from a run of the reference loop recorded by the testing kit, with each
-  hook's arguments and purpose from :data:`~altametris.sara.core.hookspecs.HOOKS`;
+* :func:`lifecycle`, :func:`lifecycle_diagram` and :func:`lifecycle_svg`: the hook order, from a run of the reference
+  loop recorded by the testing kit, as text (with each hook's arguments and purpose from
+  :data:`~altametris.sara.core.hookspecs.HOOKS`) and drawn as an SVG;
 * :func:`run_command`: a ``sara-callbacks`` command line and its real output;
 * :func:`config_views` and :func:`config_problems`: a TOML config, the same config in YAML, and whether SARA accepts
   it;
-* :func:`builtin_plugins`: the plugins that this distribution registers;
+* :func:`builtin_plugins` and :func:`parameter_rows`: the plugins that this distribution registers, and the table of
+  each one's parameters;
 * :func:`public_modules` and :func:`reexports`: what the API reference documents.
 """
 
@@ -54,36 +56,151 @@ def _unique(hooks: list[str]) -> list[str]:
     return list(dict.fromkeys(hooks))
 
 
-def lifecycle_diagram() -> str:
-    """The order of the hooks as the reference loop calls them, as an indented text diagram.
+class Lifecycle(NamedTuple):
+    """The hooks of a training in the order the reference loop calls them, grouped by where they run."""
 
-    The order is read from a recorded run of :func:`~altametris.sara.core.loop.fit` (through
-    :func:`~altametris.sara.core.testing.simulate`), not written by hand; the arguments and the notes come from the
-    hookspecs.
+    before: list[str]
+    epoch_start: list[str]
+    batch: list[str]
+    epoch_end: list[str]
+    after: list[str]
+    failure: str
+
+
+def lifecycle() -> Lifecycle:
+    """The order of the hooks, read from a recorded run of :func:`~altametris.sara.core.loop.fit`.
+
+    The run goes through :func:`~altametris.sara.core.testing.simulate`; nothing here is written by hand.
     """
     from altametris.sara.core.testing import simulate
 
     events = simulate([], epochs=2, batches=2).events
     before = _unique([event.hook for event in events if event.epoch is None and event.hook != "on_train_end"])
     epoch_zero = [event for event in events if event.epoch == 0]
-    in_epoch_before = _unique([e.hook for e in epoch_zero if e.batch is None and e.hook == "on_epoch_start"])
-    in_batch = _unique([e.hook for e in epoch_zero if e.batch == 0])
-    in_epoch_after = _unique([e.hook for e in epoch_zero if e.batch is None and e.hook != "on_epoch_start"])
-    after = _unique([event.hook for event in events if event.epoch is None and event.hook not in before])
-    failed = simulate([], epochs=1, batches=1, fail_at="on_batch_end").events[-1].hook
+    return Lifecycle(
+        before=before,
+        epoch_start=_unique([e.hook for e in epoch_zero if e.batch is None and e.hook == "on_epoch_start"]),
+        batch=_unique([e.hook for e in epoch_zero if e.batch == 0]),
+        epoch_end=_unique([e.hook for e in epoch_zero if e.batch is None and e.hook != "on_epoch_start"]),
+        after=_unique([event.hook for event in events if event.epoch is None and event.hook not in before]),
+        failure=simulate([], epochs=1, batches=1, fail_at="on_batch_end").events[-1].hook,
+    )
 
-    lines: list[tuple[str, str | None]] = [(_call(hook), hook) for hook in before]
+
+def lifecycle_diagram() -> str:
+    """The order of the hooks as the reference loop calls them, as an indented text diagram.
+
+    The order comes from :func:`lifecycle`; the arguments and the notes come from the hookspecs.
+    """
+    order = lifecycle()
+    lines: list[tuple[str, str | None]] = [(_call(hook), hook) for hook in order.before]
     lines.append(("for each epoch (epoch = 0, 1, ...):", None))
-    lines += [(f"    {_call(hook)}", hook) for hook in in_epoch_before]
+    lines += [(f"    {_call(hook)}", hook) for hook in order.epoch_start]
     lines.append(("    for each batch of the epoch (batch = 0, 1, ...):", None))
-    lines += [(f"        {_call(hook)}", hook) for hook in in_batch]
-    lines += [(f"    {_call(hook)}", hook) for hook in in_epoch_after]
-    lines += [(_call(hook), hook) for hook in after]
+    lines += [(f"        {_call(hook)}", hook) for hook in order.batch]
+    lines += [(f"    {_call(hook)}", hook) for hook in order.epoch_end]
+    lines += [(_call(hook), hook) for hook in order.after]
     lines.append(("", None))
     lines.append(("if a hook, a training step or the validation raises:", None))
-    lines.append((_call(failed), failed))
+    lines.append((_call(order.failure), order.failure))
     width = max(len(text) for text, hook in lines if hook) + 3
     return "\n".join((f"{text:<{width}}# {_purpose(hook)}" if hook else text).rstrip() for text, hook in lines)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def lifecycle_svg() -> str:
+    """The same order as :func:`lifecycle_diagram`, drawn: an SVG made at build time, without any download or tool.
+
+    Each hook is a box (its purpose as a tooltip); the epoch and batch loops are dashed frames, each with an arrow
+    back to its start; the cleanup hook stands apart, below. Lines and text take the page's colour (light or dark).
+    """
+    order = lifecycle()
+    width, box_width, box_height, gap = 550, 300, 30, 14
+    centre = 300  # right of the loops' labels
+    frames = {1: (20, 530), 2: (50, 500)}  # (left, right) of the epoch and the batch loops
+    parts: list[str] = []
+    y = 14
+    previous_bottom: int | None = None
+
+    def box(hook: str, *, dashed: bool = False) -> None:
+        nonlocal y, previous_bottom
+        if previous_bottom is not None:
+            parts.append(
+                f'<line x1="{centre}" y1="{previous_bottom}" x2="{centre}" y2="{y - 2}" '
+                'stroke="currentColor" marker-end="url(#sara-arrow)"/>'
+            )
+        left = centre - box_width // 2
+        dash = ' stroke-dasharray="5 3"' if dashed else ""
+        parts.append(
+            f"<g><title>{_escape(_purpose(hook))}</title>"
+            f'<rect x="{left}" y="{y}" width="{box_width}" height="{box_height}" rx="6" fill="none" '
+            f'stroke="currentColor"{dash}/>'
+            f'<text x="{centre}" y="{y + 20}" text-anchor="middle">{_escape(_call(hook))}</text></g>'
+        )
+        previous_bottom = y + box_height
+        y += box_height + gap
+
+    def frame(level: int, top: int, label: str, again: str, again_from: int | None = None) -> int:
+        """Draw a loop's frame from ``top`` to here and return its bottom.
+
+        ``again`` labels the arrow back to its start, below ``again_from`` (an inner frame's bottom) when given.
+        """
+        left, right = frames[level]
+        bottom = y - gap + 10
+        middle = (max(top, again_from or top) + bottom) // 2
+        parts.append(
+            f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" rx="10" fill="none" '
+            'stroke="currentColor" stroke-opacity="0.55" stroke-dasharray="6 4"/>'
+            f'<text x="{left + 10}" y="{top + 17}" class="sara-label">{_escape(label)}</text>'
+            f'<path d="M {right - 14} {bottom - 12} V {top + 30}" stroke="currentColor" fill="none" '
+            'marker-end="url(#sara-arrow)"/>'
+            f'<text x="{right - 20}" y="{middle}" text-anchor="middle" class="sara-label" '
+            f'transform="rotate(-90 {right - 20} {middle})">{_escape(again)}</text>'
+        )
+        return bottom
+
+    for hook in order.before:
+        box(hook)
+    epoch_top = y - 4
+    y += 22
+    for hook in order.epoch_start:
+        box(hook)
+    batch_top = y - 4
+    y += 22
+    for hook in order.batch:
+        box(hook)
+    y += 6
+    batch_bottom = frame(2, batch_top, "for each batch (batch = 0, 1, ...)", "next batch")
+    y += 10
+    for hook in order.epoch_end:
+        box(hook)
+    y += 6
+    frame(1, epoch_top, "for each epoch (epoch = 0, 1, ...)", "next epoch", again_from=batch_bottom)
+    y += 10
+    for hook in order.after:
+        box(hook)
+    y += 16
+    parts.append(
+        f'<text x="{centre}" y="{y}" text-anchor="middle" class="sara-label">'
+        "if a hook, a training step or the validation raises:</text>"
+    )
+    y += 10
+    previous_bottom = None
+    box(order.failure, dashed=True)
+    height = y
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        'role="img" aria-labelledby="sara-lifecycle-title" class="sara-lifecycle">'
+        '<title id="sara-lifecycle-title">The order of the hooks in a training</title>'
+        '<defs><marker id="sara-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="currentColor"/></marker></defs>'
+        "<style>.sara-lifecycle text { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; "
+        "font-size: 13px; fill: currentColor; } .sara-lifecycle .sara-label { font-family: inherit; "
+        "font-size: 12px; fill-opacity: 0.8; }</style>" + "".join(parts) + "</svg>"
+    )
 
 
 class HookRow(NamedTuple):
@@ -211,6 +328,30 @@ def builtin_plugins() -> list[BuiltinPlugin]:
         if entry.group == GROUP:
             found.append(BuiltinPlugin(entry.name, entry.value, find_plugin(entry.name).load()))
     return sorted(found)
+
+
+class ParameterRow(NamedTuple):
+    """One parameter of a built-in, as its section's table shows it (reStructuredText inline markup)."""
+
+    name: str
+    annotation: str
+    default: str
+    choices: str
+
+
+def parameter_rows(factory: object) -> list[ParameterRow]:
+    """A plugin's parameters as its table shows them: name, type, default, choices (as ``sara-callbacks show``)."""
+    from altametris.sara.core.discovery._describe import parameters
+
+    return [
+        ParameterRow(
+            f"``{item['name']}``",
+            f"``{item['annotation']}``",
+            "*required*" if item["required"] else f"``{item['default_text']}``",
+            ", ".join(f"``{choice}``" for choice in item["choices_text"] or []) or "--",
+        )
+        for item in parameters(factory)  # type: ignore[arg-type]
+    ]
 
 
 def public_modules() -> list[str]:
