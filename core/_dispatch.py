@@ -16,7 +16,8 @@ Each callback's hook is called the way pluggy calls hook implementations: with t
 from the hookspec's arguments and the trainer's context keywords:
 
 * a method whose leading parameters are hookspec arguments in the hookspec's order is called with them by position,
-  plus the context keywords when it accepts ``**kwargs``;
+  plus the context keywords when it accepts ``**kwargs``; a ``*args`` after them (or alone, as in a decorator's
+  wrapper) receives the remaining hookspec arguments, by position;
 * a method that names hookspec arguments in another order is called with them by name;
 * any other method (one that takes context arguments by name) goes through an adapter that picks its arguments by
   name, and reports an argument it requires that the trainer did not pass.
@@ -90,6 +91,7 @@ class Shape(NamedTuple):
     required: tuple[str, ...]
     leading: tuple[str, ...]
     var_keyword: bool
+    var_positional: bool = False
 
 
 _shapes: weakref.WeakKeyDictionary[Any, Shape] = weakref.WeakKeyDictionary()
@@ -106,7 +108,7 @@ def shape_of(method: HookFunction) -> Shape:
     named: list[str] = []
     required: list[str] = []
     leading: list[str] = []
-    var_keyword = False
+    var_keyword = var_positional = False
     leading_open = True
     for parameter in inspect.signature(method).parameters.values():
         kind = parameter.kind
@@ -114,7 +116,7 @@ def shape_of(method: HookFunction) -> Shape:
             var_keyword = True
             continue
         if kind is parameter.VAR_POSITIONAL:
-            leading_open = False
+            leading_open, var_positional = False, True
             continue
         if kind is parameter.POSITIONAL_ONLY:
             positional_only.append(parameter.name)
@@ -126,7 +128,7 @@ def shape_of(method: HookFunction) -> Shape:
             leading.append(parameter.name)
         else:
             leading_open = False
-    shape = Shape(tuple(positional_only), tuple(named), tuple(required), tuple(leading), var_keyword)
+    shape = Shape(tuple(positional_only), tuple(named), tuple(required), tuple(leading), var_keyword, var_positional)
     with contextlib.suppress(TypeError):  # not weakly referenceable (a builtin, say): analysed each time
         _shapes[function] = shape
     return shape
@@ -245,6 +247,9 @@ def plan_for(callback: object, hook: HookSpec) -> Plan:
     takes = shape.positional_only + shape.named
     table = kinds(hook)
     if all(name in spec for name in (*shape.required, *takes)):
+        if shape.var_positional and shape.leading == spec[: len(shape.leading)] and len(takes) == len(shape.leading):
+            # ``*args`` after a prefix of the hookspec's arguments (or alone): it receives them all, by position.
+            return Plan(method, table.index(Kind(spec, False, shape.var_keyword)))
         # It names some of the hookspec's arguments (any order): pass just those, by position when it can.
         chosen = tuple(name for name in spec if name in takes)
         if shape.leading == chosen:

@@ -135,11 +135,7 @@ class HookTable:
         for name in hooks:
             hook = HOOKS[name]
             plans = _dispatch.distinct(
-                [
-                    plan
-                    for callback in self.active
-                    if (plan := self.plans[id(callback)][1].get(name)) is not None
-                ]
+                [plan for callback in self.active if (plan := self.plans[id(callback)][1].get(name)) is not None]
             )
             owners = {id(plan.call): callback for plan, callback in zip(plans, self._owners_of(name))}
             dispatcher = _dispatch.build_dispatcher(hook, tuple(plans), self._handler(name, owners), self.position)

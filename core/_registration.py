@@ -7,6 +7,7 @@ conformance check reports :func:`hook_problems`, which finds the same misspelt h
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import weakref
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from .hookspecs import HOOKS
 from .messages import class_name, close_matches, describe_error, safe_repr
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     from .hookspecs import HookSpec
 
@@ -47,6 +48,10 @@ def validate_callback(callback: object, where: str) -> None:
             callback=callback,
         )
     check_policy(callback, where)
+    problems = refusals(callback)
+    if problems:
+        listed = "; ".join(problems)
+        raise TrainingError(f"{where}: {class_name(callback)} cannot be registered: {listed}", callback=callback)
 
 
 def _own_attributes(cls: type) -> Iterator[tuple[type, str, object]]:
@@ -103,48 +108,119 @@ def _label(klass: type, name: str) -> str:
 
 
 def hook_problems(cls: type) -> list[str]:
-    """Every hook of ``cls`` that the manager could not call as the hookspecs say, one sentence each.
+    """Every way ``cls``'s hooks do not fit the hookspecs, one sentence each: the conformance check's list.
 
-    Misspelt hook names, attributes that are no methods, ``async def`` hooks and hooks that require an argument the
-    hookspec does not have.
+    What :func:`refusals` finds (the manager refuses those), and, as advice, hooks that require an argument that is no
+    hookspec argument (a trainer that does not pass it as a context keyword makes them fail).
     """
     problems: list[str] = []
     for klass, name, raw in _own_attributes(cls):
         spec = HOOKS.get(name)
-        if spec is not None:
-            problems += _signature_problems(cls, raw, spec, _label(klass, name))
-        elif _is_method(raw):
-            problems.append(
-                f"{_label(klass, name)} is no hook of SARA callbacks and would never be called; {_misspelt(name)}"
-            )
+        label = _label(klass, name)
+        if spec is None:
+            if _is_method(raw):
+                problems.append(f"{label} is no hook of SARA callbacks and would never be called; {_misspelt(name)}")
+            continue
+        refused = _refusals(getattr(cls, name), raw, spec, label, skip_self=inspect.isfunction(raw))
+        problems += refused or _advice(getattr(cls, name), spec, label, skip_self=inspect.isfunction(raw))
     return problems
 
 
-def _signature_problems(cls: type, raw: object, spec: HookSpec, label: str) -> list[str]:
-    takes_self = inspect.isfunction(raw)  # a plain method; static and class methods are read without it
-    if not _is_method(raw):
-        return [f"{label} is {type(raw).__qualname__} {raw!r}, not a method: the manager cannot call it"]
-    function: Callable[..., object] = getattr(cls, spec.name)
-    if inspect.iscoroutinefunction(inspect.unwrap(function)):
-        return [
-            f"{label} is a coroutine function (async def): hooks are called synchronously, its body would never run"
-        ]
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError) as error:
-        text = " ".join(describe_error(error).split())
-        return [f"{label}: its signature cannot be read ({text}), so its arguments cannot be matched"]
-    parameters = list(signature.parameters.values())
-    kinds = inspect.Parameter
-    if takes_self and parameters and parameters[0].kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD):
-        parameters = parameters[1:]  # self
+_refused_classes: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def refusals(callback: object) -> list[str]:
+    """Why the manager cannot call ``callback``'s hooks as the hookspecs say, one sentence each; ``[]`` when it can.
+
+    ``async def`` and generator hooks (their body would never run), attributes that are no functions, signatures that
+    cannot be read, and a required parameter that looks like a misspelt hookspec argument (``metric`` for
+    ``metrics``). Read once per class, and for hooks assigned on the instance itself.
+    """
+    cls = type(callback)
+    found = _refused_classes.get(cls)
+    if found is None:
+        found = tuple(
+            problem
+            for klass, name, raw in _own_attributes(cls)
+            if name in HOOKS
+            for problem in _refusals(
+                getattr(cls, name), raw, HOOKS[name], _label(klass, name), skip_self=inspect.isfunction(raw)
+            )
+        )
+        with contextlib.suppress(TypeError):
+            _refused_classes[cls] = found
+    own = getattr(callback, "__dict__", {})
+    label = class_name(callback)
+    return [
+        *found,
+        *(
+            problem
+            for name in HOOKS
+            if name in own
+            for problem in _refusals(
+                own[name], own[name], HOOKS[name], f"{label}.{name} (set on the instance)", skip_self=False
+            )
+        ),
+    ]
+
+
+def _refusals(function: object, raw: object, spec: HookSpec, label: str, *, skip_self: bool) -> list[str]:
+    if not _is_method(raw) or not callable(function):
+        return [f"{label} is {type(raw).__qualname__} {safe_repr(raw)}, not a method: the manager cannot call it"]
+    inner = inspect.unwrap(function)
+    for test, what in (
+        (inspect.iscoroutinefunction, "a coroutine function (async def)"),
+        (inspect.isasyncgenfunction, "an asynchronous generator function"),
+        (inspect.isgeneratorfunction, "a generator function (it yields)"),
+    ):
+        if test(inner):
+            return [
+                f"{label} is {what}: hooks are called synchronously and their result is dropped, so its body would "
+                "never run; make it a plain def (hand asynchronous work to a thread or an event loop of your own)"
+            ]
+    parameters = _parameters(function, label, skip_self=skip_self)
+    if isinstance(parameters, str):
+        return [parameters]
+    named = {parameter.name for parameter in parameters}
+    found = []
+    for parameter in parameters:
+        if parameter.name in spec.argnames or parameter.default is not parameter.empty:
+            continue
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        close = [name for name in close_matches(parameter.name, spec.argnames) if name not in named]
+        if close:
+            found.append(
+                f"{label} requires {parameter.name!r}, which is no argument of {spec.name}: did you mean "
+                f"{close[0]!r}? (its arguments: {', '.join(spec.argnames)}); rename the parameter"
+            )
+    return found
+
+
+def _advice(function: object, spec: HookSpec, label: str, *, skip_self: bool) -> list[str]:
+    parameters = _parameters(function, label, skip_self=skip_self)
+    if isinstance(parameters, str):
+        return []
     given = ", ".join(spec.argnames) or "none"
     return [
         f"{label} requires {parameter.name!r}, which is no argument of {spec.name} (its arguments: {given}): "
         f"a trainer that does not pass {parameter.name!r} as a context keyword gets a TrainingError; "
         f"give it a default, or read it from **kwargs"
         for parameter in parameters
-        if parameter.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)
+        if parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
         and parameter.name not in spec.argnames
         and parameter.default is parameter.empty
     ]
+
+
+def _parameters(function: object, label: str, *, skip_self: bool) -> list[inspect.Parameter] | str:
+    """``function``'s parameters (``self`` left out), or why they cannot be read."""
+    try:
+        parameters = list(inspect.signature(function).parameters.values())  # type: ignore[arg-type]
+    except (TypeError, ValueError) as error:
+        text = " ".join(describe_error(error).split())
+        return f"{label}: its signature cannot be read ({text}), so its arguments cannot be matched"
+    kinds = inspect.Parameter
+    if skip_self and parameters and parameters[0].kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD):
+        parameters = parameters[1:]
+    return parameters

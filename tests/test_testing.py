@@ -359,8 +359,9 @@ def test_hook_signatures_that_do_not_fit_the_hookspecs_are_reported() -> None:
         "Sloppy.on_batch_end requires 'lr', which is no argument of on_batch_end (its arguments: batch, metrics): a "
         "trainer that does not pass 'lr' as a context keyword gets a TrainingError; give it a default, or read it "
         "from **kwargs",
-        "Sloppy.on_train_start is a coroutine function (async def): hooks are called synchronously, its body would "
-        "never run",
+        "Sloppy.on_train_start is a coroutine function (async def): hooks are called synchronously and their result is "
+        "dropped, so its body would never run; make it a plain def (hand asynchronous work to a thread or an event "
+        "loop of your own)",
         "Sloppy.on_train_end is int 42, not a method: the manager cannot call it",
     ]
 

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 from .. import discovery
 from .._callback import BaseCallback
 from .._failures import set_policy
+from .._registration import validate_callback
 from ..discovery import _signature
 from ..exceptions import ConfigError, PluginParameterError, PluginTypeError, SaraError
 from ..messages import VALUE_LIMIT, close_matches, safe_repr
@@ -247,7 +248,7 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool, or
     return ConfigReport(tuple(found), tuple(callbacks), tuple(names), tuple(disabled))
 
 
-def _build(
+def _build(  # noqa: PLR0911 - one early return per kind of problem, each reported at its place
     item: Item, shown: str | None, allow_import_paths: bool, report: Callable[[SaraError], None]
 ) -> BaseCallback | None:
     """The callback of an enabled item, or ``None`` after reporting its problems."""
@@ -278,6 +279,11 @@ def _build(
         except SaraError as error:
             report(config_error(shown, f"{item.where}.on_error", str(error)))
             return None
+    try:  # what the manager will check when it registers it: found here, at its item, by `check` too
+        validate_callback(callback, info.describe(target=False))
+    except SaraError as error:
+        report(_locate(error, shown, item.where))
+        return None
     return callback
 
 
