@@ -318,16 +318,20 @@ class CallbackManager:
             self.__dict__.pop(name, None)
         self.__dict__.pop("_train_start", None)
 
-    def _compile(self) -> dict[str, HookFunction]:
-        self._validate_callbacks()
+    def _active(self) -> tuple[BaseCallback, ...]:
+        """The callbacks that run in this process: not disabled in this run, and not rank-zero-only off rank 0."""
         from .distributed import rank_info  # imported with the first hook call, not with the package
 
         rank = rank_info().rank
-        callbacks = tuple(
+        return tuple(
             callback
             for callback in self._callbacks
             if id(callback) not in self._disabled and not (rank and callback.rank_zero_only)
         )
+
+    def _compile(self) -> dict[str, HookFunction]:
+        self._validate_callbacks()
+        callbacks = self._active()
         self._policies = tuple((callback, policy_of(callback)) for callback in callbacks)
         dispatchers: dict[str, HookFunction] = {}
         for hook in HOOKS.values():
@@ -414,8 +418,8 @@ class CallbackManager:
         # Some hookspec argument is missing: callbacks that do not name it still run; the others are told.
         if hook_name == "on_train_start":
             self._start_run()
-        for callback in tuple(self._callbacks):
-            if id(callback) in self._disabled or not _overrides(callback, hook_name):
+        for callback in self._active():
+            if not _overrides(callback, hook_name):
                 continue
             call = _dispatch.call_by_name(callback, hook)
             try:
