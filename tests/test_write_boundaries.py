@@ -102,7 +102,7 @@ def check_against_the_full_run(records: Records, final: Records) -> None:
 
 def counts(records: Records) -> dict[str, int]:
     """How many records each logger's file holds (rows under the header, lines), and whether a checkpoint exists."""
-    found = {name: len(value) - 1 if name.endswith(".csv") else len(value) for name, value in records.items()}
+    found = {name: max(0, len(value) - 1) if name.endswith(".csv") else len(value) for name, value in records.items()}
     found = {name: count for name, count in found.items() if name.endswith((".csv", ".jsonl"))}
     found["any checkpoint"] = int(any(name.startswith("checkpoints/") for name in records))
     found["state.json"] = int("state.json" in records)
