@@ -46,7 +46,7 @@ class Budget:
     load from the rest of the machine (or a slow first use) does not make a miss, a regression misses every time."""
 
 
-FULL = Budget()
+FULL = Budget(repeats=5)
 QUICK = Budget(quick=True, rounds=5, sample_seconds=0.004, slack=2.0, repeats=5)
 
 
@@ -185,12 +185,12 @@ def run_cases(cases: list[Case], budget: Budget, report: Report, *, log: Callabl
     for case in cases:
         if budget.quick and not case.quick:
             continue
-        samples = case.measure(budget)
-        measurements = 1
-        while measurements < budget.repeats and any(verdict.met is False for verdict in judge(case, samples, budget)):
-            again = case.measure(budget)
-            samples = {name: values + again.get(name, []) for name, values in samples.items()}
-            measurements += 1
+        each = [case.measure(budget)]
+        samples = each[0]
+        while len(each) < budget.repeats and any(verdict.met is False for verdict in judge(case, samples, budget)):
+            each.append(case.measure(budget))
+            samples = {name: values + each[-1].get(name, []) for name, values in samples.items()}
+        measurements = len(each)
         for contender, values in samples.items():
             report.rows.append(
                 Row(case.family, case.name, contender, min(values), statistics.median(values), case.unit)
@@ -198,6 +198,9 @@ def run_cases(cases: list[Case], budget: Budget, report: Report, *, log: Callabl
         verdicts = judge(case, samples, budget)
         for verdict in verdicts:
             verdict.measurements = measurements
+            if verdict.met is False and measurements > 1:  # how steady the miss is, measurement by measurement
+                ratios = [Measured(one).ratio(verdict.contender, verdict.baseline) for one in each]
+                verdict.reason += f" (the ratio in each measurement: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
         report.verdicts.extend(verdicts)
         if log is not None:
             for verdict in verdicts:
