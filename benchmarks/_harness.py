@@ -1,46 +1,244 @@
-"""A small side-by-side timing harness: contenders are timed in interleaved rounds, so drift hits them alike.
+"""Side-by-side measurements that judge themselves: every case names its baselines and the ratios it promises.
 
-Every figure is reported with the baseline measured in the same run; ratios are what the targets speak of.
+A :class:`Case` measures a few contenders in interleaved rounds, so that drift and the other processes of a shared
+machine hit them alike, and keeps every sample. Its :class:`Target`\\ s say "this contender costs at most R times that
+baseline"; the verdict compares the ratio of the best samples (the round least disturbed by the machine) with R, in
+the same run. When a target is missed, the case's ``explain`` function says why, from numbers of the same run: a
+reason is computed, never written in advance.
+
+The quick pass (``--quick``, ``tox -e bench-quick`` in CI) runs the cases marked ``quick`` with fewer and shorter
+rounds and judges each ratio against ``slack`` times its target (2 by default): loose enough for a noisy 2-core
+machine, tight enough to catch an order-of-magnitude regression.
+
+Adding a case (memory, first call after a change, a bridge...): write ``measure(budget) -> {contender: samples}``
+(or use :func:`timed` for Python statements), wrap it in a :class:`Case` with its targets, return it from the
+family module's ``cases(budget)``, and register the module in ``run.py``'s ``FAMILIES``. Samples may be in any unit
+(``Case.unit``); a ratio only compares samples of one case.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
-import subprocess
 import sys
 import timeit
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+Samples = dict[str, list[float]]
+"""The samples of each contender of one case (a few rounds each), in the case's unit."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a run may measure: rounds per contender, and the time one timing sample should last."""
+
+    quick: bool = False
+    rounds: int = 9
+    sample_seconds: float = 0.02
+    slack: float = 1.0
+    """The bound of a verdict is ``slack * target``: 1 for the published run, looser for the quick pass in CI."""
+    repeats: int = 3
+    """A case that misses a target is measured again, up to this many times in all, its rounds pooled: a burst of
+    load from the rest of the machine (or a slow first use) does not make a miss, a regression misses every time."""
+
+
+FULL = Budget(repeats=5)
+QUICK = Budget(quick=True, rounds=5, sample_seconds=0.004, slack=2.0, repeats=5)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A promise of one case: ``contender`` costs at most ``ratio`` times ``baseline``, measured in the same run."""
+
+    contender: str
+    baseline: str
+    ratio: float
+
+
+@dataclass
+class Measured:
+    """The samples of one case, as its ``explain`` function reads them."""
+
+    samples: Samples
+
+    def best(self, contender: str) -> float:
+        """The smallest sample: the round least disturbed by the rest of the machine."""
+        return min(self.samples[contender])
+
+    def median(self, contender: str) -> float:
+        return statistics.median(self.samples[contender])
+
+    def ratio(self, contender: str, baseline: str) -> float:
+        """``best(contender) / best(baseline)``."""
+        return _divide(self.best(contender), self.best(baseline))
+
+
+@dataclass
+class Case:
+    """One benchmark case: contenders measured side by side, and the targets that judge them."""
+
+    family: str
+    name: str
+    measure: Callable[[Budget], Samples]
+    targets: tuple[Target, ...]
+    explain: Callable[[Measured, Target], str] | None = None
+    """Why ``target`` is missed, from this run's samples; called only for a missed target."""
+    unit: str = "us"
+    quick: bool = True
+    """Part of the quick pass."""
+
 
 @dataclass
 class Row:
-    """One measured contender: per-call times in microseconds and its ratio to the family's baseline."""
+    """One contender's samples, summarised."""
 
     family: str
     case: str
     contender: str
-    min_us: float
-    median_us: float
-    baseline: str = ""
-    ratio: float | None = None
-    target: str = ""
-    met: bool | None = None
-    notes: str = ""
+    best: float
+    median: float
+    unit: str
+
+
+@dataclass
+class Verdict:
+    """One target judged by one run."""
+
+    family: str
+    case: str
+    contender: str
+    baseline: str
+    target: float
+    bound: float
+    ratio: float | None
+    median_ratio: float | None
+    met: bool | None
+    """``None`` when a contender could not be measured (an optional package is missing): neither met nor missed."""
+    reason: str = ""
+    measurements: int = 1
+    """How many times the case was measured (more than once when a first measurement missed a target)."""
 
 
 @dataclass
 class Report:
-    """All rows of one run, with the machine they ran on."""
+    """Everything one run measured and judged, with the machine it ran on."""
 
     machine: dict[str, Any] = field(default_factory=dict)
+    budget: Budget = FULL
     rows: list[Row] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def missed(self) -> list[Verdict]:
+        return [verdict for verdict in self.verdicts if verdict.met is False]
+
+
+def _divide(value: float, base: float) -> float:
+    if base > 0:
+        return value / base
+    return 1.0 if value == base else float("inf")
+
+
+def judge(case: Case, samples: Samples, budget: Budget) -> list[Verdict]:
+    """The verdict of every target of ``case``, from ``samples``; a missed one carries its computed reason."""
+    measured = Measured(samples)
+    verdicts = []
+    for target in case.targets:
+        bound = target.ratio * budget.slack
+        if target.contender not in samples or target.baseline not in samples:
+            where = (case.family, case.name, target.contender, target.baseline)
+            verdicts.append(Verdict(*where, target.ratio, bound, None, None, None))
+            continue
+        ratio = measured.ratio(target.contender, target.baseline)
+        median_ratio = _divide(measured.median(target.contender), measured.median(target.baseline))
+        met = ratio <= bound
+        reason = ""
+        if not met:
+            reason = case.explain(measured, target) if case.explain is not None else ""
+            reason = reason or (
+                f"no cause is measured for this case; the ratio of medians is {median_ratio:.2f}, of the best "
+                f"rounds {ratio:.2f}"
+            )
+        verdicts.append(
+            Verdict(
+                case.family,
+                case.name,
+                target.contender,
+                target.baseline,
+                target.ratio,
+                bound,
+                ratio,
+                median_ratio,
+                met,
+                reason,
+            )
+        )
+    return verdicts
+
+
+def run_cases(cases: list[Case], budget: Budget, report: Report, *, log: Callable[[str], None] | None = None) -> None:
+    """Measure each case (the quick ones only in a quick pass) and add its rows and verdicts to ``report``."""
+    for case in cases:
+        if budget.quick and not case.quick:
+            continue
+        each = [case.measure(budget)]
+        samples = each[0]
+        while len(each) < budget.repeats and any(verdict.met is False for verdict in judge(case, samples, budget)):
+            each.append(case.measure(budget))
+            samples = {name: values + each[-1].get(name, []) for name, values in samples.items()}
+        measurements = len(each)
+        for contender, values in samples.items():
+            report.rows.append(
+                Row(case.family, case.name, contender, min(values), statistics.median(values), case.unit)
+            )
+        verdicts = judge(case, samples, budget)
+        for verdict in verdicts:
+            verdict.measurements = measurements
+            if verdict.met is False and measurements > 1:  # how steady the miss is, measurement by measurement
+                ratios = [Measured(one).ratio(verdict.contender, verdict.baseline) for one in each]
+                verdict.reason += f" (the ratio in each measurement: {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
+        report.verdicts.extend(verdicts)
+        if log is not None:
+            for verdict in verdicts:
+                if verdict.met is False:
+                    log(f"missed: {_describe(verdict)}")
+
+
+def timed(statements: dict[str, str], namespace: dict[str, Any], budget: Budget) -> Samples:
+    """Microseconds per execution of each statement, in interleaved rounds whose order rotates.
+
+    Each statement gets its own repeat count, so that one sample lasts about ``budget.sample_seconds`` whatever it
+    costs: a regression makes the run slower by the sample time, not by its own factor.
+    """
+    timers = {name: timeit.Timer(statement, globals=namespace) for name, statement in statements.items()}
+    numbers = {name: _calibrate(timer, budget.sample_seconds) for name, timer in timers.items()}
+    for name, timer in timers.items():  # one untimed sample each, after every contender's first use
+        timer.timeit(numbers[name])
+    samples: Samples = {name: [] for name in timers}
+    names = list(timers)
+    for round_ in range(budget.rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(timers[name].timeit(numbers[name]) / numbers[name] * 1e6)
+    return samples
+
+
+def _calibrate(timer: timeit.Timer, seconds: float) -> int:
+    """How many executions last about ``seconds`` (this also warms up: dispatchers compiled, caches filled)."""
+    number = 1
+    while True:
+        elapsed = timer.timeit(number)
+        if elapsed >= seconds / 5 or number >= 10**8:
+            return max(1, round(number * seconds / max(elapsed, 1e-9)))
+        number *= 10
 
 
 def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -49,57 +247,55 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    try:
+        load = ", load average " + " ".join(f"{value:.1f}" for value in os.getloadavg())
+    except (AttributeError, OSError):
+        load = ""
     return {
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "cpu": cpu,
-        "cores": _cores(),
+        "cores": f"{os.cpu_count() or 1}{load}",
     }
 
 
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 1
+# -- reports -----------------------------------------------------------------------------------------------------
 
 
-def interleaved(
-    contenders: dict[str, Callable[[], object]] | dict[str, str],
-    *,
-    number: int,
-    rounds: int,
-    globals_: dict[str, Any] | None = None,
-) -> dict[str, tuple[float, float]]:
-    """Time each contender ``number`` times per round, rounds interleaved; (min, median) seconds per call."""
-    timers = {name: timeit.Timer(stmt, globals=globals_) for name, stmt in contenders.items()}  # type: ignore[arg-type]
-    samples: dict[str, list[float]] = {name: [] for name in timers}
-    for timer in timers.values():  # warm up (compiles dispatchers, fills caches)
-        timer.timeit(max(1, number // 10))
-    for _ in range(rounds):
-        for name, timer in timers.items():
-            samples[name].append(timer.timeit(number) / number)
-    return {name: (min(values), statistics.median(values)) for name, values in samples.items()}
+def _describe(verdict: Verdict) -> str:
+    ratio = "not measured" if verdict.ratio is None else f"{verdict.ratio:.2f}x"
+    text = f"{verdict.case}: {verdict.contender} / {verdict.baseline} = {ratio}, target <= {verdict.target:g}"
+    if verdict.bound != verdict.target:
+        text += f" (bound {verdict.bound:g})"
+    if verdict.measurements > 1:
+        text += f", the best rounds of {verdict.measurements} measurements pooled"
+    return text + (f"; why: {verdict.reason}" if verdict.reason else "")
 
 
-def run_process(argv: list[str], *, repeat: int, env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall time of a whole process, (min, median) seconds over ``repeat`` runs."""
-    import time
-
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+def summary(report: Report) -> str:
+    """One paragraph: how many targets, how many met, and each missed one with its reason."""
+    judged = [verdict for verdict in report.verdicts if verdict.met is not None]
+    unmeasured = len(report.verdicts) - len(judged)
+    missed = report.missed
+    kind = f"quick pass, bounds {report.budget.slack:g}x the targets" if report.budget.quick else "full run"
+    lines = [f"{len(report.verdicts)} targets ({kind}): {len(judged) - len(missed)} met, {len(missed)} missed"]
+    if unmeasured:
+        lines[0] += f", {unmeasured} not measured (a contender's package is missing)"
+    lines += [f"  MISSED {_describe(verdict)}" for verdict in missed]
+    return "\n".join(lines)
 
 
 def write(report: Report, out_dir: Path, markdown: Path | None) -> str:
-    """Write the report as JSON and Markdown; return the Markdown."""
+    """Write the report as JSON and Markdown into ``out_dir`` (and the Markdown to ``markdown``); return it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "benchmarks.json").write_text(
-        json.dumps({"machine": report.machine, "rows": [asdict(row) for row in report.rows]}, indent=2) + "\n"
-    )
+    data = {
+        "machine": report.machine,
+        "budget": asdict(report.budget),
+        "verdicts": [asdict(verdict) for verdict in report.verdicts],
+        "rows": [asdict(row) for row in report.rows],
+    }
+    (out_dir / "benchmarks.json").write_text(json.dumps(data, indent=2) + "\n")
     text = to_markdown(report)
     (out_dir / "benchmarks.md").write_text(text)
     if markdown is not None:
@@ -107,34 +303,58 @@ def write(report: Report, out_dir: Path, markdown: Path | None) -> str:
     return text
 
 
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell (names put ``**kwargs`` between backticks, which need no escape)."""
+    return text.replace("|", "\\|")
+
+
 def to_markdown(report: Report) -> str:
-    lines = ["# Benchmarks", ""]
-    lines.append(
-        "Measured by `tox -e bench` (`python benchmarks/run.py`). Every ratio compares two contenders timed in "
-        "interleaved rounds of the same run; times are per call (dispatch) or per process (discovery, import)."
-    )
-    lines += ["", "Machine: " + ", ".join(f"{key} {value}" for key, value in report.machine.items()), ""]
-    lines += [
-        "Where a target is missed, the reason: with no callback overriding a hook, a manager hook costs about 2.5x "
-        "one empty function call. CPython allocates a dict for ``**kwargs`` on every call of a function that "
-        "declares it (an empty function with ``**kwargs`` alone is about 1.8x one without), and the hook must accept "
-        "the trainer's context keywords; the dispatcher stored on the instance shadows the typed hook method, a "
-        "lookup CPython does not specialise (about 15 ns more). Both come from the documented API.",
+    judged = [verdict for verdict in report.verdicts if verdict.met is not None]
+    missed = report.missed
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `tox -e bench` (`python -m benchmarks.run`), which exits non-zero when a target is missed. Each "
+        "case times its contenders in interleaved rounds of the same run; a ratio divides the best rounds of two "
+        "contenders (the rounds least disturbed by the rest of the machine), and a target says how large it may be. "
+        "The reason given for a missed target is computed from the numbers of the same run. Times are per call "
+        "(dispatch) or per process (discovery, import). CI runs the quick pass, `tox -e bench-quick`, with bounds "
+        "twice the targets.",
+        "",
+        "Machine: " + ", ".join(f"{key} {value}" for key, value in report.machine.items()),
+        "",
+        f"**{len(judged) - len(missed)} of {len(judged)} targets met, {len(missed)} missed** "
+        f"({'quick pass' if report.budget.quick else 'full run'}: {report.budget.rounds} rounds).",
         "",
     ]
-    families: dict[str, list[Row]] = {}
-    for row in report.rows:
-        families.setdefault(row.family, []).append(row)
-    for family, rows in families.items():
-        lines += [f"## {family}", ""]
-        lines.append("| case | contender | min (us) | median (us) | ratio to | ratio (min) | target | met |")
-        lines.append("| --- | --- | ---: | ---: | --- | ---: | --- | --- |")
-        for row in rows:
-            ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
-            met = "" if row.met is None else ("yes" if row.met else "**no**")
+    families: dict[str, None] = dict.fromkeys(verdict.family for verdict in report.verdicts)
+    for family in families:
+        verdicts = [verdict for verdict in report.verdicts if verdict.family == family]
+        lines += [f"## {family}", "", "| case | ratio | best rounds | medians | target | met |"]
+        lines.append("| --- | --- | ---: | ---: | ---: | --- |")
+        for verdict in verdicts:
+            best = "" if verdict.ratio is None else f"{verdict.ratio:.2f}"
+            median = "" if verdict.median_ratio is None else f"{verdict.median_ratio:.2f}"
+            met = {True: "yes", False: "**no**", None: "not measured"}[verdict.met]
+            slack = "" if verdict.bound == verdict.target else f" (x{report.budget.slack:g})"
+            bound = f"<= {verdict.target:g}{slack}"
             lines.append(
-                f"| {row.case} | {row.contender} | {row.min_us:.3f} | {row.median_us:.3f} | {row.baseline} | "
-                f"{ratio} | {row.target} | {met} |"
+                f"| {_cell(verdict.case)} | {_cell(verdict.contender)} / {_cell(verdict.baseline)} | {best} | "
+                f"{median} | {bound} | {met} |"
             )
+        reasons = [verdict for verdict in verdicts if verdict.met is False]
+        if reasons:
+            lines += ["", "Missed, and why (computed from this run):", ""]
+            lines += [
+                f"- {verdict.case}, {verdict.contender} / {verdict.baseline} = {verdict.ratio:.2f}: {verdict.reason}"
+                for verdict in reasons
+            ]
+        rows = [row for row in report.rows if row.family == family]
+        lines += ["", f"### {family}: every contender", "", "| case | contender | best | median | unit |"]
+        lines.append("| --- | --- | ---: | ---: | --- |")
+        lines += [
+            f"| {_cell(row.case)} | {_cell(row.contender)} | {row.best:.3f} | {row.median:.3f} | {row.unit} |"
+            for row in rows
+        ]
         lines.append("")
     return "\n".join(lines)

@@ -1,77 +1,115 @@
-"""Import cost of ``altametris.sara.core`` against ``import pluggy``, and whole processes against ``python -c pass``."""
+"""Import cost of ``altametris.sara.core`` against ``import pluggy``, and whole processes against each other.
+
+Targets: ``import altametris.sara.core`` within 1.5x ``import pluggy`` (which it imports), by ``-X importtime`` and
+by process wall time; ``sara-callbacks list`` (reads metadata, imports no plugin) within 1.5x a process that only
+imports the package. A missed import target names, from the same run, the modules that the package loads beyond
+pluggy's and what they cost.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import sys
+import time
 
-from ._harness import Row, run_process
+from ._harness import Budget, Case, Measured, Samples, Target
+
+CORE, PLUGGY = "altametris.sara.core", "pluggy"
 
 
-def cumulative_import_us(module: str) -> int:
-    """The cumulative import time of ``module`` as ``python -X importtime`` reports it, in microseconds."""
+def importtime(module: str) -> dict[str, tuple[int, int, int]]:
+    """``python -X importtime -c 'import module'``: (self us, cumulative us, depth) of each module it imported."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True, text=True, check=True
     )
+    modules: dict[str, tuple[int, int, int]] = {}
     for line in result.stderr.splitlines():
-        parts = [part.strip() for part in line.split("|")]
-        if len(parts) == 3 and parts[2] == module:
-            return int(parts[1])
-    raise RuntimeError(f"-X importtime did not report {module!r}")
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        name = parts[2].rstrip()
+        depth = (len(name) - len(name.lstrip())) // 2
+        modules[name.strip()] = (int(parts[0]), int(parts[1]), depth)
+    if module not in modules:
+        raise RuntimeError(f"-X importtime did not report {module!r}")
+    return modules
 
 
-def run(quick: bool = False) -> list[Row]:
-    repeat = 7 if quick else 21
-    rows: list[Row] = []
-    samples: dict[str, list[int]] = {"pluggy": [], "altametris.sara.core": []}
-    for _ in range(repeat):  # interleaved, fresh processes
-        for module, values in samples.items():
-            values.append(cumulative_import_us(module))
-    for module, values in samples.items():
-        rows.append(
-            Row(
-                "import", "python -X importtime, cumulative", f"import {module}", min(values), statistics.median(values)
-            )
+def _importtime_case() -> Case:
+    fastest: dict[str, tuple[int, dict[str, tuple[int, int, int]]]] = {}
+
+    def measure(budget: Budget) -> Samples:
+        samples: Samples = {f"import {PLUGGY}": [], f"import {CORE}": []}
+        for _ in range(5 if budget.quick else 21):  # interleaved, each in a fresh process
+            for module in (PLUGGY, CORE):
+                modules = importtime(module)
+                cumulative = modules[module][1]
+                samples[f"import {module}"].append(cumulative)
+                if module not in fastest or cumulative < fastest[module][0]:
+                    fastest[module] = (cumulative, modules)
+        return samples
+
+    def explain(measured: Measured, target: Target) -> str:
+        core, pluggy = fastest[CORE][1], fastest[PLUGGY][1]
+        extra = {name: times[0] for name, times in core.items() if name not in pluggy}
+        largest = sorted(extra.items(), key=lambda item: -item[1])[:6]
+        return (
+            f"in the fastest run, `import {PLUGGY}` took {fastest[PLUGGY][0]} us and `import {CORE}` "
+            f"{fastest[CORE][0]} us; the {len(extra)} modules that the package loads beyond pluggy's own cost "
+            f"{sum(extra.values())} us of their own, the largest: "
+            + ", ".join(f"{name} {self_us} us" for name, self_us in largest)
         )
-    ratio = min(samples["altametris.sara.core"]) / min(samples["pluggy"])
-    rows.append(
-        Row(
-            "import (ratios)",
-            "python -X importtime, cumulative",
-            "import altametris.sara.core / import pluggy",
-            min(samples["altametris.sara.core"]),
-            statistics.median(samples["altametris.sara.core"]),
-            baseline="import pluggy",
-            ratio=ratio,
-            target="<= 1.5",
-            met=ratio <= 1.5,
-        )
+
+    return Case(
+        "import",
+        "python -X importtime, cumulative",
+        measure,
+        (Target(f"import {CORE}", f"import {PLUGGY}", 1.5),),
+        explain,
     )
 
+
+def _processes_case() -> Case:
     processes: dict[str, list[str]] = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "python -c 'import pluggy'": [sys.executable, "-c", "import pluggy"],
-        "python -c 'import altametris.sara.core'": [sys.executable, "-c", "import altametris.sara.core"],
-        "sara-callbacks list": [sys.executable, "-m", "altametris.sara.core", "list"],
+        f"python -c 'import {PLUGGY}'": [sys.executable, "-c", f"import {PLUGGY}"],
+        f"python -c 'import {CORE}'": [sys.executable, "-c", f"import {CORE}"],
+        "sara-callbacks list": [sys.executable, "-m", CORE, "list"],
     }
-    script: str | None = shutil.which("sara-callbacks", path=os.path.dirname(sys.executable))
+    script = shutil.which("sara-callbacks", path=os.path.dirname(sys.executable))
     if script:
         processes["sara-callbacks list"] = [script, "list"]
-    timings = {name: run_process(argv, repeat=repeat) for name, argv in processes.items()}
-    base = timings["python -c pass"][0]
-    for name, (low, median) in timings.items():
-        rows.append(
-            Row(
-                "process wall time",
-                "fresh process",
-                name,
-                low * 1e6,
-                median * 1e6,
-                baseline="python -c pass",
-                ratio=low / base,
-            )
+
+    def measure(budget: Budget) -> Samples:
+        samples: Samples = {name: [] for name in processes}
+        for _ in range(5 if budget.quick else 21):
+            for name, argv in processes.items():
+                start = time.perf_counter()
+                subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+                samples[name].append((time.perf_counter() - start) * 1e6)
+        return samples
+
+    def explain(measured: Measured, target: Target) -> str:
+        bare = measured.best("python -c pass")
+        return (
+            f"a bare interpreter takes {bare / 1000:.1f} ms of it; beyond that, {target.contender} takes "
+            f"{(measured.best(target.contender) - bare) / 1000:.1f} ms and {target.baseline} "
+            f"{(measured.best(target.baseline) - bare) / 1000:.1f} ms"
         )
-    return rows
+
+    return Case(
+        "import",
+        "fresh process, wall time",
+        measure,
+        (
+            Target(f"python -c 'import {CORE}'", f"python -c 'import {PLUGGY}'", 1.5),
+            Target("sara-callbacks list", f"python -c 'import {CORE}'", 1.5),
+        ),
+        explain,
+    )
+
+
+def cases(budget: Budget) -> list[Case]:
+    return [_importtime_case(), _processes_case()]

@@ -74,9 +74,13 @@ class Timer(BaseCallback):
     @property
     def elapsed_seconds(self) -> float:
         """The training's wall time so far, earlier trainings of a resumed run included."""
+        return self._elapsed(_clock())
+
+    def _elapsed(self, now: float) -> float:
+        """The training's wall time at ``now``, earlier trainings included: the one count both budget checks use."""
         if self._started is None:
             return self._previous
-        return self._previous + (_clock() - self._started)
+        return self._previous + (now - self._started)
 
     def on_train_start(self, **kwargs: Any) -> None:
         """Start the clock."""
@@ -102,12 +106,12 @@ class Timer(BaseCallback):
         self._batches += 1
         self._last_batch = now = _clock()
         if self.budget_seconds is not None and self._started is not None:
-            self._check_budget(self._previous + (now - self._started), kwargs.get("control"))
+            self._check_budget(self._elapsed(now), kwargs.get("control"))
 
     def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Add the timings to ``metrics``; check the budget."""
         now = _clock()
-        elapsed = self._previous + (now - self._started) if self._started is not None else self._previous
+        elapsed = self._elapsed(now)
         metrics["epoch_seconds"] = now - self._epoch_started
         metrics["elapsed_seconds"] = elapsed
         training = self._last_batch - self._epoch_started

@@ -1,12 +1,16 @@
 """Crash safety, for real: ``sara-callbacks demo`` killed with SIGKILL at random moments leaves only complete records.
 
+This is the second layer: test_write_boundaries.py kills a run right after each of its file changes, every state a
+crash can leave; these trials kill the demo at moments chosen by the clock, in a run going at its usual pace, with
+logging, a timer and a longer training.
+
 Each trial runs the demo as a subprocess with per-batch CSV and JSON Lines logs and checkpoints, kills it at a random
 moment (no cleanup of any kind runs), and reads every file the run folder holds: each CSV row is as wide as its
 header, each JSON line parses, each checkpoint parses; no file ends with a partial record. Only the writers'
 temporaries (``.<name>.<pid>.tmp``, never read as results) may be left next to their targets.
 
 The trials run side by side. ``SARA_KILL_TRIALS`` sets how many (8 by default, 64 in ``tox -e fuzz``) and
-``SARA_KILL_SEED`` replays a run's kill times.
+``SARA_KILL_SEED`` replays a run's kill times (the seed is printed, and named in every failure).
 """
 
 from __future__ import annotations
@@ -144,13 +148,19 @@ def _kill_all(trials: list[Trial]) -> tuple[int, dict[str, int]]:
             killed_mid_run += running
             pending.discard(index)
             if trial.folder.exists():
-                for kind, count in check_run_folder(trial.folder).items():
+                try:
+                    seen = check_run_folder(trial.folder)
+                except AssertionError as error:
+                    replay = f"trial {index}; SARA_KILL_SEED={SEED} replays the kill times"
+                    raise AssertionError(f"{error} ({replay})") from None
+                for kind, count in seen.items():
                     totals[kind] = totals.get(kind, 0) + count
         time.sleep(0.002)
     return killed_mid_run, totals
 
 
 def test_the_demo_killed_at_random_moments_leaves_only_complete_records(tmp_path: Path) -> None:
+    print(f"SARA_KILL_SEED={SEED} SARA_KILL_TRIALS={TRIALS}")  # shown with -s, and with the report of a failure
     rng = random.Random(SEED)
     config = tmp_path / "crash.toml"
     config.write_text(CONFIG, encoding="utf-8")

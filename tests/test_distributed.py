@@ -98,6 +98,56 @@ def test_the_manager_calls_rank_zero_only_callbacks_on_rank_zero_only(
     assert [writer.calls, decider.calls] == expected
 
 
+class _EveryHook(BaseCallback):
+    """Records each hook it receives; its arguments are optional, so a call that lacks some still reaches it."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def on_train_start(self, **kwargs: object) -> None:
+        self.seen.append("on_train_start")
+
+    def on_epoch_end(self, epoch: int = 0, metrics: object = None, **kwargs: object) -> None:
+        self.seen.append("on_epoch_end")
+
+    def on_exception(self, error: object = None, **kwargs: object) -> None:
+        self.seen.append("on_exception")
+
+
+class _EveryHookOnRankZero(_EveryHook):
+    rank_zero_only = True
+
+
+DISPATCH_PATHS = {
+    "hook method": lambda manager: manager.on_epoch_end(0, {}),
+    "hook method, context keywords": lambda manager: manager.on_epoch_end(0, {}, model=None),
+    "by name, positional": lambda manager: manager._execute_callback_hook("on_epoch_end", 0, {}),
+    "by name, keywords": lambda manager: manager._execute_callback_hook("on_epoch_end", epoch=0, metrics={}),
+    "by name, an argument missing": lambda manager: manager._execute_callback_hook("on_epoch_end", epoch=0),
+    "by name, no argument but a context keyword": lambda manager: manager._execute_callback_hook(
+        "on_epoch_end", model=None
+    ),
+    "on_train_start": lambda manager: manager.on_train_start(),
+    "on_train_start by name": lambda manager: manager._execute_callback_hook("on_train_start"),
+    "on_exception (cleanup)": lambda manager: manager.on_exception(RuntimeError("boom")),
+    "on_exception by name, error missing": lambda manager: manager._execute_callback_hook("on_exception"),
+}
+
+
+@pytest.mark.parametrize("path", DISPATCH_PATHS)
+@pytest.mark.parametrize(("rank", "rank_zero_calls"), [("0", 1), ("1", 0)])
+def test_rank_zero_only_holds_on_every_dispatch_path(
+    monkeypatch: pytest.MonkeyPatch, path: str, rank: str, rank_zero_calls: int
+) -> None:
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    everywhere, rank_zero = _EveryHook(), _EveryHookOnRankZero()
+    manager = CallbackManager([rank_zero, everywhere])
+    DISPATCH_PATHS[path](manager)
+    assert len(everywhere.seen) == 1, everywhere.seen
+    assert len(rank_zero.seen) == rank_zero_calls, f"rank {rank}, {path}: {rank_zero.seen}"
+
+
 def test_file_writing_and_printing_built_ins_are_rank_zero_only() -> None:
     from altametris.sara.core.discovery import load_plugin
 

@@ -1,4 +1,10 @@
-"""A run killed at any moment (SIGKILL: no cleanup at all) leaves CSV and JSONL files that parse."""
+"""A run killed at any moment (SIGKILL: no cleanup at all) leaves CSV and JSONL files of complete rows, which a resumed
+run appends to.
+
+Every row is one write of a whole line, so a kill leaves no partial line: the files are checked as they are, nothing
+cut first. (test_write_boundaries.py visits every state a kill can leave; this test kills a running process at
+moments chosen by the clock.)
+"""
 
 from __future__ import annotations
 
@@ -58,9 +64,10 @@ def run_writer(folder: Path, *, append: bool, epochs: int) -> subprocess.Popen[b
 
 
 def complete_csv_rows(path: Path) -> list[list[str]]:
+    """The file's rows, asserting that the file holds only complete rows: nothing is cut before checking."""
     text = path.read_text()
-    complete = text[: text.rfind("\n") + 1]
-    rows = list(csv.reader(complete.splitlines()))
+    assert text.endswith("\n"), f"{path.name} ends with a partial row: {text[-120:]!r}"
+    rows = list(csv.reader(text.splitlines()))
     assert rows, "no header"
     width = len(rows[0])
     assert rows[0][:2] == ["epoch", "batch"]
@@ -72,15 +79,14 @@ def complete_csv_rows(path: Path) -> list[list[str]]:
 
 
 def complete_json_lines(path: Path) -> list[dict[str, object]]:
+    """The file's records, asserting that its last line is complete."""
     text = path.read_text()
-    lines = text[: text.rfind("\n") + 1].splitlines()
-    return [json.loads(line) for line in lines]
+    assert text == "" or text.endswith("\n"), f"{path.name} ends with a partial line: {text[-120:]!r}"
+    return [json.loads(line) for line in text.splitlines()]
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.11, 0.23])
-def test_files_of_a_killed_run_parse_up_to_their_last_complete_row_and_a_resumed_run_appends(
-    delay: float, tmp_path: Path
-) -> None:
+def test_files_of_a_killed_run_hold_only_complete_rows_and_a_resumed_run_appends(delay: float, tmp_path: Path) -> None:
     writer = run_writer(tmp_path, append=False, epochs=100_000)
     csv_path = tmp_path / "m.csv"
     deadline = time.monotonic() + 30

@@ -99,6 +99,33 @@ def test_elapsed_time_and_budget_survive_a_resume(clock: Clock) -> None:
     assert control.should_stop
 
 
+def test_after_a_resume_the_batch_budget_counts_the_time_already_spent(clock: Clock) -> None:
+    resumed, control = Timer(budget_seconds=10), TrainingControl()
+    resumed.load_state_dict({"elapsed_seconds": 6.0})
+    resumed.on_train_start(control=control)
+    resumed.on_epoch_start(3)
+    clock.now += 3.5
+    resumed.on_batch_end(0, {}, control=control)
+    assert not control.should_stop
+    clock.now += 1.0
+    resumed.on_batch_end(1, {}, control=control)  # 6 s before the resume and 4.5 s since: the budget is spent
+    assert control.stop_reason == "the time budget of 10 s is spent (10.5 s elapsed)"
+
+
+def test_state_loaded_after_the_start_counts_from_the_load(clock: Clock) -> None:
+    timer, control = Timer(budget_seconds=10), TrainingControl()
+    timer.on_train_start(control=control)
+    clock.now += 100.0  # a long setup before the state arrives: not part of the resumed training
+    timer.load_state_dict({"elapsed_seconds": 9.0})
+    timer.on_epoch_start(0)
+    clock.now += 0.5
+    timer.on_batch_end(0, {}, control=control)
+    assert not control.should_stop
+    clock.now += 0.5
+    timer.on_batch_end(1, {}, control=control)
+    assert control.stop_reason == "the time budget of 10 s is spent (10.0 s elapsed)"
+
+
 def test_the_clock_stops_on_failure(clock: Clock) -> None:
     timer = Timer()
     timer.on_train_start()
