@@ -15,6 +15,10 @@ and is the model for trainers that write their own loop:
   raised in its place;
 * a callback whose error policy (:attr:`~altametris.sara.core.base_callback.BaseCallback.on_error`) is ``"warn"``
   or ``"disable"`` does not end the training: its failures are logged and the training goes on;
+* the state snapshot: the callbacks' state saved with a checkpoint is gathered inside ``save_checkpoint``, which
+  callbacks that write checkpoints (:attr:`~altametris.sara.core.base_callback.BaseCallback.saves_checkpoints`) call
+  after every other callback's ``on_epoch_end`` of the epoch; a loop of your own gets the same by calling the
+  manager's ``on_epoch_end`` once per epoch and saving ``manager.state_dict()`` inside ``save_checkpoint``;
 * a resumed training passes ``start_epoch`` after giving the manager its saved state
   (:meth:`~altametris.sara.core.base_callback.CallbackManager.load_state_dict`).
 

@@ -81,6 +81,7 @@ class Checkpoint(BaseCallback):
     """
 
     rank_zero_only = True  # it writes files or prints: once, on rank 0, in a training of several processes
+    saves_checkpoints = True  # called after the other callbacks: what it saves is the whole epoch's snapshot
 
     plugin = "checkpoint"
     parameter_choices: ClassVar[Mapping[str, Sequence[str]]] = {"mode": MODES}  # configs and `show` read it
@@ -164,7 +165,6 @@ class Checkpoint(BaseCallback):
                 return
         save = _saver(self, kwargs, "on_epoch_end")
         name = self._name(epoch, metrics)
-        self._save(save, name, epoch)
         kept = [entry for entry in self.saved if entry.filename != name] + [SavedCheckpoint(name, epoch, score)]
         if self.monitor is None:
             kept.sort(key=lambda entry: -entry.epoch)
@@ -172,7 +172,14 @@ class Checkpoint(BaseCallback):
             sign = 1.0 if self.mode == "min" else -1.0
             kept.sort(key=lambda entry: (sign * (entry.score or 0.0), entry.epoch))
         limit = len(kept) if self.save_top_k == -1 else self.save_top_k
-        self.saved, dropped = kept[:limit], kept[limit:]
+        # The new list is recorded before save_checkpoint runs, so that the state a trainer saves inside it (the
+        # manager's state_dict) lists the file being written; if the save fails, the list is what it was.
+        previous, (self.saved, dropped) = self.saved, (kept[:limit], kept[limit:])
+        try:
+            self._save(save, name, epoch)
+        except BaseException:
+            self.saved = previous
+            raise
         for entry in dropped:
             discard(self.directory / entry.filename)
 
