@@ -6,6 +6,7 @@ import logging
 import math
 import os  # noqa: TC003 - constructor annotations stay resolvable for tools that inspect them
 import pathlib
+import re
 import string
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple
 
@@ -49,7 +50,13 @@ class Checkpoint(BaseCallback):
     With ``monitor``, an epoch is saved when its value ranks among the best ``save_top_k`` (with ``save_top_k=1``:
     when it beats the best so far; NaN never does). With ``monitor=None``, every checked epoch is saved and the
     ``save_top_k`` most recent are kept. The list of kept files is part of :meth:`state_dict`, so a resumed training
-    keeps ranking against the files saved before the interruption.
+    keeps ranking against the files saved before the interruption; at its start, it deletes the files of its
+    template in ``dirpath`` that the list does not hold (saved by the interrupted run after the state, or about to be
+    deleted) and stale temporaries, so the folder holds what an uninterrupted run's would.
+
+    The callback records a file in its list before it calls ``save_checkpoint``, so the manager's state saved inside
+    ``save_checkpoint`` lists the file being written; the manager calls it after the other callbacks
+    (:attr:`~altametris.sara.core.base_callback.BaseCallback.saves_checkpoints`), so that state is the whole epoch's.
 
     Args:
         dirpath: the folder of the checkpoints, created at ``on_train_start``; a relative path resolves against the
@@ -112,6 +119,7 @@ class Checkpoint(BaseCallback):
         self.saved: list[SavedCheckpoint] = []
         """The files kept, best first (most recent first without ``monitor``)."""
         self._directory: pathlib.Path | None = None
+        self._resumed = False  # a state was loaded: the next on_train_start tidies the folder
 
     def __repr__(self) -> str:
         return (
@@ -145,6 +153,28 @@ class Checkpoint(BaseCallback):
         if missing:
             _logger.warning("%s: saved checkpoints no longer in %s, forgotten: %s", self.plugin, directory, missing)
             self.saved = [entry for entry in self.saved if entry.filename not in missing]
+        if self._resumed:
+            self._resumed = False
+            self._tidy(directory)
+
+    def _tidy(self, directory: pathlib.Path) -> None:
+        """After a resume: delete this template's files that the kept list does not hold, and stale temporaries.
+
+        They are what an interrupted run wrote after the saved state (or was about to delete): an uninterrupted run
+        would not have them.
+        """
+        name = _template_pattern(self.filename)
+        temporary = re.compile(rf"\.({name.pattern})\.\d+\.tmp")
+        kept = {entry.filename for entry in self.saved}
+        removed = []
+        for path in sorted(directory.iterdir()):
+            if path.name in kept or not path.is_file():
+                continue
+            if name.fullmatch(path.name) or temporary.fullmatch(path.name):
+                discard(path)
+                removed.append(path.name)
+        if removed:
+            _logger.info("%s: resumed; removed files the saved state does not keep: %s", self.plugin, removed)
 
     def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Save a checkpoint when this epoch qualifies; delete the files that no longer do."""
@@ -249,6 +279,7 @@ class Checkpoint(BaseCallback):
             SavedCheckpoint(str(filename), int(epoch), None if score is None else float(score))
             for filename, epoch, score in state_dict["saved"]
         ]
+        self._resumed = True
 
 
 def _saver(callback: Checkpoint, context: Mapping[str, Any], hook: str) -> SaveCheckpoint:
@@ -263,6 +294,15 @@ def _saver(callback: Checkpoint, context: Mapping[str, Any], hook: str) -> SaveC
             hook=hook,
         )
     return save
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """A pattern that the file names made from ``template`` match (each field matches any text)."""
+    parts = [
+        re.escape(literal) + ("" if field is None else ".+?")
+        for literal, field, _, _ in string.Formatter().parse(template)
+    ]
+    return re.compile("".join(parts))
 
 
 def _check_template(plugin: str, template: object, *, several: bool) -> str:
