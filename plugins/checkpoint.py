@@ -266,8 +266,11 @@ class Checkpoint(BaseCallback):
 
     @property
     def state_key(self) -> str:
-        """Unique per folder, metric and mode, so that two instances can keep two sets of files."""
-        return f"Checkpoint{{dirpath={str(self.dirpath)!r}, monitor={self.monitor!r}, mode={self.mode!r}}}"
+        """Unique per folder, file names, metric and mode, so that two instances can keep two sets of files."""
+        return (
+            f"Checkpoint{{dirpath={str(self.dirpath)!r}, filename={self.filename!r}, monitor={self.monitor!r}, "
+            f"mode={self.mode!r}}}"
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """The files kept, with their epochs and scores, best first."""

@@ -175,9 +175,13 @@ def _summary(names: Sequence[str]) -> str:
 
 
 def _with_policy(name: str, callback: BaseCallback) -> str:
-    """``name``, and the callback's error policy when it is not the default: ``"csv_logger (on_error=warn)"``."""
+    """``name``, with the error policy and state key its item set: ``"csv_logger (on_error=warn)"``."""
     policy = policy_of(callback)
-    return name if policy == "raise" else f"{name} (on_error={policy})"
+    shown = [] if policy == "raise" else [f"on_error={policy}"]
+    key = callback.__dict__.get("_sara_state_key") if hasattr(callback, "__dict__") else None
+    if isinstance(key, str):
+        shown.append(f"state_key={key}")
+    return f"{name} ({', '.join(shown)})" if shown else name
 
 
 def _manager_warnings(callbacks: Sequence[BaseCallback]) -> list[Warning]:
