@@ -10,6 +10,13 @@ and is the model for trainers that write their own loop:
   logger records it, and ``on_train_end`` always runs; under several processes (``torchrun``) every stop is agreed
   across ranks first (:func:`~altametris.sara.core.distributed.agree_stop`), so all ranks stop at the same point;
 * :class:`~altametris.sara.core.control.StopTraining` ends the training at once, as a stop request;
+* preemption: in the main thread, ``fit`` turns SIGTERM (what SLURM and Kubernetes send before a kill) into a stop
+  request (``handle_sigterm=False`` leaves the signal alone; the previous handler is restored afterwards): the
+  current batch finishes, the partial epoch is dropped (no validation, no ``on_epoch_end``: the resume point is the
+  last completed epoch, and a resumed training redoes the partial one), ``on_train_end`` runs with
+  ``control.stop_reason`` starting with ``"preempted"``, then :class:`~altametris.sara.core.control.Preempted` (a
+  ``SystemExit`` with status 143) ends the process after logging how to resume; ``KeyboardInterrupt`` (SIGINT)
+  keeps ending the training as an error (``on_exception``), and the state last saved stays usable;
 * any other error (a callback's, the train step's, ``KeyboardInterrupt``) runs ``on_exception`` on every callback,
   so that files are closed, and is then re-raised unchanged: a failure of ``on_exception`` itself is logged, never
   raised in its place;
@@ -42,12 +49,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
+import signal
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from ._failures import logger
-from .control import StopTraining, TrainingControl
+from .control import Preempted, StopTraining, TrainingControl
 from .distributed import agree_stop, rank_info
 from .exceptions import TrainingError
 from .messages import describe_error
@@ -86,10 +96,12 @@ class FitResult:
         metrics: the last epoch's metrics (``{}`` when none ended).
         stopped: whether a stop was requested (through the control object or :class:`StopTraining`).
         stop_reason: the first stop request's reason, when there is one.
+        preempted: whether SIGTERM stopped it (``fit`` then raises :class:`~altametris.sara.core.control.Preempted`,
+            which carries this result's ``last_epoch``).
         control: the control object of the training.
     """
 
-    __slots__ = ("control", "epochs_run", "last_epoch", "metrics", "stop_reason", "stopped")
+    __slots__ = ("control", "epochs_run", "last_epoch", "metrics", "preempted", "stop_reason", "stopped")
 
     def __init__(self, *, last_epoch: int | None, epochs_run: int, metrics: Metrics, control: TrainingControl) -> None:
         self.last_epoch = last_epoch
@@ -98,6 +110,7 @@ class FitResult:
         self.control = control
         self.stopped = control.should_stop
         self.stop_reason = control.stop_reason
+        self.preempted = False
 
     @property
     def next_epoch(self) -> int:
@@ -126,6 +139,7 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
     save_checkpoint: SaveCheckpoint | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     context: Mapping[str, Any] | None = None,
+    handle_sigterm: bool = True,
 ) -> FitResult:
     """Train for ``epochs`` epochs, calling ``manager``'s hooks in the documented order.
 
@@ -150,11 +164,13 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
             ``save_checkpoint`` keyword (the ``checkpoint`` callback needs it).
         output_dir: where file-writing callbacks put relative paths, passed as the ``output_dir`` keyword.
         context: more keywords to pass to every hook.
+        handle_sigterm: turn SIGTERM into a stop request while the training runs (in the main thread only).
 
     Returns:
         How far the training went, and why it ended.
 
     Raises:
+        Preempted: after SIGTERM, once ``on_train_end`` ran: a ``SystemExit`` with status 143.
         TrainingError: for arguments that do not fit together, or a callback's failure (after ``on_exception``).
         BaseException: whatever ``train_step`` or ``validate`` raised, unchanged, after ``on_exception``.
     """
@@ -196,8 +212,45 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
             raise TrainingError(f"fit(): context cannot redefine {clash}; pass them as fit()'s own arguments")
         hook_context.update(context)
     run = _Run(manager, control, hook_context)
-    run.train(epochs=epochs, start_epoch=start_epoch, data=data, train_step=train_step, validate=validate)
-    return FitResult(last_epoch=run.last_epoch, epochs_run=run.epochs_run, metrics=run.metrics, control=control)
+    with _sigterm_stops(run) if handle_sigterm else contextlib.nullcontext():
+        run.train(epochs=epochs, start_epoch=start_epoch, data=data, train_step=train_step, validate=validate)
+    result = FitResult(last_epoch=run.last_epoch, epochs_run=run.epochs_run, metrics=run.metrics, control=control)
+    if run.preempted:
+        result.preempted = True
+        ended = start_epoch - 1 if run.last_epoch is None else run.last_epoch
+        done = "before its first epoch ended" if ended < 0 else f"after epoch {ended}"
+        resume = (
+            "from the start (start_epoch=0)"
+            if ended < 0
+            else f"from the state saved after epoch {ended} (start_epoch={ended + 1}, the callbacks' state given to "
+            "CallbackManager.load_state_dict)"
+        )
+        message = f"preempted (SIGTERM) {done}: the training ended cleanly; resume it {resume}"
+        logger().warning("%s", message)
+        raise Preempted(message, last_epoch=None if ended < 0 else ended)
+    return result
+
+
+_PREEMPTED = "preempted: SIGTERM received; the training stops after the current batch, its partial epoch dropped"
+
+
+@contextlib.contextmanager
+def _sigterm_stops(run: _Run) -> Iterator[None]:
+    """While the training runs in the main thread, SIGTERM asks for a stop instead of ending the process."""
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def preempt(signum: int, frame: object) -> None:
+        if not run.preempted:
+            run.preempted = True
+            run.control.request_stop(_PREEMPTED, source="SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, preempt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 class _Run:
@@ -213,6 +266,7 @@ class _Run:
         # Several processes (torchrun): every stop is agreed across ranks at each check, or one rank would stop
         # alone and the others wait at their next collective. One process: the control object is read directly.
         self.agreed = rank_info().distributed
+        self.preempted = False  # set by the SIGTERM handler
 
     def train(
         self,
@@ -259,6 +313,8 @@ class _Run:
         counts: dict[str, int] = {}
         for batch, item in enumerate(batches):
             if agree_stop(control) if agreed else control.should_stop:
+                if self.preempted:  # the resume point is the last completed epoch: this one is redone
+                    return
                 break
             manager.on_batch_start(batch, **context)
             metrics = train_step(item)
