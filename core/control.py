@@ -120,6 +120,9 @@ class Preempted(SystemExit):
         last_epoch: the last epoch whose ``on_epoch_end`` ran (the resume point), ``None`` when none did.
     """
 
+    source = "SIGTERM"
+    """The ``source`` of the stop request that a preemption makes (``control.stop_source``)."""
+
     def __init__(self, message: str, *, last_epoch: int | None) -> None:
         super().__init__(143)
         self.message = message

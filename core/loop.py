@@ -244,7 +244,7 @@ def _sigterm_stops(run: _Run) -> Iterator[None]:
     def preempt(signum: int, frame: object) -> None:
         if not run.preempted:
             run.preempted = True
-            run.control.request_stop(_PREEMPTED, source="SIGTERM")
+            run.control.request_stop(_PREEMPTED, source=Preempted.source)
 
     previous = signal.signal(signal.SIGTERM, preempt)
     try:

@@ -19,6 +19,7 @@ The guarantees, for every writer built on this module:
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import pathlib
 from typing import IO, TYPE_CHECKING, Any, ClassVar
@@ -74,6 +75,13 @@ def replace(temporary: pathlib.Path, target: pathlib.Path, *, fsync: bool = Fals
         with open(temporary, "rb") as file:
             os.fsync(file.fileno())
     os.replace(temporary, target)
+
+
+def discard_temporaries(target: pathlib.Path) -> None:
+    """Remove the temporaries that killed processes left next to ``target`` (see :func:`temporary_sibling`)."""
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if path.name[len(target.name) + 2 : -4].isdigit():
+            discard(path)
 
 
 def discard(path: pathlib.Path) -> None:
@@ -147,6 +155,8 @@ class RowLogger(BaseCallback):
         exists = target.is_file() and target.stat().st_size > 0
         if exists and (resume is not None or self.append):
             cut_partial_line(target)
+        if resume is not None:
+            discard_temporaries(target)
         if exists and resume is not None:
             self._keep_rows(target, resume)
         append = (resume is not None or self.append) and target.is_file() and target.stat().st_size > 0
