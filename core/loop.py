@@ -4,7 +4,11 @@
 and is the model for trainers that write their own loop:
 
 * one context for every hook: ``model``, ``epochs``, ``config``, ``control`` always; ``save_checkpoint``,
-  ``output_dir`` and ``num_batches`` when known; plus the caller's own ``context`` keywords;
+  ``output_dir`` and ``num_batches`` when known; plus the caller's own ``context`` keywords; and, as the seed API
+  documents, the batch's data as ``batch_data`` to ``on_batch_start`` and ``on_batch_end`` (``batch`` is its
+  index), and to ``on_train_end`` the last epoch's ``metrics`` (``{}`` when no epoch ended) and, when a callback
+  wrote a checkpoint, ``model_path`` (the best file, else the last: the ``best_model_path`` of the first callback
+  that has one, such as ``checkpoint``);
 * stop requests (:class:`~altametris.sara.core.control.TrainingControl`) are honoured after every batch and every
   epoch; a stop during the batches still completes the epoch (validation and ``on_epoch_end``), so that every
   logger records it, and ``on_train_end`` always runs; under several processes (``torchrun``) every stop is agreed
@@ -50,6 +54,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
 import signal
 import threading
@@ -63,8 +68,6 @@ from .exceptions import TrainingError
 from .messages import describe_error
 
 if TYPE_CHECKING:
-    import os
-
     from .base_callback import CallbackManager
     from .hookspecs import Metrics
 
@@ -84,7 +87,9 @@ SaveCheckpoint = Callable[[str], object]
 Data = Union[Iterable[Batch], Callable[[int], Iterable[Batch]]]
 """The batches of an epoch: a re-iterable collection (a list, a data loader), or a function ``epoch -> batches``."""
 
-_RESERVED = frozenset({"model", "epochs", "config", "control", "save_checkpoint", "output_dir", "num_batches"})
+_RESERVED = frozenset(
+    {"model", "epochs", "config", "control", "save_checkpoint", "output_dir", "num_batches", "batch_data", "model_path"}
+)
 
 
 class FitResult:
@@ -289,7 +294,7 @@ class _Run:
             except StopTraining as stop:
                 self._stopped(stop)
             try:
-                manager.on_train_end(**context)
+                manager.on_train_end(metrics=self.metrics, **self._model_path(), **context)
             except StopTraining as stop:  # already ending: only recorded
                 self._stopped(stop)
         except BaseException as error:
@@ -302,6 +307,14 @@ class _Run:
                     exc_info=cleanup_error,
                 )
             raise
+
+    def _model_path(self) -> dict[str, pathlib.Path]:
+        """``{"model_path": ...}``: the best checkpoint a callback kept (else its last), when one did."""
+        for callback in self.manager.callbacks:
+            path = getattr(callback, "best_model_path", None)
+            if isinstance(path, (str, os.PathLike)):
+                return {"model_path": pathlib.Path(path)}
+        return {}
 
     def _stopped(self, stop: StopTraining) -> None:
         self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
@@ -316,7 +329,7 @@ class _Run:
                 if self.preempted:  # the resume point is the last completed epoch: this one is redone
                     return
                 break
-            manager.on_batch_start(batch, **context)
+            manager.on_batch_start(batch, batch_data=item, **context)
             metrics = train_step(item)
             if type(metrics) is not dict:
                 metrics = {} if metrics is None else dict(metrics)
@@ -329,7 +342,7 @@ class _Run:
                     else:
                         sums[key] = value
                         counts[key] = 1
-            manager.on_batch_end(batch, metrics, **context)
+            manager.on_batch_end(batch, metrics, batch_data=item, **context)
         epoch_metrics: Metrics = {key: total / counts[key] for key, total in sums.items()}
         if validate is not None:
             manager.on_validation_start(**context)
