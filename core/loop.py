@@ -65,7 +65,7 @@ from ._failures import logger
 from .control import Preempted, StopTraining, TrainingControl
 from .distributed import agree_stop, rank_info
 from .exceptions import TrainingError
-from .messages import describe_error
+from .messages import VALUE_LIMIT, class_name, describe_error, safe_repr
 
 if TYPE_CHECKING:
     from .base_callback import CallbackManager
@@ -150,7 +150,9 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
 
     Per epoch, ``train_step`` is called once per batch, then ``validate`` (with the validation hooks) when given.
     The epoch's metrics, passed to ``on_epoch_end``, are the mean over the batches of each number ``train_step``
-    returned, plus the validation metrics (a validation key that is also a training key gets the prefix ``val_``).
+    returned (anything real-valued: ``float``/``int`` subclasses, NumPy scalars and 0-d arrays, one-element tensors,
+    as floats; ``None`` is "not measured in this batch"; another value is an error naming its key), plus the
+    validation metrics (as floats) (a validation key that is also a training key gets the prefix ``val_``).
     The dict is the callbacks' to extend: ``timer`` adds its timings, which the callbacks after it see.
 
     Args:
@@ -332,28 +334,66 @@ class _Run:
             manager.on_batch_start(batch, batch_data=item, **context)
             metrics = train_step(item)
             if type(metrics) is not dict:
-                metrics = {} if metrics is None else dict(metrics)
+                metrics = _mapping(metrics, "train_step")
             for key, value in metrics.items():
                 kind = type(value)
-                if kind is float or kind is int:  # numbers only (bool is no int here): they are averaged
-                    if key in sums:
-                        sums[key] += value
-                        counts[key] += 1
-                    else:
-                        sums[key] = value
-                        counts[key] = 1
+                if kind is float or kind is int:  # the fast path: plain numbers
+                    number: float = value
+                elif value is None:  # not measured in this batch
+                    continue
+                else:
+                    number = _number(key, value, "train_step")
+                if key in sums:
+                    sums[key] += number
+                    counts[key] += 1
+                else:
+                    sums[key] = number
+                    counts[key] = 1
             manager.on_batch_end(batch, metrics, batch_data=item, **context)
         epoch_metrics: Metrics = {key: total / counts[key] for key, total in sums.items()}
         if validate is not None:
             manager.on_validation_start(**context)
-            result = validate()
-            validation: Metrics = {} if result is None else dict(result)
+            validation: Metrics = {
+                key: value if type(value) is float else _number(key, value, "validate")
+                for key, value in _mapping(validate(), "validate").items()
+                if value is not None
+            }
             manager.on_validation_end(validation, **context)
             for key, value in validation.items():
                 epoch_metrics[f"val_{key}" if key in epoch_metrics else key] = value
         manager.on_epoch_end(epoch, epoch_metrics, **context)
         self.last_epoch, self.metrics = epoch, epoch_metrics
         self.epochs_run += 1
+
+
+def _mapping(result: object, producer: str) -> dict[str, Any]:
+    """``result`` of ``train_step`` or ``validate`` as a dict (``None`` is no metrics)."""
+    if result is None:
+        return {}
+    if not isinstance(result, Mapping):
+        raise TrainingError(
+            f"fit(): {producer} returned {class_name(result)} {safe_repr(result, VALUE_LIMIT)}; it must return a "
+            f"mapping of metric names to numbers, such as {{'loss': 0.25}}, or None"
+        )
+    return dict(result)
+
+
+def _number(key: str, value: object, producer: str) -> float:
+    """``value`` as a float, when it is real-valued; else an error naming ``key``.
+
+    Real-valued: an int or float subclass, a NumPy scalar or 0-d array, a one-element tensor (whatever ``float()``
+    takes), but no bool or string.
+    """
+    if not isinstance(value, (bool, str, bytes)):
+        try:
+            return float(value)  # type: ignore[arg-type]  # __float__ or __index__, checked by the call
+        except (TypeError, ValueError):
+            pass
+    raise TrainingError(
+        f"fit(): the metric {key!r} that {producer} returned is {class_name(value)} {safe_repr(value, VALUE_LIMIT)}, "
+        f"not a number; metrics are averaged per epoch: return a float, an int, a NumPy scalar or 0-d array, or a "
+        f"one-element tensor (anything float() takes), and keep other values out of the metrics"
+    )
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
