@@ -20,10 +20,16 @@ __all__: list[str] = []
 _OVERRIDE = "_sara_state_key"  # an instance attribute: the state_key a config item (or set_key) gave
 
 
+def configured_key(callback: object) -> str | None:
+    """The state key that ``callback``'s config item set (:func:`set_key`), ``None`` when none did."""
+    override = getattr(callback, "__dict__", {}).get(_OVERRIDE)
+    return override if isinstance(override, str) else None
+
+
 def key_of(callback: BaseCallback) -> str:
     """``callback``'s state key: the one its config item set, else its :attr:`~BaseCallback.state_key`."""
-    override = callback.__dict__.get(_OVERRIDE) if hasattr(callback, "__dict__") else None
-    return override if isinstance(override, str) else callback.state_key
+    override = configured_key(callback)
+    return callback.state_key if override is None else override
 
 
 def key_problem(key: object) -> str | None:

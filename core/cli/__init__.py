@@ -28,7 +28,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Callable
 
-from .. import __version__
+from .. import __version__, _state
 from .._failures import policy_of
 from ..base_callback import CallbackManager
 from ..config import check_config
@@ -180,8 +180,8 @@ def _with_policy(name: str, callback: BaseCallback) -> str:
     """``name``, with the error policy and state key its item set: ``"csv_logger (on_error=warn)"``."""
     policy = policy_of(callback)
     shown = [] if policy == "raise" else [f"on_error={policy}"]
-    key = callback.__dict__.get("_sara_state_key") if hasattr(callback, "__dict__") else None
-    if isinstance(key, str):
+    key = _state.configured_key(callback)
+    if key is not None:
         shown.append(f"state_key={key}")
     return f"{name} ({', '.join(shown)})" if shown else name
 
