@@ -69,6 +69,14 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
     choices here when the annotation must stay wider (``mode: str``, for Python callers passing a ``str``) or the
     values are computed (``{"mode": MODES}``). Example: ``parameter_choices = {"mode": ("min", "max")}``."""
 
+    saves_checkpoints: ClassVar[bool] = False
+    """Whether the callback writes checkpoints (calls the trainer's ``save_checkpoint``).
+
+    The manager calls such callbacks after all the others at every hook (in registration order among themselves),
+    the way Lightning runs its ``ModelCheckpoint`` last: the state a trainer gathers inside ``save_checkpoint``
+    (:meth:`CallbackManager.state_dict`) then holds every other callback's end-of-epoch state, one consistent snapshot
+    of the training as of that checkpoint. It is read when the manager builds its dispatchers."""
+
     def on_train_start(self, **kwargs: Any) -> None:
         """Called once, before the first epoch."""
 

@@ -99,10 +99,12 @@ class HookTable:
                 known = self.plans.get(id(callback))
                 if known is None or known[0] is not callback:
                     self.plans[id(callback)] = (callback, _plans(callback))
-            active = tuple(
-                callback
-                for callback in callbacks
-                if id(callback) not in self.disabled and not (self.rank and callback.rank_zero_only)
+            active = _checkpoints_last(
+                tuple(
+                    callback
+                    for callback in callbacks
+                    if id(callback) not in self.disabled and not (self.rank and callback.rank_zero_only)
+                )
             )
             hooks = HOOKS if everything or not _published(owner) else self._touched(self.active, active)
             self.active = active
@@ -272,3 +274,13 @@ def _policy(callback: BaseCallback) -> ErrorPolicy:
 
 def _published(owner: object) -> bool:
     return TRAIN_START in vars(owner)
+
+
+def _checkpoints_last(callbacks: tuple[BaseCallback, ...]) -> tuple[BaseCallback, ...]:
+    """``callbacks`` with those that save checkpoints (``saves_checkpoints``) after the others, each group in order.
+
+    The state a trainer saves inside ``save_checkpoint`` is then the whole epoch's: every other callback has ended it.
+    """
+    if not any(getattr(callback, "saves_checkpoints", False) for callback in callbacks):
+        return callbacks
+    return tuple(sorted(callbacks, key=lambda callback: bool(getattr(callback, "saves_checkpoints", False))))

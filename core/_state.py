@@ -17,6 +17,34 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
+_OVERRIDE = "_sara_state_key"  # an instance attribute: the state_key a config item (or set_key) gave
+
+
+def configured_key(callback: object) -> str | None:
+    """The state key that ``callback``'s config item set (:func:`set_key`), ``None`` when none did."""
+    override = getattr(callback, "__dict__", {}).get(_OVERRIDE)
+    return override if isinstance(override, str) else None
+
+
+def key_of(callback: BaseCallback) -> str:
+    """``callback``'s state key: the one its config item set, else its :attr:`~BaseCallback.state_key`."""
+    override = configured_key(callback)
+    return callback.state_key if override is None else override
+
+
+def key_problem(key: object) -> str | None:
+    """Why ``key`` cannot be a state key, or ``None``."""
+    if not isinstance(key, str):
+        return f"expected a string, got {type(key).__name__}"
+    if not key.strip() or not key.isprintable() or len(key) > 200:
+        return "expected a non-empty printable string of at most 200 characters"
+    return None
+
+
+def set_key(callback: BaseCallback, key: str) -> None:
+    """File ``callback``'s state under ``key`` (checked by :func:`key_problem` first) instead of its own key."""
+    callback.__dict__[_OVERRIDE] = key
+
 
 def stateful(callbacks: Iterable[BaseCallback]) -> dict[str, BaseCallback]:
     """The callbacks that override ``state_dict``, by ``state_key``.
@@ -28,11 +56,12 @@ def stateful(callbacks: Iterable[BaseCallback]) -> dict[str, BaseCallback]:
     for callback in callbacks:
         if not overrides(type(callback), "state_dict"):
             continue
-        key = callback.state_key
+        key = key_of(callback)
         if key in by_key:
             raise StateError(
                 f"two stateful callbacks share the state_key {key!r}: {by_key[key]!r} and {callback!r}; "
-                f"give one of them another state_key so that their states do not overwrite each other",
+                f"give one of them another state_key so that their states do not overwrite each other (in a "
+                f'config: state_key = "..." in its item)',
                 key=key,
                 callbacks=(by_key[key], callback),
             )

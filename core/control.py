@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
-__all__ = ["StopControl", "StopRequest", "StopTraining", "TrainingControl", "stop_training"]
+__all__ = ["Preempted", "StopControl", "StopRequest", "StopTraining", "TrainingControl", "stop_training"]
 
 
 class StopRequest(NamedTuple):
@@ -102,6 +102,34 @@ class StopTraining(BaseException):
         super().__init__(reason)
         self.reason = reason
         self.source = source
+
+
+class Preempted(SystemExit):
+    """Raised by :func:`~altametris.sara.core.loop.fit` after a training stopped by SIGTERM ended cleanly.
+
+    Schedulers (SLURM, Kubernetes) send SIGTERM before they kill a job. ``fit`` turns it into a stop request: the
+    current batch finishes, the partial epoch is dropped, ``on_train_end`` runs (its ``control.stop_reason`` starts
+    with ``"preempted"``), and then this exception ends the process, as SIGTERM would have, with exit status 143
+    (128 + 15), after the message saying how to resume was logged. A :class:`SystemExit`, so that code written for a
+    finished training (``except Exception``, "save the final model") does not run on a preempted one; catch it to
+    do otherwise (the demo does, to print its own ``--resume`` command).
+
+    Attributes:
+        code: 143, the exit status.
+        message: what happened and how to resume.
+        last_epoch: the last epoch whose ``on_epoch_end`` ran (the resume point), ``None`` when none did.
+    """
+
+    source = "SIGTERM"
+    """The ``source`` of the stop request that a preemption makes (``control.stop_source``)."""
+
+    def __init__(self, message: str, *, last_epoch: int | None) -> None:
+        super().__init__(143)
+        self.message = message
+        self.last_epoch = last_epoch
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def stop_training(control: StopControl | None, reason: str, *, source: str | None = None) -> None:

@@ -80,12 +80,18 @@ Metrics = dict[str, float]
 
 @hookspec
 def on_train_start() -> None:
-    """Called once, before the first epoch."""
+    """Called once, before the first epoch.
+
+    Its context (as every hook's) holds ``model``, ``epochs`` and ``config``.
+    """
 
 
 @hookspec
 def on_train_end() -> None:
-    """Called once, after the last epoch (or after a stop request), when the training did not fail."""
+    """Called once, after the last epoch (or after a stop request), when the training did not fail.
+
+    Its context also holds ``metrics`` (the last epoch's) and, when a checkpoint was written, ``model_path``.
+    """
 
 
 @hookspec
@@ -109,7 +115,7 @@ def on_epoch_end(epoch: int, metrics: Metrics) -> None:
 
 @hookspec
 def on_batch_start(batch: int) -> None:
-    """Called before every training batch.
+    """Called before every training batch; its context holds the batch's data as ``batch_data``.
 
     Args:
         batch: the batch number within the epoch, 0-indexed.
@@ -118,7 +124,7 @@ def on_batch_start(batch: int) -> None:
 
 @hookspec
 def on_batch_end(batch: int, metrics: Metrics) -> None:
-    """Called after every training batch.
+    """Called after every training batch; its context holds the batch's data as ``batch_data``.
 
     Args:
         batch: the batch number within the epoch, 0-indexed.

@@ -4,17 +4,32 @@
 and is the model for trainers that write their own loop:
 
 * one context for every hook: ``model``, ``epochs``, ``config``, ``control`` always; ``save_checkpoint``,
-  ``output_dir`` and ``num_batches`` when known; plus the caller's own ``context`` keywords;
+  ``output_dir`` and ``num_batches`` when known; plus the caller's own ``context`` keywords; and, as the seed API
+  documents, the batch's data as ``batch_data`` to ``on_batch_start`` and ``on_batch_end`` (``batch`` is its
+  index), and to ``on_train_end`` the last epoch's ``metrics`` (``{}`` when no epoch ended) and, when a callback
+  wrote a checkpoint, ``model_path`` (the best file, else the last: the ``best_model_path`` of the first callback
+  that has one, such as ``checkpoint``);
 * stop requests (:class:`~altametris.sara.core.control.TrainingControl`) are honoured after every batch and every
   epoch; a stop during the batches still completes the epoch (validation and ``on_epoch_end``), so that every
   logger records it, and ``on_train_end`` always runs; under several processes (``torchrun``) every stop is agreed
   across ranks first (:func:`~altametris.sara.core.distributed.agree_stop`), so all ranks stop at the same point;
 * :class:`~altametris.sara.core.control.StopTraining` ends the training at once, as a stop request;
+* preemption: in the main thread, ``fit`` turns SIGTERM (what SLURM and Kubernetes send before a kill) into a stop
+  request (``handle_sigterm=False`` leaves the signal alone; the previous handler is restored afterwards): the
+  current batch finishes, the partial epoch is dropped (no validation, no ``on_epoch_end``: the resume point is the
+  last completed epoch, and a resumed training redoes the partial one), ``on_train_end`` runs with
+  ``control.stop_reason`` starting with ``"preempted"``, then :class:`~altametris.sara.core.control.Preempted` (a
+  ``SystemExit`` with status 143) ends the process after logging how to resume; ``KeyboardInterrupt`` (SIGINT)
+  keeps ending the training as an error (``on_exception``), and the state last saved stays usable;
 * any other error (a callback's, the train step's, ``KeyboardInterrupt``) runs ``on_exception`` on every callback,
   so that files are closed, and is then re-raised unchanged: a failure of ``on_exception`` itself is logged, never
   raised in its place;
 * a callback whose error policy (:attr:`~altametris.sara.core.base_callback.BaseCallback.on_error`) is ``"warn"``
   or ``"disable"`` does not end the training: its failures are logged and the training goes on;
+* the state snapshot: the callbacks' state saved with a checkpoint is gathered inside ``save_checkpoint``, which
+  callbacks that write checkpoints (:attr:`~altametris.sara.core.base_callback.BaseCallback.saves_checkpoints`) call
+  after every other callback's ``on_epoch_end`` of the epoch; a loop of your own gets the same by calling the
+  manager's ``on_epoch_end`` once per epoch and saving ``manager.state_dict()`` inside ``save_checkpoint``;
 * a resumed training passes ``start_epoch`` after giving the manager its saved state
   (:meth:`~altametris.sara.core.base_callback.CallbackManager.load_state_dict`).
 
@@ -38,19 +53,21 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pathlib
+import signal
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from ._failures import logger
-from .control import StopTraining, TrainingControl
+from .control import Preempted, StopTraining, TrainingControl
 from .distributed import agree_stop, rank_info
 from .exceptions import TrainingError
-from .messages import describe_error
+from .messages import VALUE_LIMIT, class_name, describe_error, safe_repr
 
 if TYPE_CHECKING:
-    import os
-
     from .base_callback import CallbackManager
     from .hookspecs import Metrics
 
@@ -70,7 +87,9 @@ SaveCheckpoint = Callable[[str], object]
 Data = Union[Iterable[Batch], Callable[[int], Iterable[Batch]]]
 """The batches of an epoch: a re-iterable collection (a list, a data loader), or a function ``epoch -> batches``."""
 
-_RESERVED = frozenset({"model", "epochs", "config", "control", "save_checkpoint", "output_dir", "num_batches"})
+_RESERVED = frozenset(
+    {"model", "epochs", "config", "control", "save_checkpoint", "output_dir", "num_batches", "batch_data", "model_path"}
+)
 
 
 class FitResult:
@@ -82,10 +101,12 @@ class FitResult:
         metrics: the last epoch's metrics (``{}`` when none ended).
         stopped: whether a stop was requested (through the control object or :class:`StopTraining`).
         stop_reason: the first stop request's reason, when there is one.
+        preempted: whether SIGTERM stopped it (``fit`` then raises :class:`~altametris.sara.core.control.Preempted`,
+            which carries this result's ``last_epoch``).
         control: the control object of the training.
     """
 
-    __slots__ = ("control", "epochs_run", "last_epoch", "metrics", "stop_reason", "stopped")
+    __slots__ = ("control", "epochs_run", "last_epoch", "metrics", "preempted", "stop_reason", "stopped")
 
     def __init__(self, *, last_epoch: int | None, epochs_run: int, metrics: Metrics, control: TrainingControl) -> None:
         self.last_epoch = last_epoch
@@ -94,6 +115,7 @@ class FitResult:
         self.control = control
         self.stopped = control.should_stop
         self.stop_reason = control.stop_reason
+        self.preempted = False
 
     @property
     def next_epoch(self) -> int:
@@ -122,12 +144,15 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
     save_checkpoint: SaveCheckpoint | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     context: Mapping[str, Any] | None = None,
+    handle_sigterm: bool = True,
 ) -> FitResult:
     """Train for ``epochs`` epochs, calling ``manager``'s hooks in the documented order.
 
     Per epoch, ``train_step`` is called once per batch, then ``validate`` (with the validation hooks) when given.
     The epoch's metrics, passed to ``on_epoch_end``, are the mean over the batches of each number ``train_step``
-    returned, plus the validation metrics (a validation key that is also a training key gets the prefix ``val_``).
+    returned (anything real-valued: ``float``/``int`` subclasses, NumPy scalars and 0-d arrays, one-element tensors,
+    as floats; ``None`` is "not measured in this batch"; another value is an error naming its key), plus the
+    validation metrics (as floats) (a validation key that is also a training key gets the prefix ``val_``).
     The dict is the callbacks' to extend: ``timer`` adds its timings, which the callbacks after it see.
 
     Args:
@@ -146,11 +171,13 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
             ``save_checkpoint`` keyword (the ``checkpoint`` callback needs it).
         output_dir: where file-writing callbacks put relative paths, passed as the ``output_dir`` keyword.
         context: more keywords to pass to every hook.
+        handle_sigterm: turn SIGTERM into a stop request while the training runs (in the main thread only).
 
     Returns:
         How far the training went, and why it ended.
 
     Raises:
+        Preempted: after SIGTERM, once ``on_train_end`` ran: a ``SystemExit`` with status 143.
         TrainingError: for arguments that do not fit together, or a callback's failure (after ``on_exception``).
         BaseException: whatever ``train_step`` or ``validate`` raised, unchanged, after ``on_exception``.
     """
@@ -192,8 +219,45 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
             raise TrainingError(f"fit(): context cannot redefine {clash}; pass them as fit()'s own arguments")
         hook_context.update(context)
     run = _Run(manager, control, hook_context)
-    run.train(epochs=epochs, start_epoch=start_epoch, data=data, train_step=train_step, validate=validate)
-    return FitResult(last_epoch=run.last_epoch, epochs_run=run.epochs_run, metrics=run.metrics, control=control)
+    with _sigterm_stops(run) if handle_sigterm else contextlib.nullcontext():
+        run.train(epochs=epochs, start_epoch=start_epoch, data=data, train_step=train_step, validate=validate)
+    result = FitResult(last_epoch=run.last_epoch, epochs_run=run.epochs_run, metrics=run.metrics, control=control)
+    if run.preempted:
+        result.preempted = True
+        ended = start_epoch - 1 if run.last_epoch is None else run.last_epoch
+        done = "before its first epoch ended" if ended < 0 else f"after epoch {ended}"
+        resume = (
+            "from the start (start_epoch=0)"
+            if ended < 0
+            else f"from the state saved after epoch {ended} (start_epoch={ended + 1}, the callbacks' state given to "
+            "CallbackManager.load_state_dict)"
+        )
+        message = f"preempted (SIGTERM) {done}: the training ended cleanly; resume it {resume}"
+        logger().warning("%s", message)
+        raise Preempted(message, last_epoch=None if ended < 0 else ended)
+    return result
+
+
+_PREEMPTED = "preempted: SIGTERM received; the training stops after the current batch, its partial epoch dropped"
+
+
+@contextlib.contextmanager
+def _sigterm_stops(run: _Run) -> Iterator[None]:
+    """While the training runs in the main thread, SIGTERM asks for a stop instead of ending the process."""
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def preempt(signum: int, frame: object) -> None:
+        if not run.preempted:
+            run.preempted = True
+            run.control.request_stop(_PREEMPTED, source=Preempted.source)
+
+    previous = signal.signal(signal.SIGTERM, preempt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 class _Run:
@@ -209,6 +273,7 @@ class _Run:
         # Several processes (torchrun): every stop is agreed across ranks at each check, or one rank would stop
         # alone and the others wait at their next collective. One process: the control object is read directly.
         self.agreed = rank_info().distributed
+        self.preempted = False  # set by the SIGTERM handler
 
     def train(
         self,
@@ -231,7 +296,7 @@ class _Run:
             except StopTraining as stop:
                 self._stopped(stop)
             try:
-                manager.on_train_end(**context)
+                manager.on_train_end(metrics=self.metrics, **self._model_path(), **context)
             except StopTraining as stop:  # already ending: only recorded
                 self._stopped(stop)
         except BaseException as error:
@@ -245,6 +310,14 @@ class _Run:
                 )
             raise
 
+    def _model_path(self) -> dict[str, pathlib.Path]:
+        """``{"model_path": ...}``: the best checkpoint a callback kept (else its last), when one did."""
+        for callback in self.manager.callbacks:
+            path = getattr(callback, "best_model_path", None)
+            if isinstance(path, (str, os.PathLike)):
+                return {"model_path": pathlib.Path(path)}
+        return {}
+
     def _stopped(self, stop: StopTraining) -> None:
         self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
 
@@ -255,32 +328,72 @@ class _Run:
         counts: dict[str, int] = {}
         for batch, item in enumerate(batches):
             if agree_stop(control) if agreed else control.should_stop:
+                if self.preempted:  # the resume point is the last completed epoch: this one is redone
+                    return
                 break
-            manager.on_batch_start(batch, **context)
+            manager.on_batch_start(batch, batch_data=item, **context)
             metrics = train_step(item)
             if type(metrics) is not dict:
-                metrics = {} if metrics is None else dict(metrics)
+                metrics = _mapping(metrics, "train_step")
             for key, value in metrics.items():
                 kind = type(value)
-                if kind is float or kind is int:  # numbers only (bool is no int here): they are averaged
-                    if key in sums:
-                        sums[key] += value
-                        counts[key] += 1
-                    else:
-                        sums[key] = value
-                        counts[key] = 1
-            manager.on_batch_end(batch, metrics, **context)
+                if kind is float or kind is int:  # the fast path: plain numbers
+                    number: float = value
+                elif value is None:  # not measured in this batch
+                    continue
+                else:
+                    number = _number(key, value, "train_step")
+                if key in sums:
+                    sums[key] += number
+                    counts[key] += 1
+                else:
+                    sums[key] = number
+                    counts[key] = 1
+            manager.on_batch_end(batch, metrics, batch_data=item, **context)
         epoch_metrics: Metrics = {key: total / counts[key] for key, total in sums.items()}
         if validate is not None:
             manager.on_validation_start(**context)
-            result = validate()
-            validation: Metrics = {} if result is None else dict(result)
+            validation: Metrics = {
+                key: value if type(value) is float else _number(key, value, "validate")
+                for key, value in _mapping(validate(), "validate").items()
+                if value is not None
+            }
             manager.on_validation_end(validation, **context)
             for key, value in validation.items():
                 epoch_metrics[f"val_{key}" if key in epoch_metrics else key] = value
         manager.on_epoch_end(epoch, epoch_metrics, **context)
         self.last_epoch, self.metrics = epoch, epoch_metrics
         self.epochs_run += 1
+
+
+def _mapping(result: object, producer: str) -> dict[str, Any]:
+    """``result`` of ``train_step`` or ``validate`` as a dict (``None`` is no metrics)."""
+    if result is None:
+        return {}
+    if not isinstance(result, Mapping):
+        raise TrainingError(
+            f"fit(): {producer} returned {class_name(result)} {safe_repr(result, VALUE_LIMIT)}; it must return a "
+            f"mapping of metric names to numbers, such as {{'loss': 0.25}}, or None"
+        )
+    return dict(result)
+
+
+def _number(key: str, value: object, producer: str) -> float:
+    """``value`` as a float, when it is real-valued; else an error naming ``key``.
+
+    Real-valued: an int or float subclass, a NumPy scalar or 0-d array, a one-element tensor (whatever ``float()``
+    takes), but no bool or string.
+    """
+    if not isinstance(value, (bool, str, bytes)):
+        try:
+            return float(value)  # type: ignore[arg-type]  # __float__ or __index__, checked by the call
+        except (TypeError, ValueError):
+            pass
+    raise TrainingError(
+        f"fit(): the metric {key!r} that {producer} returned is {class_name(value)} {safe_repr(value, VALUE_LIMIT)}, "
+        f"not a number; metrics are averaged per epoch: return a float, an int, a NumPy scalar or 0-d array, or a "
+        f"one-element tensor (anything float() takes), and keep other values out of the metrics"
+    )
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:

@@ -10,12 +10,16 @@ The guarantees, for every writer built on this module:
   killed at any moment leaves a file whose complete lines all parse;
 * a file is only ever replaced through a temporary sibling and :func:`os.replace`, never rewritten in place; temporary
   files live next to their target, so a writer never writes outside the directory it was given;
-* files are closed on ``on_train_end`` and on ``on_exception``.
+* files are closed on ``on_train_end`` and on ``on_exception``;
+* a row logger's state (:meth:`RowLogger.state_dict`) is the last epoch it wrote: given that state, a resumed
+  training keeps the rows up to that epoch, drops the rows an interrupted run wrote after it (a redone epoch's
+  batch rows included), and appends, with no change of config; without a state, ``append`` decides.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import pathlib
 from typing import IO, TYPE_CHECKING, Any, ClassVar
@@ -73,6 +77,13 @@ def replace(temporary: pathlib.Path, target: pathlib.Path, *, fsync: bool = Fals
     os.replace(temporary, target)
 
 
+def discard_temporaries(target: pathlib.Path) -> None:
+    """Remove the temporaries that killed processes left next to ``target`` (see :func:`temporary_sibling`)."""
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if path.name[len(target.name) + 2 : -4].isdigit():
+            discard(path)
+
+
 def discard(path: pathlib.Path) -> None:
     """Remove ``path`` if it exists (a leftover temporary file, say)."""
     with contextlib.suppress(FileNotFoundError):
@@ -119,6 +130,8 @@ class RowLogger(BaseCallback):
         """Where the rows go: the resolved :attr:`path`, known from ``on_train_start`` on."""
         self._file: IO[str] | None = None
         self._epoch = 0
+        self._last_written: int | None = None  # the last epoch whose epoch row is in the file
+        self._resume: dict[str, Any] | None = None  # the state given by load_state_dict, until on_train_start
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={str(self.path)!r}, per_batch={self.per_batch}, append={self.append})"
@@ -131,13 +144,22 @@ class RowLogger(BaseCallback):
     # -- hooks ----------------------------------------------------------------------------------------------------
 
     def on_train_start(self, **kwargs: Any) -> None:
-        """Open the file: appended to when ``append`` is set and it exists, else created anew."""
+        """Open the file: continued after a resume, appended to with ``append``, else created anew.
+
+        A resume is a state given by :meth:`load_state_dict`; ``append`` adds to the file when it exists.
+        """
         self._close()
         target = resolve(self.path, kwargs.get("output_dir"), callback=self)
         target.parent.mkdir(parents=True, exist_ok=True)
-        append = self.append and target.is_file() and target.stat().st_size > 0
-        if append:
+        resume, self._resume = self._resume, None
+        exists = target.is_file() and target.stat().st_size > 0
+        if exists and (resume is not None or self.append):
             cut_partial_line(target)
+        if resume is not None:
+            discard_temporaries(target)
+        if exists and resume is not None:
+            self._keep_rows(target, resume)
+        append = (resume is not None or self.append) and target.is_file() and target.stat().st_size > 0
         self.file_path = target
         self._open(target, append=append)
 
@@ -153,6 +175,7 @@ class RowLogger(BaseCallback):
     def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Write the epoch's row."""
         self._write(self._row({"epoch": epoch, "batch": None} if self.per_batch else {"epoch": epoch}, metrics))
+        self._last_written = epoch
 
     def on_train_end(self, **kwargs: Any) -> None:
         """Close the file."""
@@ -161,6 +184,42 @@ class RowLogger(BaseCallback):
     def on_exception(self, error: BaseException, **kwargs: Any) -> None:
         """Close the file: every complete row is already on disk."""
         self._close()
+
+    # -- state ----------------------------------------------------------------------------------------------------
+
+    @property
+    def state_key(self) -> str:
+        """Unique per file, so that two loggers of one class keep two states."""
+        return f"{type(self).__qualname__}{{path={str(self.path)!r}}}"
+
+    def state_dict(self) -> dict[str, Any]:
+        """The last epoch whose row is in the file (``None`` before the first)."""
+        return {"epoch": self._last_written}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Continue the file at the next ``on_train_start``: keep the rows up to the saved epoch, and append.
+
+        The rows of later epochs (those the resumed training redoes) are dropped.
+        """
+        epoch = state_dict["epoch"]
+        self._resume = dict(state_dict)
+        self._resume["epoch"] = self._last_written = None if epoch is None else int(epoch)
+
+    def _keep_rows(self, target: pathlib.Path, state: Mapping[str, Any]) -> None:
+        """Rewrite ``target`` with the rows of epochs up to ``state["epoch"]`` only (through a temporary sibling)."""
+        temporary = temporary_sibling(target)
+        try:
+            with (
+                open(target, encoding="utf-8", newline="") as source,
+                open(temporary, "w", encoding="utf-8", newline="") as copy,
+            ):
+                self._copy_rows(source, copy, state)
+            replace(temporary, target, fsync=self.fsync)
+        finally:
+            discard(temporary)
+
+    def _copy_rows(self, source: IO[str], copy: IO[str], state: Mapping[str, Any]) -> None:
+        raise NotImplementedError
 
     # -- for subclasses -------------------------------------------------------------------------------------------
 

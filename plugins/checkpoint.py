@@ -6,6 +6,7 @@ import logging
 import math
 import os  # noqa: TC003 - constructor annotations stay resolvable for tools that inspect them
 import pathlib
+import re
 import string
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple
 
@@ -49,7 +50,13 @@ class Checkpoint(BaseCallback):
     With ``monitor``, an epoch is saved when its value ranks among the best ``save_top_k`` (with ``save_top_k=1``:
     when it beats the best so far; NaN never does). With ``monitor=None``, every checked epoch is saved and the
     ``save_top_k`` most recent are kept. The list of kept files is part of :meth:`state_dict`, so a resumed training
-    keeps ranking against the files saved before the interruption.
+    keeps ranking against the files saved before the interruption; at its start, it deletes the files of its
+    template in ``dirpath`` that the list does not hold (saved by the interrupted run after the state, or about to be
+    deleted) and stale temporaries, so the folder holds what an uninterrupted run's would.
+
+    The callback records a file in its list before it calls ``save_checkpoint``, so the manager's state saved inside
+    ``save_checkpoint`` lists the file being written; the manager calls it after the other callbacks
+    (:attr:`~altametris.sara.core.base_callback.BaseCallback.saves_checkpoints`), so that state is the whole epoch's.
 
     Args:
         dirpath: the folder of the checkpoints, created at ``on_train_start``; a relative path resolves against the
@@ -81,6 +88,7 @@ class Checkpoint(BaseCallback):
     """
 
     rank_zero_only = True  # it writes files or prints: once, on rank 0, in a training of several processes
+    saves_checkpoints = True  # called after the other callbacks: what it saves is the whole epoch's snapshot
 
     plugin = "checkpoint"
     parameter_choices: ClassVar[Mapping[str, Sequence[str]]] = {"mode": MODES}  # configs and `show` read it
@@ -111,6 +119,7 @@ class Checkpoint(BaseCallback):
         self.saved: list[SavedCheckpoint] = []
         """The files kept, best first (most recent first without ``monitor``)."""
         self._directory: pathlib.Path | None = None
+        self._resumed = False  # a state was loaded: the next on_train_start tidies the folder
 
     def __repr__(self) -> str:
         return (
@@ -144,6 +153,28 @@ class Checkpoint(BaseCallback):
         if missing:
             _logger.warning("%s: saved checkpoints no longer in %s, forgotten: %s", self.plugin, directory, missing)
             self.saved = [entry for entry in self.saved if entry.filename not in missing]
+        if self._resumed:
+            self._resumed = False
+            self._tidy(directory)
+
+    def _tidy(self, directory: pathlib.Path) -> None:
+        """After a resume: delete this template's files that the kept list does not hold, and stale temporaries.
+
+        They are what an interrupted run wrote after the saved state (or was about to delete): an uninterrupted run
+        would not have them.
+        """
+        name = _template_pattern(self.filename)
+        temporary = re.compile(rf"\.({name.pattern})\.\d+\.tmp")
+        kept = {entry.filename for entry in self.saved}
+        removed = []
+        for path in sorted(directory.iterdir()):
+            if path.name in kept or not path.is_file():
+                continue
+            if name.fullmatch(path.name) or temporary.fullmatch(path.name):
+                discard(path)
+                removed.append(path.name)
+        if removed:
+            _logger.info("%s: resumed; removed files the saved state does not keep: %s", self.plugin, removed)
 
     def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Save a checkpoint when this epoch qualifies; delete the files that no longer do."""
@@ -164,7 +195,6 @@ class Checkpoint(BaseCallback):
                 return
         save = _saver(self, kwargs, "on_epoch_end")
         name = self._name(epoch, metrics)
-        self._save(save, name, epoch)
         kept = [entry for entry in self.saved if entry.filename != name] + [SavedCheckpoint(name, epoch, score)]
         if self.monitor is None:
             kept.sort(key=lambda entry: -entry.epoch)
@@ -172,7 +202,14 @@ class Checkpoint(BaseCallback):
             sign = 1.0 if self.mode == "min" else -1.0
             kept.sort(key=lambda entry: (sign * (entry.score or 0.0), entry.epoch))
         limit = len(kept) if self.save_top_k == -1 else self.save_top_k
-        self.saved, dropped = kept[:limit], kept[limit:]
+        # The new list is recorded before save_checkpoint runs, so that the state a trainer saves inside it (the
+        # manager's state_dict) lists the file being written; if the save fails, the list is what it was.
+        previous, (self.saved, dropped) = self.saved, (kept[:limit], kept[limit:])
+        try:
+            self._save(save, name, epoch)
+        except BaseException:
+            self.saved = previous
+            raise
         for entry in dropped:
             discard(self.directory / entry.filename)
 
@@ -229,8 +266,11 @@ class Checkpoint(BaseCallback):
 
     @property
     def state_key(self) -> str:
-        """Unique per folder, metric and mode, so that two instances can keep two sets of files."""
-        return f"Checkpoint{{dirpath={str(self.dirpath)!r}, monitor={self.monitor!r}, mode={self.mode!r}}}"
+        """Unique per folder, file names, metric and mode, so that two instances can keep two sets of files."""
+        return (
+            f"Checkpoint{{dirpath={str(self.dirpath)!r}, filename={self.filename!r}, monitor={self.monitor!r}, "
+            f"mode={self.mode!r}}}"
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """The files kept, with their epochs and scores, best first."""
@@ -242,6 +282,7 @@ class Checkpoint(BaseCallback):
             SavedCheckpoint(str(filename), int(epoch), None if score is None else float(score))
             for filename, epoch, score in state_dict["saved"]
         ]
+        self._resumed = True
 
 
 def _saver(callback: Checkpoint, context: Mapping[str, Any], hook: str) -> SaveCheckpoint:
@@ -256,6 +297,15 @@ def _saver(callback: Checkpoint, context: Mapping[str, Any], hook: str) -> SaveC
             hook=hook,
         )
     return save
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """A pattern that the file names made from ``template`` match (each field matches any text)."""
+    parts = [
+        re.escape(literal) + ("" if field is None else ".+?")
+        for literal, field, _, _ in string.Formatter().parse(template)
+    ]
+    return re.compile("".join(parts))
 
 
 def _check_template(plugin: str, template: object, *, several: bool) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import os  # noqa: TC003 - constructor annotations stay resolvable for tools that inspect them
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from ._writers import RowLogger, discard, replace, temporary_sibling
 
 if TYPE_CHECKING:
     import pathlib
+    from collections.abc import Mapping
 
 __all__ = ["CSVLogger"]
 
@@ -30,8 +31,9 @@ class CSVLogger(RowLogger):
         path: the CSV file; a relative path resolves against the trainer's ``output_dir`` context keyword (the
             demo's run folder) or the current directory. Its folder is created when missing.
         per_batch: also write one row per batch.
-        append: add to an existing file (to resume a run) instead of replacing it; a last line cut by a killed run
-            is dropped first.
+        append: add to an existing file instead of replacing it; a last line cut by a killed run is dropped first.
+            A resumed training (given the saved state) needs no ``append``: it keeps the rows up to the saved
+            epoch, drops the later ones and appends.
         fsync: ``os.fsync`` every row, for files that must survive a power loss (slower).
 
     Raises:
@@ -72,6 +74,28 @@ class CSVLogger(RowLogger):
     def columns(self) -> list[str]:
         """The header, as written so far."""
         return list(self._columns)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The last epoch whose row is in the file, and the header as it was then."""
+        return {"epoch": self._last_written, "columns": list(self._columns)}
+
+    def _copy_rows(self, source: IO[str], copy: IO[str], state: Mapping[str, Any]) -> None:
+        """Copy the header (as saved) and the rows of epochs up to the saved one, to the saved columns."""
+        reader = csv.reader(source)
+        header = next(reader, [])
+        columns = [str(column) for column in state.get("columns") or header]
+        last = state["epoch"]
+        if last is None or not columns:
+            return
+        where = {column: index for index, column in enumerate(header)}
+        writer = csv.writer(copy, lineterminator="\n")
+        writer.writerow(columns)
+        for cells in reader:
+            if not cells or not cells[0].isdigit() or int(cells[0]) > last:
+                continue
+            writer.writerow(
+                [cells[where[column]] if where.get(column, len(cells)) < len(cells) else "" for column in columns]
+            )
 
     def _open(self, target: pathlib.Path, *, append: bool) -> None:
         self._columns = []

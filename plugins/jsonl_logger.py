@@ -9,8 +9,12 @@ from __future__ import annotations
 import json
 import math
 import os  # noqa: TC003 - constructor annotations stay resolvable for tools that inspect them
+from typing import IO, TYPE_CHECKING, Any
 
 from ._writers import RowLogger
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["JSONLLogger"]
 
@@ -26,8 +30,9 @@ class JSONLLogger(RowLogger):
         path: the ``.jsonl`` file; a relative path resolves against the trainer's ``output_dir`` context keyword
             (the demo's run folder) or the current directory. Its folder is created when missing.
         per_batch: also write one line per batch.
-        append: add to an existing file (to resume a run) instead of replacing it; a last line cut by a killed run
-            is dropped first.
+        append: add to an existing file instead of replacing it; a last line cut by a killed run is dropped first.
+            A resumed training (given the saved state) needs no ``append``: it keeps the lines up to the saved
+            epoch, drops the later ones and appends.
         fsync: ``os.fsync`` every line, for files that must survive a power loss (slower).
 
     Raises:
@@ -56,6 +61,19 @@ class JSONLLogger(RowLogger):
         fsync: bool = False,
     ) -> None:
         super().__init__(path=path, per_batch=per_batch, append=append, fsync=fsync)
+
+    def _copy_rows(self, source: IO[str], copy: IO[str], state: Mapping[str, Any]) -> None:
+        """Copy the lines of epochs up to the saved one."""
+        last = state["epoch"]
+        if last is None:
+            return
+        for line in source:
+            try:
+                epoch = json.loads(line).get("epoch")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(epoch, int) and epoch <= last:
+                copy.write(line)
 
     def _write(self, row: dict[str, object]) -> None:
         if row.get("batch", 0) is None:

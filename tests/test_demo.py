@@ -74,9 +74,10 @@ def test_run_demo_writes_everything_into_the_run_folder(tmp_path: Path, monkeypa
     assert sorted(tmp_path.iterdir()) == [config, tmp_path / "out"]  # nothing outside the run folder
     assert len(read_csv(folder / "logs" / "metrics.csv")) == 3
     weights = json.loads(next((folder / "ckpt").iterdir()).read_text())
-    assert set(weights) == {"weights", "bias"}
+    assert set(weights) == {"weights", "bias", "callbacks"}  # the callbacks' state, saved with the checkpoint
     state = json.loads((folder / "state.json").read_text())
-    assert any(key.startswith("Checkpoint") for key in state)
+    assert state["epoch"] == 2
+    assert any(key.startswith("Checkpoint") for key in state["callbacks"])
     assert "epoch 2: loss=" in (folder / "train.log").read_text()
     output = stream.getvalue()
     assert "Callbacks from" in output
@@ -179,3 +180,30 @@ def test_the_embedded_demo_ends_with_the_commands_to_start_a_config_of_ones_own(
         "  sara-callbacks demo --config my.toml\n"
     )
     assert "site-packages" not in out.getvalue()
+
+
+def test_a_reused_output_folder_holding_another_run_is_refused_with_the_way_to_resume_it(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('callbacks = ["history"]\n' + FAST)
+    run_demo(config=config, epochs=1, output=tmp_path / "run", stream=io.StringIO())
+    with pytest.raises(ConfigError, match=r"holds another run .*sara-callbacks demo --resume .*run"):
+        run_demo(config=config, epochs=2, output=tmp_path / "run", stream=io.StringIO())
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="the folder is not empty"):
+        run_demo(config=config, epochs=1, output=tmp_path / "other", stream=io.StringIO())
+
+
+def test_resume_continues_a_run_with_its_own_config_and_refuses_what_is_no_run(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('callbacks = ["history", { name = "csv_logger", params = { path = "m.csv" } }]\n' + FAST)
+    run_demo(config=config, epochs=2, output=tmp_path / "run", stream=io.StringIO())
+    stream = io.StringIO()
+    run_demo(resume=tmp_path / "run", stream=stream)
+    assert "resuming" in stream.getvalue()
+    assert "Training ended after epoch 1" in stream.getvalue()
+    assert len(read_csv(tmp_path / "run" / "m.csv")) == 2
+    with pytest.raises(ConfigError, match="cannot be given"):
+        run_demo(resume=tmp_path / "run", config=config, stream=io.StringIO())
+    with pytest.raises(ConfigError, match=r"holds no state\.json"):
+        run_demo(resume=tmp_path, stream=io.StringIO())

@@ -90,3 +90,102 @@ def test_a_resumed_run_stops_at_the_same_epoch(
     assert sorted(path.name for path in (tmp_path / "ckpt").iterdir()) == expected_files
     with open(tmp_path / "metrics.csv", newline="") as file:
         assert [int(row["epoch"]) for row in csv.DictReader(file)] == expected_epochs
+
+
+# -- issue 13: resume without changing the config ---------------------------------------------------------------------
+
+
+def same_config(folder: Path) -> dict[str, object]:
+    """One config for the first run and the resumed one: no ``append``."""
+    return {
+        "callbacks": [
+            "timer",
+            {"name": "early_stopping", "params": {"monitor": "val_loss", "patience": 3, "min_delta": 0.005}},
+            {"name": "checkpoint", "params": {"dirpath": "ckpt", "save_top_k": 2, "filename": "e{epoch:02d}.json"}},
+            {"name": "csv_logger", "params": {"path": "metrics.csv"}},
+            {"name": "jsonl_logger", "params": {"path": "metrics.jsonl", "per_batch": True}},
+            "history",
+        ]
+    }
+
+
+class Interrupted(Exception):
+    """A crash in the middle of an epoch."""
+
+
+def train_saving_state(folder: Path, *, crash_in: int | None = None, resume_from: Path | None = None) -> FitResult:
+    """Train with the state saved inside every checkpoint file; crash in an epoch's second batch, or resume."""
+    manager = CallbackManager.from_config(same_config(folder))
+    start = 0
+    if resume_from is not None:
+        saved = json.loads(resume_from.read_text())
+        manager.load_state_dict(saved["callbacks"])
+        start = saved["epoch"] + 1
+    now = [start]
+
+    def batches(epoch: int) -> list[int]:
+        now[0] = epoch
+        return [epoch, epoch]
+
+    batches_seen: list[int] = []
+
+    def step(epoch: int) -> dict[str, float]:
+        batches_seen.append(epoch)
+        if epoch == crash_in and batches_seen.count(epoch) == 2:  # the epoch's second batch
+            raise Interrupted
+        return {"loss": 1.0 / (epoch + 1)}
+
+    def save(path: str) -> None:
+        Path(path).write_text(json.dumps({"epoch": now[0], "callbacks": manager.state_dict()}))
+
+    return fit(
+        manager,
+        epochs=EPOCHS,
+        start_epoch=start,
+        data=batches,
+        train_step=step,
+        validate=lambda: {"val_loss": VAL_LOSS[now[0]]},
+        save_checkpoint=save,
+        output_dir=folder,
+    )
+
+
+TIMINGS = {"epoch_seconds", "elapsed_seconds", "batches_per_second"}  # the timer's: never equal in two runs
+
+
+def rows_without_timings(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        return [{k: v for k, v in row.items() if k not in TIMINGS} for row in csv.DictReader(file)]
+
+
+def lines_without_timings(path: Path) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k not in TIMINGS} for line in lines]
+
+
+@pytest.mark.parametrize("crash_in", [3, 4, 6, 8])
+def test_issue13_repro2_a_resume_with_the_same_config_keeps_the_rows_up_to_the_saved_point(
+    crash_in: int, tmp_path: Path
+) -> None:
+    expected = train_saving_state(tmp_path / "uninterrupted")
+    folder = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        train_saving_state(folder, crash_in=crash_in)
+    latest = max((folder / "ckpt").glob("e*.json"))
+    result = train_saving_state(folder, resume_from=latest)
+
+    assert (result.last_epoch, result.stop_reason) == (expected.last_epoch, expected.stop_reason)
+    assert rows_without_timings(folder / "metrics.csv") == rows_without_timings(tmp_path / "uninterrupted/metrics.csv")
+    assert lines_without_timings(folder / "metrics.jsonl") == lines_without_timings(
+        tmp_path / "uninterrupted/metrics.jsonl"
+    )
+    assert sorted(p.name for p in (folder / "ckpt").iterdir()) == sorted(
+        p.name for p in (tmp_path / "uninterrupted/ckpt").iterdir()
+    )
+
+
+def test_a_fresh_run_without_state_still_starts_clean(tmp_path: Path) -> None:
+    train_saving_state(tmp_path)
+    train_saving_state(tmp_path)
+    with open(tmp_path / "metrics.csv", newline="") as file:
+        assert [int(row["epoch"]) for row in csv.DictReader(file)] == list(range(9))

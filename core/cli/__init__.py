@@ -9,7 +9,8 @@ Subcommands:
   every callback, and prints each problem on its own line (``path: where: reason``); exit 0 when valid, 1 otherwise.
   A valid config's callbacks are listed in order, each with its error policy when it is not ``raise``.
 * ``demo [--config PATH] [--epochs N] [--output DIR]``: a small training run driven through the manager;
-  ``demo --print-config`` writes its embedded config to stdout instead, to start a config of one's own.
+  ``demo --resume RUN_DIR`` continues a stopped, killed or preempted run in place; ``demo --print-config`` writes
+  its embedded config to stdout instead, to start a config of one's own.
 
 Errors of the library print ``sara-callbacks: error: <message>`` and exit 1; bad arguments exit 2; any other error
 prints one line and the hint to re-run with ``--traceback``.
@@ -27,10 +28,11 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Callable
 
-from .. import __version__
+from .. import __version__, _state
 from .._failures import policy_of
 from ..base_callback import CallbackManager
 from ..config import check_config
+from ..control import Preempted
 from ..discovery import GROUP, _check_name, _describe, available_plugins, find_plugin
 from ..exceptions import SaraError
 from ..messages import describe_error, plain_text, safe_repr
@@ -175,9 +177,13 @@ def _summary(names: Sequence[str]) -> str:
 
 
 def _with_policy(name: str, callback: BaseCallback) -> str:
-    """``name``, and the callback's error policy when it is not the default: ``"csv_logger (on_error=warn)"``."""
+    """``name``, with the error policy and state key its item set: ``"csv_logger (on_error=warn)"``."""
     policy = policy_of(callback)
-    return name if policy == "raise" else f"{name} (on_error={policy})"
+    shown = [] if policy == "raise" else [f"on_error={policy}"]
+    key = _state.configured_key(callback)
+    if key is not None:
+        shown.append(f"state_key={key}")
+    return f"{name} ({', '.join(shown)})" if shown else name
 
 
 def _manager_warnings(callbacks: Sequence[BaseCallback]) -> list[Warning]:
@@ -209,8 +215,12 @@ def _demo(args: argparse.Namespace) -> int:
 
         sys.stdout.write(embedded_config())
         return 0
-    options = {key: getattr(args, key) for key in ("config", "epochs", "output") if getattr(args, key) is not None}
-    run_demo(**options, stream=sys.stdout)
+    keys = ("config", "epochs", "output", "resume")
+    options = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+    try:
+        run_demo(**options, stream=sys.stdout)
+    except Preempted as preempted:  # run_demo printed how to resume
+        return int(preempted.code) if isinstance(preempted.code, int) else 143
     return 0
 
 
@@ -266,7 +276,12 @@ def _parser() -> argparse.ArgumentParser:
         help="write the embedded demo config to stdout and exit (sara-callbacks demo --print-config > my.toml)",
     )
     demo.add_argument("--epochs", metavar="N", type=_positive_int, help="number of epochs")
-    demo.add_argument("--output", metavar="DIR", help="the folder to write the run into (default: runs/<timestamp>)")
+    demo.add_argument(
+        "--output", metavar="DIR", help="a new or empty folder to write the run into (default: runs/<timestamp>)"
+    )
+    demo.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a stopped, killed or preempted run in place, with its own config"
+    )
     return parser
 
 

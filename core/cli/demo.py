@@ -9,6 +9,13 @@ current directory unless ``output`` names another; relative paths of the config 
 The config's ``[demo]`` table sets the training (``epochs``, ``points``, ``batch_size``, ``learning_rate``, ``seed``,
 ``pause_seconds``); the ``callbacks`` list is read by
 :meth:`~altametris.sara.core.base_callback.CallbackManager.from_config`.
+
+The run resumes: ``state.json`` in the run folder is the snapshot of the training, rewritten atomically after every
+epoch (after every callback's ``on_epoch_end``): the run's config and settings, the model's weights, the callbacks'
+state and the stop request, if any. Each checkpoint file holds the weights and the callbacks' state too.
+``sara-callbacks demo --resume RUN_DIR`` continues a stopped, killed or preempted run in place from that snapshot, with
+its own config: the partial epoch is redone, the loggers drop its rows, and the run ends as an uninterrupted one would.
+SIGTERM stops the run after the current batch (exit status 143, with the command that resumes it).
 """
 
 from __future__ import annotations
@@ -23,13 +30,15 @@ import math
 import os
 import pathlib
 import random
+import shlex
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..base_callback import CallbackManager
+from ..base_callback import BaseCallback, CallbackManager
 from ..config import load_callbacks, read_config
+from ..control import Preempted, TrainingControl
 from ..exceptions import ConfigError
-from ..loop import fit
+from ..loop import FitResult, fit
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -60,6 +69,7 @@ def run_demo(
     config: str | os.PathLike[str] | None = None,
     epochs: int | None = None,
     output: str | os.PathLike[str] | None = None,
+    resume: str | os.PathLike[str] | None = None,
     stream: TextIO,
 ) -> pathlib.Path:
     """Train the demo model with the callbacks of ``config`` and print what happened, and where it is, to ``stream``.
@@ -67,17 +77,104 @@ def run_demo(
     Args:
         config: a config file (TOML, YAML or JSON); the embedded ``demo.toml`` by default.
         epochs: the most epochs to train, over the config's ``[demo] epochs``.
-        output: the run folder; ``runs/<timestamp>`` under the current directory by default.
+        output: the run folder, new or empty; ``runs/<timestamp>`` under the current directory by default.
+        resume: a run folder to continue in place, from its ``state.json`` and with its own config (``config``,
+            ``epochs`` and ``output`` are then refused).
         stream: where to print (the progress bar's ``"stdout"`` goes there too while the demo runs).
 
     Returns:
         The run folder.
 
     Raises:
-        ConfigError: the config is malformed (its ``[demo]`` table included).
+        ConfigError: the config is malformed (its ``[demo]`` table included), ``output`` holds another run, or
+            ``resume`` is no run folder.
         PluginError: a callback of the config is unknown, broken, or refuses its parameters.
         TrainingError: a callback failed during the training.
+        Preempted: SIGTERM stopped the run (after the message saying how to resume it was printed).
     """
+    raw, shown, settings, snapshot = _load_run(config, epochs, output, resume)
+    manager = CallbackManager(load_callbacks(raw, origin=None if snapshot is None and config is None else shown))
+    names = [
+        _item_name(item) for item in raw["callbacks"] if not (isinstance(item, dict) and item.get("enabled") is False)
+    ]
+    train, validation = _split(_points(int(settings["points"]), int(settings["seed"])))
+    model = _LogisticRegression(learning_rate=settings["learning_rate"], pause=settings["pause_seconds"])
+    control = TrainingControl()
+    start_epoch = 0
+    if snapshot is None:
+        run_dir = _run_folder(output)
+        snapshot = {"run": {"config": raw, "source": shown, "settings": settings}, "epoch": None, "stop": None}
+        snapshot["model"], snapshot["callbacks"] = model.weights_dict(), manager.state_dict()
+        _write_json(run_dir / "state.json", snapshot)  # the folder is a run from now on: --resume finds it
+        _print_intro(stream, shown, names, settings, train=len(train), validation=len(validation))
+    else:
+        run_dir = pathlib.Path(str(resume))
+        for stale in run_dir.glob(".state.json.*.tmp"):  # a run killed while it saved its snapshot
+            stale.unlink()
+        manager.load_state_dict(snapshot["callbacks"])
+        model.load_weights(snapshot["model"])
+        start_epoch = 0 if snapshot["epoch"] is None else int(snapshot["epoch"]) + 1
+        if snapshot["stop"] is not None:
+            control.request_stop(str(snapshot["stop"]["reason"]), source=snapshot["stop"]["source"])
+        where = "the start" if start_epoch == 0 else f"epoch {start_epoch}"
+        print(f"SARA callbacks demo: resuming {_shown_path(run_dir)} at {where}, callbacks from {shown}.", file=stream)
+    manager.add_callback(_Snapshot(run_dir / "state.json", snapshot, manager, model, control))
+    batches = _Batches(train, int(settings["batch_size"]), int(settings["seed"]), first_epoch=start_epoch)
+
+    def save_checkpoint(path: str) -> None:
+        """The trainer's ``save_checkpoint``: the weights and the callbacks' state, one consistent snapshot."""
+        _write_plain_json(pathlib.Path(path), {**model.weights_dict(), "callbacks": manager.state_dict()})
+
+    stream.flush()
+    started = time.perf_counter()
+    try:
+        with _logging_into(run_dir / "train.log", stream), contextlib.redirect_stdout(stream):
+            result = fit(
+                manager,
+                epochs=int(settings["epochs"]),
+                start_epoch=min(start_epoch, int(settings["epochs"])),
+                data=batches,
+                train_step=model.train_step,
+                validate=lambda: model.evaluate(validation, prefix="val_"),
+                model=model,
+                config=dict(settings),
+                control=control,
+                save_checkpoint=save_checkpoint,
+                output_dir=run_dir,
+            )
+    except (Preempted, KeyboardInterrupt) as stop:
+        how = "Preempted (SIGTERM)" if isinstance(stop, Preempted) else "Interrupted"
+        print(f"\n{how}: {_saved_point(run_dir)}", file=stream)
+        print(f"Resume with: sara-callbacks demo --resume {shlex.quote(str(run_dir))}", file=stream)
+        stream.flush()
+        raise
+    seconds = time.perf_counter() - started
+
+    _print_end(stream, result=result, start_epoch=start_epoch, seconds=seconds, model=model, run_dir=run_dir)
+    if config is None and resume is None:
+        print("\nNext: write this config to a file of your own, change its callbacks", file=stream)
+        print("(sara-callbacks list shows them all), and run it:", file=stream)
+        print("  sara-callbacks demo --print-config > my.toml", file=stream)
+        print("  sara-callbacks demo --config my.toml", file=stream)
+    stream.flush()
+    return run_dir
+
+
+def _load_run(
+    config: str | os.PathLike[str] | None,
+    epochs: int | None,
+    output: str | os.PathLike[str] | None,
+    resume: str | os.PathLike[str] | None,
+) -> tuple[dict[str, Any], str, dict[str, float], dict[str, Any] | None]:
+    """The config, its name in messages, the settings, and the snapshot of a resumed run (``None`` for a new one)."""
+    if resume is not None:
+        if config is not None or epochs is not None or output is not None:
+            raise ConfigError(
+                "demo --resume continues a run with its own config: --config, --epochs and --output cannot be given"
+            )
+        snapshot = _read_snapshot(pathlib.Path(resume))
+        run = snapshot["run"]
+        return dict(run["config"]), str(run["source"]), dict(run["settings"]), snapshot
     with contextlib.ExitStack() as stack:
         if config is None:
             source = stack.enter_context(importlib.resources.as_file(_embedded()))
@@ -87,55 +184,111 @@ def run_demo(
             shown = str(config)
         raw = read_config(source)
     settings = _settings(raw.get("demo", {}), shown, epochs)
-    manager = CallbackManager(load_callbacks(raw, origin=None if config is None else str(config)))
-    names = [
-        _item_name(item) for item in raw["callbacks"] if not (isinstance(item, dict) and item.get("enabled") is False)
-    ]
-    run_dir = _run_folder(output)
-    train, validation = _split(_points(int(settings["points"]), int(settings["seed"])))
-    model = _LogisticRegression(learning_rate=settings["learning_rate"], pause=settings["pause_seconds"])
-    batches = _Batches(train, int(settings["batch_size"]), random.Random(int(settings["seed"])))
+    _check_json(raw, shown)
+    return raw, shown, settings, None
 
+
+def _print_intro(
+    stream: TextIO, shown: str, names: list[str], settings: Mapping[str, float], *, train: int, validation: int
+) -> None:
     print("SARA callbacks demo: a logistic regression learns to separate two clouds of points,", file=stream)
-    print(f"trained by SGD in pure Python on {len(train)} points ({len(validation)} more for validation).", file=stream)
+    print(f"trained by SGD in pure Python on {train} points ({validation} more for validation).", file=stream)
     print(f"Callbacks from {shown}, by name: {', '.join(names) or 'none'}", file=stream)
-    print(f"Up to {int(settings['epochs'])} epochs of {len(batches)} batches.\n", file=stream)
-    stream.flush()
-    started = time.perf_counter()
-    with _logging_into(run_dir / "train.log", stream), contextlib.redirect_stdout(stream):
-        result = fit(
-            manager,
-            epochs=int(settings["epochs"]),
-            data=batches,
-            train_step=model.train_step,
-            validate=lambda: model.evaluate(validation, prefix="val_"),
-            model=model,
-            config=dict(settings),
-            save_checkpoint=model.save,
-            output_dir=run_dir,
-        )
-    seconds = time.perf_counter() - started
-    state, temporary = run_dir / "state.json", run_dir / f".state.json.{os.getpid()}.tmp"
-    temporary.write_text(json.dumps(manager.state_dict(), indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, state)  # a run killed while saving leaves the previous state.json or none, never half of one
+    batches = (train + int(settings["batch_size"]) - 1) // int(settings["batch_size"])
+    print(f"Up to {int(settings['epochs'])} epochs of {batches} batches.\n", file=stream)
 
-    if result.last_epoch is None:
+
+def _print_end(
+    stream: TextIO,
+    *,
+    result: FitResult,
+    start_epoch: int,
+    seconds: float,
+    model: _LogisticRegression,
+    run_dir: pathlib.Path,
+) -> None:
+    if result.last_epoch is None and start_epoch == 0:
         print("\nNo epoch ran.", file=stream)
     else:
+        last = start_epoch - 1 if result.last_epoch is None else result.last_epoch
         how = f"stopped by {result.control.stop_source or 'a callback'}" if result.stopped else "as planned"
-        print(f"\nTraining ended after epoch {result.last_epoch} ({how}), in {seconds:.1f} s.", file=stream)
+        print(f"\nTraining ended after epoch {last} ({how}), in {seconds:.1f} s.", file=stream)
         final = ", ".join(f"{key} {result.metrics[key]:.4f}" for key in _SHOWN if key in result.metrics)
         print(f"Model: {model}{'; ' + final if final else ''}", file=stream)
     print(f"\nRun folder: {_shown_path(run_dir)}", file=stream)
     for line in _describe_folder(run_dir):
         print(f"  {line}", file=stream)
-    if config is None:
-        print("\nNext: write this config to a file of your own, change its callbacks", file=stream)
-        print("(sara-callbacks list shows them all), and run it:", file=stream)
-        print("  sara-callbacks demo --print-config > my.toml", file=stream)
-        print("  sara-callbacks demo --config my.toml", file=stream)
-    stream.flush()
-    return run_dir
+
+
+# -- the snapshot: what a resume needs -------------------------------------------------------------------------------
+
+
+class _Snapshot(BaseCallback):
+    """Rewrites ``state.json`` after every epoch, once every other callback ended it (it saves a snapshot)."""
+
+    saves_checkpoints = True  # called after the other callbacks, the checkpoint callback included
+
+    def __init__(
+        self,
+        path: pathlib.Path,
+        snapshot: dict[str, Any],
+        manager: CallbackManager,
+        model: _LogisticRegression,
+        control: TrainingControl,
+    ) -> None:
+        self.path, self.snapshot, self.manager, self.model, self.control = path, snapshot, manager, model, control
+
+    def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
+        """Save the end of ``epoch``: weights, callbacks' state, stop request (a preemption is none: it resumes)."""
+        requests = [request for request in self.control.requests if request.source != Preempted.source]
+        stop = {"reason": requests[0].reason, "source": requests[0].source} if requests else None
+        self.snapshot.update(
+            epoch=epoch, model=self.model.weights_dict(), callbacks=self.manager.state_dict(), stop=stop
+        )
+        _write_json(self.path, self.snapshot)
+
+
+def _write_json(path: pathlib.Path, value: object) -> None:
+    """Write ``value`` as JSON through a temporary sibling and :func:`os.replace`: complete, or the previous file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(value, indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _write_plain_json(path: pathlib.Path, value: object) -> None:
+    path.write_text(json.dumps(value), encoding="utf-8")
+
+
+def _check_json(raw: Mapping[str, Any], shown: str) -> None:
+    """The run's config goes into ``state.json``: refuse values that JSON cannot hold (TOML dates, say)."""
+    try:
+        json.dumps(raw, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(
+            f"{shown}: the demo saves its config in state.json to resume, and JSON cannot hold it: {error}"
+        ) from error
+
+
+def _read_snapshot(run_dir: pathlib.Path) -> dict[str, Any]:
+    state = run_dir / "state.json"
+    if not state.is_file():
+        what = "does not exist" if not run_dir.exists() else "holds no state.json: it is no demo run folder"
+        raise ConfigError(f"demo --resume {run_dir}: the folder {what}; give the run folder a demo printed")
+    try:
+        snapshot = json.loads(state.read_text(encoding="utf-8"))
+        if not isinstance(snapshot, dict) or not {"run", "epoch", "model", "callbacks", "stop"} <= set(snapshot):
+            raise ValueError("not a snapshot of this version of the demo")
+    except ValueError as error:
+        raise ConfigError(f"demo --resume {run_dir}: {state} is not a demo snapshot ({error})") from error
+    return snapshot
+
+
+def _saved_point(run_dir: pathlib.Path) -> str:
+    try:
+        epoch = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))["epoch"]
+    except (OSError, ValueError, KeyError):
+        return "no state saved yet"
+    return "stopped before the first epoch ended" if epoch is None else f"the state after epoch {epoch} is saved"
 
 
 # -- the model and its data ------------------------------------------------------------------------------------------
@@ -184,10 +337,14 @@ class _LogisticRegression:
             correct += (probability >= 0.5) == bool(label)
         return {f"{prefix}loss": loss / len(points), f"{prefix}accuracy": correct / len(points)}
 
-    def save(self, path: str) -> None:
-        """The trainer's ``save_checkpoint``: the weights, as JSON."""
-        with open(path, "w", encoding="utf-8") as file:
-            json.dump({"weights": self.weights, "bias": self.bias}, file)
+    def weights_dict(self) -> dict[str, Any]:
+        """The weights, as JSON data."""
+        return {"weights": list(self.weights), "bias": self.bias}
+
+    def load_weights(self, saved: Mapping[str, Any]) -> None:
+        """Restore :meth:`weights_dict`."""
+        self.weights = [float(weight) for weight in saved["weights"]]
+        self.bias = float(saved["bias"])
 
 
 def _points(count: int, seed: int) -> list[Point]:
@@ -208,20 +365,27 @@ def _split(points: list[Point]) -> tuple[list[Point], list[Point]]:
 
 
 class _Batches:
-    """The training points in batches, shuffled anew at every epoch (every iteration)."""
+    """The training points in batches, shuffled anew at every epoch (every iteration, from ``first_epoch`` on).
 
-    def __init__(self, points: list[Point], size: int, rng: random.Random) -> None:
+    Each epoch's order depends on the seed and the epoch only, so that a resumed run sees the batches an
+    uninterrupted one would.
+    """
+
+    def __init__(self, points: list[Point], size: int, seed: int, *, first_epoch: int = 0) -> None:
         self.points = list(points)
         self.size = size
-        self.rng = rng
+        self.seed = seed
+        self.epoch = first_epoch
 
     def __len__(self) -> int:
         return (len(self.points) + self.size - 1) // self.size
 
     def __iter__(self) -> Iterator[list[Point]]:
-        self.rng.shuffle(self.points)
-        for start in range(0, len(self.points), self.size):
-            yield self.points[start : start + self.size]
+        points = list(self.points)
+        random.Random(f"{self.seed}:{self.epoch}").shuffle(points)
+        self.epoch += 1
+        for start in range(0, len(points), self.size):
+            yield points[start : start + self.size]
 
 
 # -- settings, folders, output ---------------------------------------------------------------------------------------
@@ -272,6 +436,13 @@ def _item_name(item: object) -> str:
 def _run_folder(output: str | os.PathLike[str] | None) -> pathlib.Path:
     if output is not None:
         folder = pathlib.Path(output)
+        if folder.is_dir() and any(folder.iterdir()):
+            if (folder / "state.json").is_file():
+                raise ConfigError(
+                    f"demo --output {folder}: the folder holds another run (its state.json); continue it with "
+                    f"sara-callbacks demo --resume {shlex.quote(str(folder))}, or give a new or empty folder"
+                )
+            raise ConfigError(f"demo --output {folder}: the folder is not empty; give a new or empty folder")
         folder.mkdir(parents=True, exist_ok=True)
         return folder
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -335,11 +506,11 @@ def _describe_file(path: pathlib.Path) -> str:
         if path.suffix == ".log":
             return f"{len(path.read_text(encoding='utf-8').splitlines())} log lines (logging, INFO and up)"
         if path.name == "state.json":
-            return "the callbacks' state_dict, to resume a run (CallbackManager.load_state_dict)"
+            return "the run's snapshot, to resume it: sara-callbacks demo --resume RUN_DIR"
         if path.suffix == ".json":
             saved = json.loads(path.read_text(encoding="utf-8"))
             weights = ", ".join(f"{weight:.3f}" for weight in saved["weights"])
-            return f"a checkpoint: the model's weights as JSON (w = [{weights}], b = {saved['bias']:.3f})"
+            return f"a checkpoint: weights (w = [{weights}], b = {saved['bias']:.3f}) and the callbacks' state"
     except (OSError, ValueError, KeyError, TypeError):
         pass
     return f"{path.stat().st_size} bytes"

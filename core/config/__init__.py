@@ -11,7 +11,9 @@ A config is a table whose ``callbacks`` key lists the callbacks, each a plugin n
 
 The callbacks are built in list order; only the plugins named (and enabled) are imported. ``on_error`` sets the
 callback's error policy (``"raise"``, the default, ``"warn"`` or ``"disable"``: see
-:attr:`~altametris.sara.core.base_callback.BaseCallback.on_error`). A config is data: it names
+:attr:`~altametris.sara.core.base_callback.BaseCallback.on_error`). ``state_key`` files a stateful callback's saved
+state under that key (two ``early_stopping`` items on one monitor need one): two stateful callbacks with one key are
+refused, naming both items. A config is data: it names
 registered plugins only, unless the caller passes ``allow_import_paths=True``, which also accepts ``"module:Class"``
 (a ``BaseCallback`` subclass: a function named that way would be called with the params, so it is refused).
 YAML is read with ``yaml.safe_load`` only. Other top-level keys are left to the trainer.
@@ -44,8 +46,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from .. import discovery
-from .._callback import BaseCallback
+from .. import _state, discovery
+from .._callback import BaseCallback, overrides
 from .._failures import set_policy
 from .._registration import validate_callback
 from ..discovery import _signature
@@ -226,6 +228,7 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool, or
     callbacks: list[BaseCallback] = []
     names: list[str] = []
     disabled: list[str] = []
+    built: list[tuple[Item, BaseCallback]] = []
     for index, value in enumerate(items):
         item = parse_item(value, f"callbacks[{index}]", shown, report)
         if item is None:
@@ -245,6 +248,9 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool, or
         callback = _build(item, shown, allow_import_paths, report)
         if callback is not None:
             callbacks.append(callback)
+            built.append((item, callback))
+    for problem in _shared_state_keys(built, shown):
+        report(problem)
     return ConfigReport(tuple(found), tuple(callbacks), tuple(names), tuple(disabled))
 
 
@@ -284,7 +290,48 @@ def _build(  # noqa: PLR0911 - one early return per kind of problem, each report
     except SaraError as error:
         report(_locate(error, shown, item.where))
         return None
-    return callback
+    return callback if _set_state_key(callback, item, shown, report) else None
+
+
+def _set_state_key(callback: BaseCallback, item: Item, shown: str | None, report: Callable[[SaraError], None]) -> bool:
+    """Give ``callback`` the ``state_key`` of its item, if any; ``False`` after reporting a problem."""
+    if item.state_key is None:
+        return True
+    if not overrides(callback, "state_dict"):
+        report(
+            config_error(
+                shown,
+                f"{item.where}.state_key",
+                f"plugin {item.name!r} keeps no state (it has no state_dict): remove state_key from this item",
+            )
+        )
+        return False
+    _state.set_key(callback, item.state_key)
+    return True
+
+
+def _shared_state_keys(built: list[tuple[Item, BaseCallback]], shown: str | None) -> list[ConfigError]:
+    """One error per stateful callback whose state key an earlier one already has: their saved states would clash."""
+    first: dict[str, Item] = {}
+    found = []
+    for item, callback in built:
+        if not overrides(callback, "state_dict"):
+            continue
+        key = _state.key_of(callback)
+        if key not in first:
+            first[key] = item
+            continue
+        other = first[key]
+        found.append(
+            config_error(
+                shown,
+                item.where,
+                f"{item.name!r} and {other.where} ({other.name!r}) share the state_key {safe_repr(key, VALUE_LIMIT)}: "
+                f"the state saved for a resume would hold only one of them; give this item its own key, e.g. "
+                f'state_key = "{item.name}-{item.where[10:-1]}"',
+            )
+        )
+    return found
 
 
 def _parameter_place(item: Item, parameter: object, otherwise: str) -> str:

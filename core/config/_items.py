@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
+from .. import _state
 from .._failures import ERROR_POLICIES, policy_problem
 from ..messages import VALUE_LIMIT, did_you_mean, safe_repr
 from ._files import config_error, type_word
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-ITEM_KEYS = ("name", "params", "enabled", "on_error")
+ITEM_KEYS = ("name", "params", "enabled", "on_error", "state_key")
 """The keys of a callback's table in a config."""
 
 
@@ -30,6 +31,7 @@ class Item(NamedTuple):
     params: Mapping[str, object]
     enabled: bool
     on_error: ErrorPolicy | None = None
+    state_key: str | None = None
 
 
 def parse_item(value: object, where: str, shown: str | None, report: Callable[[SaraError], None]) -> Item | None:
@@ -79,11 +81,17 @@ def parse_item(value: object, where: str, shown: str | None, report: Callable[[S
     policy_error = _check_policy(on_error, f"{where}.on_error", shown) if "on_error" in value else None
     if policy_error is not None:
         found.append(policy_error)
+    state_key = value.get("state_key")
+    key_problem = _state.key_problem(state_key) if "state_key" in value else None
+    if key_problem is not None:
+        found.append(
+            config_error(shown, f"{where}.state_key", f"{key_problem}, got {safe_repr(state_key, VALUE_LIMIT)}")
+        )
     for problem in found:
         report(problem)
     if found:
         return None
-    return Item(where, f"{where}.name", name, params, enabled, on_error)  # type: ignore[arg-type]  # checked above
+    return Item(where, f"{where}.name", name, params, enabled, on_error, state_key)  # type: ignore[arg-type]
 
 
 def _unknown_keys(item: Mapping[Any, object], where: str, shown: str | None) -> list[ConfigError]:

@@ -11,9 +11,13 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import pathlib
+import warnings
 from collections.abc import Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Callable
 
+from .. import _state
 from .._callback import BaseCallback, overrides
 from .._registration import hook_problems
 from ..discovery import PluginInfo, _check_factory, _describe, _signature, find_plugin
@@ -260,6 +264,45 @@ def _fresh(instance: BaseCallback, rebuild: Callable[[], BaseCallback] | None) -
         return instance
 
 
+def _warn_state_key_ignores(
+    factory: PluginFactory, instance: BaseCallback, arguments: Mapping[str, object], info: PluginInfo
+) -> None:
+    """Warn when two instances that differ in a text or path parameter get one ``state_key``.
+
+    Text and path parameters name what a state is about (a monitored metric, a file, a folder): two instances that
+    differ there are two callbacks of one training, and one key would make their saved states overwrite each other.
+    Numbers and flags are left alone: they tune a callback, and a resumed training may change them.
+    """
+    if not overrides(type(instance), "state_dict"):
+        return
+    signature = _signature.parameters(factory) or {}
+    label = _name(factory)
+    for name, parameter in signature.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD, parameter.POSITIONAL_ONLY):
+            continue
+        value = arguments.get(name, parameter.default)
+        if isinstance(value, str):
+            other: object = f"{value}_other"
+        elif isinstance(value, os.PathLike):
+            other = pathlib.Path(f"{os.fspath(value)}_other")
+        else:
+            continue
+        try:
+            variant = _signature.build(factory, {**arguments, name: other}, info)
+            same = _state.key_of(variant) == _state.key_of(instance)
+        except Exception:  # a value the callback refuses (a choice of modes, say) proves nothing
+            continue
+        if same:
+            warnings.warn(
+                f"{label}.state_key is the same for {name}={safe_repr(value, VALUE_LIMIT)} and "
+                f"{name}={safe_repr(other, VALUE_LIMIT)}: two instances that differ there would overwrite each "
+                f"other's saved state; put {name!r} in state_key (an operator can still set state_key in a config "
+                "item)",
+                UserWarning,
+                stacklevel=4,
+            )
+
+
 # -- the entry points ------------------------------------------------------------------------------------------------
 
 
@@ -298,6 +341,8 @@ def conformance_problems(
             return problems
     problems += hook_problems(type(instance))
     _check_state(instance, rebuild, problems)
+    if rebuild is not None:
+        _warn_state_key_ignores(factory, instance, dict(params or {}), _info(factory, plugin_name))
     return problems
 
 
@@ -317,7 +362,8 @@ def check_callback(
     * its state: ``state_dict`` and ``load_state_dict`` overridden together, a non-empty ``state_key``, and
       ``state_dict() -> JSON -> load_state_dict() -> state_dict()`` giving the same state (into a new instance when
       it can build one). Pass an instance that has run (see :func:`~altametris.sara.core.testing.simulate`) to
-      check a state with something in it;
+      check a state with something in it. Given a class or factory, it also warns (``UserWarning``) when two
+      instances that differ in a text or path parameter (a metric, a file) get one ``state_key``;
     * with ``plugin_name``, that the installed distributions register it under that name in the ``sara.callbacks``
       entry-point group.
 
