@@ -181,7 +181,7 @@ def test_the_demo_killed_at_random_moments_leaves_only_complete_records(tmp_path
 
 
 def test_the_demo_replaces_state_json_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from altametris.sara.core import demo
+    from altametris.sara.core.cli import demo
 
     replaced: list[tuple[str, str]] = []
     real_replace = os.replace
