@@ -132,6 +132,21 @@ class BackgroundWriter(Generic[Record]):
             self._has_records.notify()
         return True
 
+    def wait(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for every record queued so far to be sent (or refused).
+
+        Returns:
+            Whether the queue drained in time.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._queue and self._thread.is_alive():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._progress.wait(left)
+            return True
+
     def close(self) -> bool:
         """Wait at most ``flush_timeout`` seconds for every queued record to be sent, then stop the worker.
 

@@ -116,6 +116,7 @@ class TrackerLogger(BaseCallback, Generic[Record]):
         if not self.resumed:
             self.step = 0
             self._fresh()
+        records = self._open(module, kwargs)
         self._writer = BackgroundWriter(
             self._describe(),
             self._send,
@@ -123,7 +124,7 @@ class TrackerLogger(BaseCallback, Generic[Record]):
             max_pending=self.max_pending,
             flush_timeout=self.flush_timeout,
         )
-        for record in self._open(module, kwargs):
+        for record in records:
             self._writer.put(record, keep=True)
 
     def on_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Union
 from altametris.sara.core.control import TrainingControl
 
 from ._background import describe
-from ._params import check_bool, check_str
+from ._params import check_bool, check_float, check_str
 from ._trackers import TrackerLogger
 from ._writers import resolve
 
@@ -99,6 +99,8 @@ class MLflowLogger(TrackerLogger[_Record]):
         tags: tags of the run (names to strings).
         log_every_n_batches: also log every N-th batch's metrics (0: epoch metrics only).
         log_params: log the config, ``epochs``, ``num_batches`` and this plugin's parameters as run parameters.
+        start_timeout: the most seconds ``on_train_start`` waits for the run to be created (or resumed) and its
+            parameters logged, so that the run's id is in the state of the first checkpoints.
         flush_timeout: the most seconds ``on_train_end`` and ``on_exception`` wait for the queued records.
         max_pending: the most batch rows kept in memory while the tracker is unreachable.
 
@@ -130,6 +132,7 @@ class MLflowLogger(TrackerLogger[_Record]):
         tags: dict[str, str] | None = None,
         log_every_n_batches: int = 0,
         log_params: bool = True,
+        start_timeout: float = 15.0,
         flush_timeout: float = 30.0,
         max_pending: int = 100_000,
     ) -> None:
@@ -139,6 +142,7 @@ class MLflowLogger(TrackerLogger[_Record]):
         self.run_name = None if run_name is None else check_str(self.plugin, "run_name", run_name)
         self.tags = _check_tags(self.plugin, tags)
         self.log_params = check_bool(self.plugin, "log_params", log_params)
+        self.start_timeout = check_float(self.plugin, "start_timeout", start_timeout, minimum=0.0)
         self.run_id: str | None = None
         """The MLflow run's id, known once the background thread has created (or resumed) it."""
         self.uri: str | None = None
@@ -152,6 +156,23 @@ class MLflowLogger(TrackerLogger[_Record]):
             f"{type(self).__name__}(experiment={self.experiment!r}, run_name={self.run_name!r}, "
             f"log_every_n_batches={self.log_every_n_batches})"
         )
+
+    def on_train_start(self, **kwargs: Any) -> None:
+        """Start (or resume) the run; wait at most ``start_timeout`` seconds for it to exist, so that its id is known.
+
+        A tracker that does not answer in time costs a warning: the training goes on, and the run is created when
+        the tracker answers (a checkpoint saved before then does not know the run's id).
+        """
+        super().on_train_start(**kwargs)
+        writer = self.writer
+        if writer is not None and not writer.wait(self.start_timeout) and self.run_id is None:
+            _logger.warning(
+                "%s: no MLflow run after start_timeout=%g s (the tracker at %s does not answer yet); the training "
+                "goes on and the run will be created when it answers",
+                self.plugin,
+                self.start_timeout,
+                self.uri,
+            )
 
     # -- records --------------------------------------------------------------------------------------------------
 
@@ -290,7 +311,7 @@ class MLflowLogger(TrackerLogger[_Record]):
         exceptions = getattr(self._mlflow, "exceptions", None)
         if exceptions is not None and isinstance(error, exceptions.MlflowException):
             return error.error_code not in _REFUSED
-        return not isinstance(error, (TypeError, ValueError, AttributeError, KeyError, LookupError))
+        return not isinstance(error, (TypeError, ValueError, AttributeError, LookupError, Warning))
 
     def _fresh(self) -> None:
         self.run_id = None

@@ -7,7 +7,7 @@ happens in a background thread (see :mod:`~altametris.sara.plugins._background`)
 
 from __future__ import annotations
 
-import os  # noqa: TC003 - constructor annotations stay resolvable for tools that inspect them
+import os
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
@@ -122,7 +122,14 @@ class TensorBoardLogger(TrackerLogger[_Record]):
         first = records[0]
         if isinstance(first, _Open):
             self._close_summary()
-            self._summary = self._module.SummaryWriter(logdir=first.log_dir, purge_step=first.purge_step, flush_secs=5)
+            # tensorboardX names event files by the second: a suffix in nanoseconds keeps two trainings started in
+            # the same second (a quick resume) in two files, sorted in the order they were written.
+            self._summary = self._module.SummaryWriter(
+                logdir=first.log_dir,
+                purge_step=first.purge_step,
+                flush_secs=5,
+                filename_suffix=f".{time.time_ns():020d}.{os.getpid()}",
+            )
             return 1
         summary = self._summary
         if summary is None:

@@ -282,6 +282,8 @@ BUILTINS = {
     "timer": {},
     "history": {},
     "checkpoint": {},
+    "mlflow_logger": {},
+    "tensorboard_logger": {},
 }
 
 
