@@ -37,6 +37,10 @@ _PARAM_VALUE_LIMIT = 6000
 _KEY_LIMIT = 250
 _INVALID_NAME = re.compile(r"[^\w./\- :]")
 _REFUSED = frozenset({"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "BAD_REQUEST", "INVALID_STATE"})
+_SECRET_KEY = re.compile(r"passw|secret|token|api_?key|credential", re.IGNORECASE)
+"""Config keys whose values are never sent to the tracker."""
+_USER_INFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
+"""The ``user:password@`` of a URL in a config value, replaced by ``***@``."""
 _TIMEOUTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
@@ -70,7 +74,8 @@ class MLflowLogger(TrackerLogger[_Record]):
 
     At ``on_train_start`` the run is created in ``experiment`` (created when missing) with ``run_name`` and ``tags``,
     and its parameters are logged: the trainer's ``config`` context keyword (a mapping is flattened into dotted keys,
-    ``callbacks.0.name``; anything else is logged as its ``str``), ``epochs`` and ``num_batches`` when the trainer
+    ``callbacks.0.name``; anything else is logged as its ``str``; the values of keys that look like secrets, such as
+    ``password`` or ``api_key``, and the credentials of URLs are masked as ``***``), ``epochs`` and ``num_batches`` when the trainer
     passes them, and this plugin's own parameters under ``sara.mlflow_logger.``. Epoch metrics are logged with
     ``step = epoch``; with ``log_every_n_batches = N``, every N-th batch's metrics are logged as ``batch/<name>`` with
     ``step`` = the batches seen so far. Metric and parameter names that MLflow refuses have their characters
@@ -372,4 +377,5 @@ def _flatten(found: dict[str, str], prefix: str, value: object) -> None:
         for index, item in enumerate(value):
             _flatten(found, f"{prefix}{index}.", item)
     else:
-        found[prefix[:-1] if prefix else "config"] = str(value)
+        key = prefix[:-1] if prefix else "config"
+        found[key] = "***" if _SECRET_KEY.search(key) else _USER_INFO.sub(r"\1***@", str(value))

@@ -387,3 +387,16 @@ def test_a_server_killed_in_the_middle_of_a_training_costs_a_warning_and_loses_n
     warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
     assert len([text for text in warnings if "is unreachable" in text]) == 1
     assert any("answers again" in text for text in warnings)
+
+
+def test_secrets_in_the_config_never_reach_the_tracker(tmp_path: Path) -> None:
+    logger = CallbackManager.from_config({"callbacks": ["mlflow_logger"]}).callbacks[0]
+    manager = CallbackManager([logger])
+    config = {"db": {"password": "hunter2", "url": "postgresql://bob:hunter2@db.internal/runs"}, "api_key": "k-123"}
+    manager.on_train_start(output_dir=tmp_path, config=config)
+    manager.on_train_end()
+    params = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(logger.run_id).data.params  # type: ignore[attr-defined]
+    assert params["db.password"] == "***"
+    assert params["api_key"] == "***"
+    assert params["db.url"] == "postgresql://***@db.internal/runs"
+    assert "hunter2" not in json.dumps(params)
