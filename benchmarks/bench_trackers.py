@@ -48,7 +48,7 @@ def run(quick: bool = False) -> list[Row]:
         names = {"managers": managers, "metrics": METRICS}
         statements = {name: f"managers[{name!r}].on_batch_end(1, metrics)" for name in managers}
         timings = interleaved(statements, number=number, rounds=rounds, globals_=names)
-        for name, manager in managers.items():
+        for manager in managers.values():
             manager.on_train_end()  # sends what is queued (not timed)
     case = "on_batch_end, one logger recording every batch (3 metrics)"
     for contender, (low, median) in timings.items():

@@ -63,7 +63,7 @@ def numbers(metrics: Mapping[str, object]) -> dict[str, float]:
             found[key] = float(value)  # type: ignore[arg-type]
         elif kind is not bool and hasattr(value, "__float__"):
             try:
-                found[key] = float(value)  # type: ignore[arg-type]
+                found[key] = float(value)
             except (TypeError, ValueError):  # a tensor of several values, say
                 continue
     return found

@@ -75,11 +75,11 @@ class MLflowLogger(TrackerLogger[_Record]):
     At ``on_train_start`` the run is created in ``experiment`` (created when missing) with ``run_name`` and ``tags``,
     and its parameters are logged: the trainer's ``config`` context keyword (a mapping is flattened into dotted keys,
     ``callbacks.0.name``; anything else is logged as its ``str``; the values of keys that look like secrets, such as
-    ``password`` or ``api_key``, and the credentials of URLs are masked as ``***``), ``epochs`` and ``num_batches`` when the trainer
-    passes them, and this plugin's own parameters under ``sara.mlflow_logger.``. Epoch metrics are logged with
-    ``step = epoch``; with ``log_every_n_batches = N``, every N-th batch's metrics are logged as ``batch/<name>`` with
-    ``step`` = the batches seen so far. Metric and parameter names that MLflow refuses have their characters
-    replaced by ``_``.
+    ``password`` or ``api_key``, and the credentials of URLs are masked as ``***``), ``epochs`` and ``num_batches``
+    when the trainer passes them, and this plugin's own parameters under ``sara.mlflow_logger.``. Epoch metrics are
+    logged with ``step = epoch``; with ``log_every_n_batches = N``, every N-th batch's metrics are logged as
+    ``batch/<name>`` with ``step`` = the batches seen so far. Metric and parameter names that MLflow refuses have
+    their characters replaced by ``_``.
 
     The run ends ``FINISHED``; ``KILLED`` when the training was stopped by a request without a source, or from
     ``"user"`` (the operator's or the trainer's own stop through the ``control`` context keyword; a callback that
@@ -262,7 +262,7 @@ class MLflowLogger(TrackerLogger[_Record]):
                 client.log_batch(run_id, tags=[entities.RunTag(key, value) for key, value in first.tags.items()])
             client.set_terminated(run_id, status=first.status)
             return 1
-        metrics = []
+        metrics: list[Any] = []
         consumed = 0
         for record in records:
             if not isinstance(record, _Metrics) or (

@@ -400,3 +400,16 @@ def test_secrets_in_the_config_never_reach_the_tracker(tmp_path: Path) -> None:
     assert params["api_key"] == "***"
     assert params["db.url"] == "postgresql://***@db.internal/runs"
     assert "hunter2" not in json.dumps(params)
+
+
+def test_an_interrupted_training_ends_the_run_killed(tmp_path: Path) -> None:
+    manager, _ = make({})
+
+    def interrupt(batch: int) -> dict[str, float]:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(manager, epochs=2, batches_per_epoch=2, train_step=interrupt, output_dir=tmp_path)
+    run = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(manager.callbacks[0].run_id)  # type: ignore[attr-defined]
+    assert run.info.status == "KILLED"
+    assert run.data.tags["sara.error"] == "KeyboardInterrupt"
