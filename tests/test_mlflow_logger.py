@@ -180,6 +180,8 @@ class Server:
                 deadline = time.monotonic() + 15
                 while time.monotonic() < deadline and self._alive(group):
                     time.sleep(0.1)
+        for process in self.processes:
+            process.wait(timeout=30)  # the leaders are our children: reap them
 
     def gone(self) -> bool:
         return not any(self._alive(process.pid) for process in self.processes)
