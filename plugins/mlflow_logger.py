@@ -176,7 +176,7 @@ class MLflowLogger(TrackerLogger[_Record]):
                 "goes on and the run will be created when it answers",
                 self.plugin,
                 self.start_timeout,
-                self.uri,
+                _masked(self.uri),
             )
 
     # -- records --------------------------------------------------------------------------------------------------
@@ -293,7 +293,7 @@ class MLflowLogger(TrackerLogger[_Record]):
                     "%s: the run %s of the saved state is not in %s; starting a new run",
                     self.plugin,
                     start.run_id,
-                    self.uri,
+                    _masked(self.uri),
                 )
             else:
                 self.run_id = start.run_id
@@ -325,7 +325,7 @@ class MLflowLogger(TrackerLogger[_Record]):
         self._client = None
 
     def _describe(self) -> str:
-        return f"{self.plugin} ({self.uri})"
+        return f"{self.plugin} ({_masked(self.uri)})"
 
     def _name(self, key: str) -> str:
         name = self._names.get(key)
@@ -366,6 +366,11 @@ def _check_tags(plugin: str, tags: object) -> dict[str, str]:
     return dict(tags)
 
 
+def _masked(text: object) -> str:
+    """``text`` with the credentials of the URLs in it replaced by ``***``."""
+    return _USER_INFO.sub(r"\1***@", str(text))
+
+
 def _flatten(found: dict[str, str], prefix: str, value: object) -> None:
     """``value``'s leaves under dotted keys: ``{"a": {"b": 1}, "c": [2]}`` gives ``a.b = 1``, ``c.0 = 2``."""
     from collections.abc import Mapping as MappingType
@@ -378,4 +383,4 @@ def _flatten(found: dict[str, str], prefix: str, value: object) -> None:
             _flatten(found, f"{prefix}{index}.", item)
     else:
         key = prefix[:-1] if prefix else "config"
-        found[key] = "***" if _SECRET_KEY.search(key) else _USER_INFO.sub(r"\1***@", str(value))
+        found[key] = "***" if _SECRET_KEY.search(key) else _masked(value)
