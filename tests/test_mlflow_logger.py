@@ -228,6 +228,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT", raising=False)
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite store for the tests that do not look at where the store is (MLflow sets up a new one slowly)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow-shared') / 'mlflow.db'}"
+
+
 @pytest.fixture(params=["sqlite", "server"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[dict[str, Any], str]:
     """The ``mlflow_logger`` params and the URI to read from: the default SQLite store, or a real server."""
@@ -305,13 +311,13 @@ def test_a_resumed_training_continues_the_same_run_and_its_steps(
     ids=["stop without a source", "stop by the user", "stop by a callback"],
 )
 def test_a_stop_by_the_user_ends_the_run_killed_and_a_callbacks_stop_finished(
-    source: str | None, status: str, tmp_path: Path
+    source: str | None, status: str, tmp_path: Path, shared: str
 ) -> None:
-    manager, _ = make({})
+    manager, _ = make({"tracking_uri": shared})
     result = train(manager, tmp_path, epochs=5, stop_at=(1, 2, source))
     assert result.stopped
     assert result.last_epoch == 1
-    run = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(manager.callbacks[0].run_id)  # type: ignore[attr-defined]
+    run = MlflowClient(shared).get_run(manager.callbacks[0].run_id)  # type: ignore[attr-defined]
     assert run.info.status == status
     assert run.data.tags["sara.stop_reason"] == "stop requested"
 
@@ -330,21 +336,22 @@ def test_the_tracking_uri_and_the_experiment_come_from_the_environment(
     assert not (tmp_path / "out" / "mlflow.db").exists()
 
 
-def test_a_new_training_of_the_same_callbacks_is_a_new_run(tmp_path: Path) -> None:
-    manager, _ = make({})
+def test_a_new_training_of_the_same_callbacks_is_a_new_run(tmp_path: Path, shared: str) -> None:
+    manager, _ = make({"tracking_uri": shared})
     train(manager, tmp_path, epochs=1)
     first = manager.callbacks[0].run_id  # type: ignore[attr-defined]
     train(manager, tmp_path, epochs=1)
     assert manager.callbacks[0].run_id not in (None, first)  # type: ignore[attr-defined]
 
 
-def test_metric_names_mlflow_refuses_are_made_valid(tmp_path: Path) -> None:
-    logger = CallbackManager.from_config({"callbacks": ["mlflow_logger"]}).callbacks[0]
+def test_metric_names_mlflow_refuses_are_made_valid(tmp_path: Path, shared: str) -> None:
+    config = {"callbacks": [{"name": "mlflow_logger", "params": {"tracking_uri": shared}}]}
+    (logger,) = CallbackManager.from_config(config).callbacks
     manager = CallbackManager([logger])
     manager.on_train_start(output_dir=tmp_path)
     manager.on_epoch_end(0, {"acc@1 (%)": 0.5, "note": "text is skipped", "flag": True})
     manager.on_train_end()
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(shared)
     assert client.get_run(logger.run_id).data.metrics == {"acc_1 ___": 0.5}  # type: ignore[attr-defined]
 
 
@@ -391,27 +398,28 @@ def test_a_server_killed_in_the_middle_of_a_training_costs_a_warning_and_loses_n
     assert any("answers again" in text for text in warnings)
 
 
-def test_secrets_in_the_config_never_reach_the_tracker(tmp_path: Path) -> None:
-    logger = CallbackManager.from_config({"callbacks": ["mlflow_logger"]}).callbacks[0]
+def test_secrets_in_the_config_never_reach_the_tracker(tmp_path: Path, shared: str) -> None:
+    config = {"callbacks": [{"name": "mlflow_logger", "params": {"tracking_uri": shared}}]}
+    (logger,) = CallbackManager.from_config(config).callbacks
     manager = CallbackManager([logger])
     config = {"db": {"password": "hunter2", "url": "postgresql://bob:hunter2@db.internal/runs"}, "api_key": "k-123"}
     manager.on_train_start(output_dir=tmp_path, config=config)
     manager.on_train_end()
-    params = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(logger.run_id).data.params  # type: ignore[attr-defined]
+    params = MlflowClient(shared).get_run(logger.run_id).data.params  # type: ignore[attr-defined]
     assert params["db.password"] == "***"
     assert params["api_key"] == "***"
     assert params["db.url"] == "postgresql://***@db.internal/runs"
     assert "hunter2" not in json.dumps(params)
 
 
-def test_an_interrupted_training_ends_the_run_killed(tmp_path: Path) -> None:
-    manager, _ = make({})
+def test_an_interrupted_training_ends_the_run_killed(tmp_path: Path, shared: str) -> None:
+    manager, _ = make({"tracking_uri": shared})
 
     def interrupt(batch: int) -> dict[str, float]:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         fit(manager, epochs=2, batches_per_epoch=2, train_step=interrupt, output_dir=tmp_path)
-    run = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(manager.callbacks[0].run_id)  # type: ignore[attr-defined]
+    run = MlflowClient(shared).get_run(manager.callbacks[0].run_id)  # type: ignore[attr-defined]
     assert run.info.status == "KILLED"
     assert run.data.tags["sara.error"] == "KeyboardInterrupt"
