@@ -36,6 +36,7 @@ _METRICS_PER_REQUEST = 1000
 _PARAM_VALUE_LIMIT = 6000
 _KEY_LIMIT = 250
 _INVALID_NAME = re.compile(r"[^\w./\- :]")
+_END_TAGS = ("sara.error", "sara.stop_reason")
 _REFUSED = frozenset({"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "BAD_REQUEST", "INVALID_STATE"})
 _SECRET_KEY = re.compile(r"passw|secret|token|api_?key|credential", re.IGNORECASE)
 """Config keys whose values are never sent to the tracker."""
@@ -46,6 +47,7 @@ _TIMEOUTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOU
 
 class _Start(NamedTuple):
     run_id: str | None
+    step: int
     experiment: str | None
     run_name: str | None
     tags: dict[str, str]
@@ -85,7 +87,10 @@ class MLflowLogger(TrackerLogger[_Record]):
     ``"user"`` (the operator's or the trainer's own stop through the ``control`` context keyword; a callback that
     stops the training, such as ``early_stopping``, names itself and the run is ``FINISHED``), or by
     ``KeyboardInterrupt``; ``FAILED`` on ``on_exception``, with the error in the tag ``sara.error``. The run id is part
-    of the callback's state: a training resumed from a checkpoint logs into the same run.
+    of the callback's state: a training resumed from a checkpoint logs into the same run (back to ``RUNNING``, the
+    tag ``sara.resumed_at_step`` set, the interrupted attempt's ``sara.error`` removed), its batch steps continuing
+    from the checkpoint's. MLflow cannot remove metric points: those the interrupted attempt logged after its last
+    checkpoint stay, so such a step may appear twice in a metric's history.
 
     Nothing is sent from the training thread: records go through a bounded queue to a background thread (batched,
     up to 1000 metrics a request) that retries while the tracker is unreachable. Batch rows are kept in memory up to
@@ -195,7 +200,7 @@ class MLflowLogger(TrackerLogger[_Record]):
         self._client = None
         experiment = self.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or None
         tags = {"sara.plugin": self.plugin, **self.tags}
-        records: list[_Record] = [_Start(self.run_id, experiment, self.run_name, tags)]
+        records: list[_Record] = [_Start(self.run_id, self.step, experiment, self.run_name, tags)]
         if self.log_params:
             params = self._params(context)
             records += [
@@ -285,7 +290,7 @@ class MLflowLogger(TrackerLogger[_Record]):
     def _start(self, client: Any, start: _Start) -> None:
         if start.run_id is not None:
             try:
-                client.update_run(start.run_id, status="RUNNING")
+                previous = client.get_run(start.run_id)
             except self._mlflow.exceptions.MlflowException as error:
                 if error.error_code != "RESOURCE_DOES_NOT_EXIST":
                     raise
@@ -296,6 +301,11 @@ class MLflowLogger(TrackerLogger[_Record]):
                     _masked(self.uri),
                 )
             else:
+                for tag in _END_TAGS:  # what the interrupted attempt said about its end no longer holds
+                    if tag in previous.data.tags:
+                        client.delete_tag(start.run_id, tag)
+                client.update_run(start.run_id, status="RUNNING")
+                client.set_tag(start.run_id, "sara.resumed_at_step", str(start.step))
                 self.run_id = start.run_id
                 return
         experiment_id = "0"

@@ -300,6 +300,8 @@ def test_a_resumed_training_continues_the_same_run_and_its_steps(
     assert resumed.callbacks[0].run_id == run_id  # type: ignore[attr-defined]
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
+    assert run.data.tags["sara.resumed_at_step"] == "8"
+    assert "sara.error" not in run.data.tags
     assert len(client.search_runs([run.info.experiment_id])) == 1
     assert history(client, run_id, "loss") == [(epoch, epoch_loss(epoch)) for epoch in range(4)]
     assert [step for step, _ in history(client, run_id, "batch/loss")] == list(range(2, 17, 2))
