@@ -97,6 +97,16 @@ class TrackerLogger(BaseCallback, Generic[Record]):
         self._restored = False
         self._writer: BackgroundWriter[Record] | None = None
 
+    _TRANSIENT: ClassVar[tuple[str, ...]] = ("_writer",)
+    """Attributes that belong to a running training (a thread, a connection, a module): not copied or pickled."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in self._TRANSIENT:
+            if name in state:
+                state[name] = None
+        return state
+
     @property
     def writer(self) -> BackgroundWriter[Record] | None:
         """The background writer of the current training (``None`` before ``on_train_start`` and after the end)."""

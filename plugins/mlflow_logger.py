@@ -132,6 +132,7 @@ class MLflowLogger(TrackerLogger[_Record]):
     plugin = "mlflow_logger"
     library = "mlflow"
     extra = _EXTRA
+    _TRANSIENT = ("_writer", "_client", "_mlflow")
 
     def __init__(
         self,

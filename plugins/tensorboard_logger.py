@@ -80,6 +80,7 @@ class TensorBoardLogger(TrackerLogger[_Record]):
     plugin = "tensorboard_logger"
     library = "tensorboardX"
     extra = "tensorboard"
+    _TRANSIENT = ("_writer", "_module", "_summary")
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -425,3 +426,12 @@ def test_an_interrupted_training_ends_the_run_killed(tmp_path: Path, shared: str
     run = MlflowClient(shared).get_run(manager.callbacks[0].run_id)  # type: ignore[attr-defined]
     assert run.info.status == "KILLED"
     assert run.data.tags["sara.error"] == "KeyboardInterrupt"
+
+
+def test_a_trained_logger_copies_and_pickles_without_its_thread_or_connection(tmp_path: Path, shared: str) -> None:
+    manager, _ = make({"tracking_uri": shared})
+    train(manager, tmp_path, epochs=1)
+    logger = manager.callbacks[0]
+    copy = pickle.loads(pickle.dumps(logger))
+    assert copy.state_dict() == logger.state_dict()
+    assert copy.writer is None  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -138,3 +139,12 @@ def test_a_resumed_training_continues_the_steps_and_every_step_is_shown_once(tmp
     assert batch[8:] == float32([(step, batch_loss(*divmod(step - 1, BATCHES))) for step in range(9, 17)])
     assert [step for step, _ in scalars(folder, "epoch/loss")] == [4, 8, 12, 16]
     assert len(list(folder.iterdir())) == 2  # one event file per run, in the same folder
+
+
+def test_a_trained_logger_copies_and_pickles_without_its_thread_or_files(tmp_path: Path) -> None:
+    manager, _ = make()
+    train(manager, tmp_path, epochs=1)
+    logger = manager.callbacks[0]
+    copy = pickle.loads(pickle.dumps(logger))
+    assert copy.state_dict() == {"step": 4}
+    assert copy.writer is None  # type: ignore[attr-defined]
