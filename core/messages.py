@@ -25,6 +25,7 @@ __all__ = [
     "close_matches",
     "describe_error",
     "did_you_mean",
+    "one_line",
     "plain_text",
     "safe_repr",
 ]
@@ -68,6 +69,17 @@ def safe_repr(value: object, limit: int = 80) -> str:
 def plain_text(text: str, limit: int) -> str:
     """``text`` as it is when printable and at most ``limit`` characters, else escaped and cut (:func:`safe_repr`)."""
     return text if text.isprintable() and len(text) <= limit else safe_repr(text, limit)
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    r"""``text`` on one line (runs of white space, newlines included, become one space), cut to ``limit`` characters.
+
+    Example:
+        >>> one_line("ConnectionError: refused\n  retry later", 30)
+        'ConnectionError: refused re...'
+    """
+    folded = " ".join(text.split())
+    return folded if limit is None or len(folded) <= limit else f"{folded[: limit - 3]}..."
 
 
 def close_matches(word: object, choices: Iterable[str], n: int = 1) -> list[str]:

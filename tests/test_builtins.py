@@ -1,4 +1,4 @@
-"""The nine built-ins are ordinary plugins: listed by the command line, enabled by name from a config."""
+"""The eleven built-ins are ordinary plugins: listed by the command line, enabled by name from a config."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ BUILTINS = {
     "timer": "Timer",
     "history": "History",
     "checkpoint": "Checkpoint",
+    "mlflow_logger": "MLflowLogger",
+    "tensorboard_logger": "TensorBoardLogger",
 }
 
 

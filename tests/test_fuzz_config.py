@@ -57,8 +57,20 @@ PARAMETERS = {
     "history": [],
     "jsonl_logger": ["path", "per_batch", "append", "fsync"],
     "metrics_logger": ["every_n_batches", "level", "logger", "digits"],
+    "mlflow_logger": [
+        "tracking_uri",
+        "experiment",
+        "run_name",
+        "tags",
+        "log_every_n_batches",
+        "log_params",
+        "start_timeout",
+        "flush_timeout",
+        "max_pending",
+    ],
     "nan_guard": ["monitor", "threshold", "action", "check_batches"],
     "progress_bar": ["force", "backend", "stream", "refresh_seconds", "digits"],
+    "tensorboard_logger": ["log_dir", "log_every_n_batches", "flush_timeout", "max_pending"],
     "timer": ["budget_seconds"],
 }
 PLUGINS = sorted(PARAMETERS)

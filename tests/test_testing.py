@@ -283,6 +283,8 @@ BUILTINS = {
     "timer": {},
     "history": {},
     "checkpoint": {},
+    "mlflow_logger": {},
+    "tensorboard_logger": {},
 }
 
 
