@@ -82,7 +82,8 @@ def to_float(value: object) -> float | None:  # noqa: PLR0911 - one return per k
             count *= int(size)
         if count != 1:
             return None
-        return float(value)  # type: ignore[arg-type]  # tensors, arrays and numpy scalars implement __float__
+        item = getattr(value, "item", None)  # tensors and arrays of any rank hand their one number out as .item()
+        return float(item() if callable(item) else value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
 
