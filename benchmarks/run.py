@@ -1,7 +1,8 @@
 """Run every benchmark family and write the tables (JSON and Markdown).
 
 Usage: ``python -m benchmarks.run [--quick] [--only dispatch,discovery,import] [--markdown docs/benchmarks.md]``
-from the repository root (``tox -e bench`` does this).
+from the repository root (``tox -e bench`` does this). The ``bridges`` family needs the frameworks and is run on
+its own: ``python -m benchmarks.run --only bridges`` (``tox -e bench-bridges``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,25 @@ import time
 from pathlib import Path
 
 from . import bench_discovery, bench_dispatch, bench_import
-from ._harness import Report, machine, write
+from ._harness import Report, Row, machine, write
 
 FAMILIES = {"dispatch": bench_dispatch.run, "discovery": bench_discovery.run, "import": bench_import.run}
+DEFAULT = ",".join(FAMILIES)
+
+
+def _bridges(*, quick: bool) -> list[Row]:
+    from . import bench_bridges  # imports torch and the frameworks: only when asked for
+
+    return bench_bridges.run(quick=quick)
+
+
+FAMILIES["bridges"] = _bridges
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds: a smoke run, not figures to quote")
-    parser.add_argument("--only", default=",".join(FAMILIES), help="comma-separated families to run")
+    parser.add_argument("--only", default=DEFAULT, help=f"comma-separated families to run, of {', '.join(FAMILIES)}")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for JSON and Markdown")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the Markdown table here")
     args = parser.parse_args(argv)
