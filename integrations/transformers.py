@@ -4,7 +4,7 @@ Hook mapping (``TrainerCallback`` event -> SARA hook):
 
 * ``on_train_begin`` -> ``on_train_start`` (after giving the manager the state of the checkpoint resumed, if any);
 * ``on_epoch_begin`` -> ``on_epoch_start(epoch)``, ``epoch`` the whole number of epochs done (``state.epoch`` is a
-  float);
+  float, and holds a fraction when the training resumes inside an epoch);
 * ``on_step_begin`` -> ``on_batch_start(batch)``: one SARA batch per optimizer step, numbered within the epoch;
 * ``on_step_end`` -> ``on_batch_end(batch, metrics)`` when the step logs nothing; when it logs
   (``logging_steps``), ``on_log`` of that step -> ``on_batch_end`` with the logged numbers (``loss``, ``grad_norm``,
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import pathlib
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +127,7 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
         """``on_epoch_start``."""
-        epoch = round(state.epoch or 0.0)
+        epoch = math.floor((state.epoch or 0.0) + 1e-6)  # 2.0 after two epochs; 1.5 when resumed inside epoch 1
         done = epoch * self._num_batches if self._num_batches else state.global_step
         self._epoch_start_step = min(done, state.global_step)
         self._epoch_pending = False
@@ -198,6 +199,8 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
         if batch is None:
             return
         self._bridge.batch_end(batch, metrics)
+        if control.should_save and self._state is not None:  # a checkpoint inside the epoch follows this step
+            self._export(self._state)
         self._stop_if_asked(control)
 
     def _epoch_end(self, state: TrainerState, control: TrainerControl) -> None:

@@ -155,7 +155,8 @@ def test_on_exception_runs_once_and_only_for_a_running_training() -> None:
 
 @pytest.mark.parametrize("module", ["lightning", "transformers", "keras"])
 def test_a_missing_framework_says_which_extra_to_install(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail as if it were not installed
+    for name in [name for name in sys.modules if name == module or name.startswith(f"{module}.")] or [module]:
+        monkeypatch.setitem(sys.modules, name, None)  # makes the import fail as if the framework were not installed
     monkeypatch.delitem(sys.modules, f"altametris.sara.integrations.{module}", raising=False)
     with pytest.raises(ImportError, match=rf"pip install 'sara-callbacks\[{module}\]'") as caught:
         importlib.import_module(f"altametris.sara.integrations.{module}")

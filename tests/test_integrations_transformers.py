@@ -208,3 +208,23 @@ def test_the_example_plugin_of_a_real_distribution_runs_by_name(tmp_path: Path, 
     alert = callback.manager.callbacks[0]
     assert type(alert).__module__ == "sara_plugin_example.metric_alert"
     assert [(epoch, metric) for epoch, metric, _ in alert.alerts] == [(0, "val_loss")]  # type: ignore[attr-defined]
+
+
+def test_a_run_resumed_from_a_checkpoint_inside_an_epoch_ends_with_the_same_epoch_means(tmp_path: Path) -> None:
+    options = {"save_strategy": "steps", "save_steps": 6}  # step 6: epoch 1, after its batch 1
+    config = {"callbacks": ["history"]}
+    whole = SaraCallback(config)
+    train(whole, tmp_path / "whole", epochs=3, **options)
+    folder = tmp_path / "interrupted"
+    with pytest.raises(RuntimeError):
+        train(SaraCallback(config), folder, epochs=3, crash_at=7, **options)
+    saved = json.loads((folder / "checkpoint-6" / "trainer_state.json").read_text())["stateful_callbacks"][STATE_KEY]
+    assert (saved["epoch"], saved["pending"]["epoch"], saved["pending"]["counts"]["loss"]) == (0, 1, 2)
+    recorder = EventRecorder()
+    resumed = SaraCallback(config)
+    resumed.manager.add_callback(recorder)
+    train(resumed, folder, epochs=3, resume=True, **options)
+    assert [event.batch for event in of(recorder, "on_batch_end")][:2] == [2, 3]  # numbered within the epoch
+    got, expected = resumed.manager.callbacks[0], whole.manager.callbacks[0]
+    assert got.epochs == expected.epochs == [0, 1, 2]  # type: ignore[attr-defined]
+    assert got.metrics == [pytest.approx(m, rel=1e-4) for m in expected.metrics]  # type: ignore[attr-defined]
