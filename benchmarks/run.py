@@ -3,7 +3,8 @@
 Usage: ``python -m benchmarks.run [--quick] [--only dispatch,discovery,import] [--markdown docs/benchmarks.md]``
 from the repository root (``tox -e bench`` writes docs/benchmarks.md; ``tox -e bench-quick`` is the quick pass that
 CI runs). The ``trackers`` family needs the ``mlflow`` and ``tensorboard`` extras and runs only when asked for
-(``--only trackers``, as ``tox -e bench-trackers`` does). The exit status is 1 when a target is missed (in the quick
+(``--only trackers``, as ``tox -e bench-trackers`` does); the ``bridges`` family needs torch and the frameworks
+(``--only bridges``, ``tox -e bench-bridges``). The exit status is 1 when a target is missed (in the quick
 pass: when a ratio exceeds twice its target), and the summary names each missed target with its reason.
 """
 
@@ -19,7 +20,7 @@ from . import bench_discovery, bench_dispatch, bench_import
 from ._harness import FULL, QUICK, Report, machine, run_cases, summary, write
 
 FAMILIES = {"dispatch": bench_dispatch.cases, "discovery": bench_discovery.cases, "import": bench_import.cases}
-OPTIONAL = {"trackers": "benchmarks.bench_trackers"}
+OPTIONAL = {"trackers": "benchmarks.bench_trackers", "bridges": "benchmarks.bench_bridges"}
 """Families run only with ``--only``: they need optional extras (imported when asked for)."""
 
 

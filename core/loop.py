@@ -137,6 +137,7 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
     data: Data[Any] | None = None,
     batches_per_epoch: int | None = None,
     validate: Validate | None = None,
+    validate_every_n_epochs: int = 1,
     model: object = None,
     config: object = None,
     control: TrainingControl | None = None,
@@ -163,6 +164,8 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
             ``epoch -> iterable`` (to shuffle per epoch). Exactly one of ``data`` and ``batches_per_epoch``.
         batches_per_epoch: without ``data``, ``train_step`` receives the batch's number, ``0 .. N-1``.
         validate: evaluates the model after each epoch's batches and returns the validation metrics.
+        validate_every_n_epochs: validate after epochs N-1, 2N-1, ... only; the other epochs have no validation
+            hooks and no validation metrics (the built-ins that monitor a metric skip them).
         model: passed to every hook as the ``model`` keyword.
         config: the training's configuration, passed to every hook as the ``config`` keyword.
         control: the training's control object; a new one by default. Passed as the ``control`` keyword.
@@ -189,6 +192,7 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
         raise TrainingError(f"fit(): train_step must be callable, got {train_step!r}")
     if validate is not None and not callable(validate):
         raise TrainingError(f"fit(): validate must be callable or None, got {validate!r}")
+    _check_int("validate_every_n_epochs", validate_every_n_epochs, 1)
     if (data is None) == (batches_per_epoch is None):
         raise TrainingError("fit(): give exactly one of data (the batches) and batches_per_epoch (their number)")
     num_batches: int | None = None
@@ -218,7 +222,7 @@ def fit(  # noqa: PLR0912 - argument checks, then one loop
         if clash:
             raise TrainingError(f"fit(): context cannot redefine {clash}; pass them as fit()'s own arguments")
         hook_context.update(context)
-    run = _Run(manager, control, hook_context)
+    run = _Run(manager, control, hook_context, validate_every_n_epochs)
     with _sigterm_stops(run) if handle_sigterm else contextlib.nullcontext():
         run.train(epochs=epochs, start_epoch=start_epoch, data=data, train_step=train_step, validate=validate)
     result = FitResult(last_epoch=run.last_epoch, epochs_run=run.epochs_run, metrics=run.metrics, control=control)
@@ -263,8 +267,11 @@ def _sigterm_stops(run: _Run) -> Iterator[None]:
 class _Run:
     """One call of :func:`fit`: the loop proper, and what it learns on the way."""
 
-    def __init__(self, manager: CallbackManager, control: TrainingControl, context: dict[str, Any]) -> None:
+    def __init__(
+        self, manager: CallbackManager, control: TrainingControl, context: dict[str, Any], every: int = 1
+    ) -> None:
         self.manager = manager
+        self.every = every
         self.control = control
         self.context = context
         self.last_epoch: int | None = None
@@ -351,7 +358,7 @@ class _Run:
                     counts[key] = 1
             manager.on_batch_end(batch, metrics, batch_data=item, **context)
         epoch_metrics: Metrics = {key: total / counts[key] for key, total in sums.items()}
-        if validate is not None:
+        if validate is not None and (epoch + 1) % self.every == 0:
             manager.on_validation_start(**context)
             validation: Metrics = {
                 key: value if type(value) is float else _number(key, value, "validate")

@@ -68,6 +68,91 @@ def monitored_value(
     return float(value)
 
 
+class EpochMonitor:
+    """Reads a monitored key at each epoch's end, skipping epochs that did not report it while others do.
+
+    Trainers validate every N epochs (Lightning ``check_val_every_n_epoch``, Keras ``validation_freq``, ``fit``'s
+    ``validate_every_n_epochs``): an epoch whose lifecycle the plugin saw start (``on_epoch_start``) and that had no
+    ``on_validation_end`` lacks the validation keys. The rule, for the plugins that watch one metric:
+
+    * the key is there: its value;
+    * the key is missing, but it was reported in an earlier epoch: the epoch is skipped (``None``);
+    * the key has never been reported, and this epoch had no validation: skipped while waiting for one;
+    * otherwise (a validation ran and the key is still missing, or the hooks were called without ``on_epoch_start``):
+      the error of :func:`monitored_value`, which names the keys that are there;
+    * at ``on_train_end``, a key that no epoch reported is that error too (a training that never validated).
+
+    Example:
+        >>> monitor = EpochMonitor("early_stopping", "val_loss")
+        >>> monitor.epoch_started()
+        >>> monitor.value({"loss": 1.0}, epoch=0) is None  # no validation in epoch 0
+        True
+        >>> monitor.epoch_started(); monitor.validated()
+        >>> monitor.value({"loss": 0.9, "val_loss": 0.5}, epoch=1)
+        0.5
+    """
+
+    __slots__ = ("_in_epoch", "_keys", "_validated", "monitor", "plugin", "seen")
+
+    def __init__(self, plugin: str, monitor: str) -> None:
+        self.plugin = plugin
+        self.monitor = monitor
+        self.seen = False
+        self._in_epoch = False
+        self._validated = False
+        self._keys: list[str] | None = None
+
+    def started(self) -> None:
+        """A new training (``on_train_start``): nothing is known about its epochs yet."""
+        self._in_epoch = self._validated = False
+        self._keys = None
+
+    def epoch_started(self) -> None:
+        """``on_epoch_start``: no validation in this epoch so far."""
+        self._in_epoch, self._validated = True, False
+
+    def validated(self) -> None:
+        """``on_validation_end``: this epoch has its validation."""
+        self._validated = True
+
+    def value(self, metrics: Mapping[str, object], *, epoch: int, callback: object = None) -> float | None:
+        """The monitored value of the epoch, ``None`` for an epoch to skip; an error for a key never reported."""
+        in_epoch, self._in_epoch = self._in_epoch, False
+        if self.monitor in metrics:
+            self.seen = True
+        elif self.seen or (in_epoch and not self._validated):
+            if not self.seen:
+                self._keys = sorted(metrics)
+            return None
+        return monitored_value(
+            self.plugin,
+            metrics,
+            self.monitor,
+            where="the epoch metrics",
+            callback=callback,
+            hook="on_epoch_end",
+            epoch=epoch,
+        )
+
+    def check_reported(self, *, callback: object = None) -> None:
+        """``on_train_end``: a key that epochs ended without, and that none reported, is an error.
+
+        Raises:
+            TrainingError: naming the keys the epochs reported.
+        """
+        keys, self._keys = self._keys, None
+        if keys is None or self.seen:
+            return
+        monitored_value(
+            self.plugin,
+            dict.fromkeys(keys, 0.0),
+            self.monitor,
+            where="the metrics of any epoch of the training (it waited for a validation that never reported it)",
+            callback=callback,
+            hook="on_train_end",
+        )
+
+
 def improves(value: float, reference: float | None, mode: str, min_delta: float = 0.0) -> bool:
     """Whether ``value`` beats ``reference`` by more than ``min_delta`` in ``mode``; NaN never improves.
 

@@ -15,7 +15,7 @@ from altametris.sara.core.exceptions import PluginParameterError, TrainingError
 from altametris.sara.core.messages import safe_repr
 
 from ._checks import check_choice, check_int, check_path, check_str
-from ._metrics import MODES, improves, monitored_value
+from ._metrics import MODES, EpochMonitor, improves
 from ._writers import discard, replace, resolve, temporary_sibling
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ class Checkpoint(BaseCallback):
         """The files kept, best first (most recent first without ``monitor``)."""
         self._directory: pathlib.Path | None = None
         self._resumed = False  # a state was loaded: the next on_train_start tidies the folder
+        self._watch = None if self.monitor is None else EpochMonitor(self.plugin, self.monitor)
 
     def __repr__(self) -> str:
         return (
@@ -156,6 +157,9 @@ class Checkpoint(BaseCallback):
         if self._resumed:
             self._resumed = False
             self._tidy(directory)
+        if self._watch is not None:
+            self._watch.started()
+            self._watch.seen = any(entry.score is not None for entry in self.saved)
 
     def _tidy(self, directory: pathlib.Path) -> None:
         """After a resume: delete this template's files that the kept list does not hold, and stale temporaries.
@@ -176,22 +180,29 @@ class Checkpoint(BaseCallback):
         if removed:
             _logger.info("%s: resumed; removed files the saved state does not keep: %s", self.plugin, removed)
 
+    def on_epoch_start(self, epoch: int, **kwargs: Any) -> None:
+        """Note that a new epoch began, without validation so far."""
+        if self._watch is not None:
+            self._watch.epoch_started()
+
+    def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None:
+        """Note that this epoch has its validation."""
+        if self._watch is not None:
+            self._watch.validated()
+
+    def on_train_end(self, **kwargs: Any) -> None:
+        """Fail when no epoch of the training reported ``monitor``."""
+        if self._watch is not None:
+            self._watch.check_reported(callback=self)
+
     def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Save a checkpoint when this epoch qualifies; delete the files that no longer do."""
         if (epoch + 1) % self.every_n_epochs:
             return
         score: float | None = None
-        if self.monitor is not None:
-            score = monitored_value(
-                self.plugin,
-                metrics,
-                self.monitor,
-                where="the epoch metrics",
-                callback=self,
-                hook="on_epoch_end",
-                epoch=epoch,
-            )
-            if not self._qualifies(score):
+        if self._watch is not None:
+            score = self._watch.value(metrics, epoch=epoch, callback=self)
+            if score is None or not self._qualifies(score):  # None: no validation in this epoch, others have one
                 return
         save = _saver(self, kwargs, "on_epoch_end")
         name = self._name(epoch, metrics)

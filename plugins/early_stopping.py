@@ -9,7 +9,7 @@ from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.control import stop_training
 
 from ._checks import check_choice, check_float, check_int, check_str
-from ._metrics import MODES, improves, monitored_value
+from ._metrics import MODES, EpochMonitor, improves
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -77,6 +77,7 @@ class EarlyStopping(BaseCallback):
         """Epochs since the last improvement."""
         self.stopped_epoch: int | None = None
         """The epoch after which it asked for a stop, ``None`` while the training goes on."""
+        self._watch = EpochMonitor(self.plugin, self.monitor)
 
     def __repr__(self) -> str:
         return (
@@ -85,16 +86,13 @@ class EarlyStopping(BaseCallback):
         )
 
     def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
-        """Compare the monitored value with the best so far; ask for a stop when patience runs out."""
-        value = monitored_value(
-            self.plugin,
-            metrics,
-            self.monitor,
-            where="the epoch metrics",
-            callback=self,
-            hook="on_epoch_end",
-            epoch=epoch,
-        )
+        """Compare the monitored value with the best so far; ask for a stop when patience runs out.
+
+        An epoch that did not report ``monitor`` (no validation in it) is skipped when other epochs report it.
+        """
+        value = self._watch.value(metrics, epoch=epoch, callback=self)
+        if value is None:
+            return
         if improves(value, self.best, self.mode, self.min_delta):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             return
@@ -113,6 +111,19 @@ class EarlyStopping(BaseCallback):
     def on_train_start(self, **kwargs: Any) -> None:
         """Forget a stop decided in an earlier training (a resumed one keeps its best value and count)."""
         self.stopped_epoch = None
+        self._watch.started()
+
+    def on_epoch_start(self, epoch: int, **kwargs: Any) -> None:
+        """Note that a new epoch began, without validation so far."""
+        self._watch.epoch_started()
+
+    def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None:
+        """Note that this epoch has its validation."""
+        self._watch.validated()
+
+    def on_train_end(self, **kwargs: Any) -> None:
+        """Fail when no epoch of the training reported ``monitor``."""
+        self._watch.check_reported(callback=self)
 
     # -- state ----------------------------------------------------------------------------------------------------
 
@@ -132,3 +143,4 @@ class EarlyStopping(BaseCallback):
         best_epoch = state_dict["best_epoch"]
         self.best_epoch = None if best_epoch is None else int(best_epoch)
         self.wait = int(state_dict["wait"])
+        self._watch.seen = self.best is not None

@@ -11,7 +11,7 @@ from altametris.sara.core.control import stop_training
 from altametris.sara.core.exceptions import TrainingError
 
 from ._checks import check_bool, check_choice, check_float, check_str
-from ._metrics import monitored_value
+from ._metrics import EpochMonitor, monitored_value
 
 if TYPE_CHECKING:
     from altametris.sara.core.hookspecs import Metrics
@@ -69,6 +69,7 @@ class NaNGuard(BaseCallback):
         self.check_batches = check_bool(self.plugin, "check_batches", check_batches)
         self._epoch: int | None = None
         self._tripped = False
+        self._watch = EpochMonitor(self.plugin, self.monitor)
 
     def __repr__(self) -> str:
         return (
@@ -79,10 +80,20 @@ class NaNGuard(BaseCallback):
     def on_train_start(self, **kwargs: Any) -> None:
         """Re-arm the guard."""
         self._tripped = False
+        self._watch.started()
 
     def on_epoch_start(self, epoch: int, **kwargs: Any) -> None:
         """Remember the epoch, to name it."""
         self._epoch = epoch
+        self._watch.epoch_started()
+
+    def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None:
+        """Note that this epoch has its validation."""
+        self._watch.validated()
+
+    def on_train_end(self, **kwargs: Any) -> None:
+        """Fail when no epoch of the training reported ``monitor``."""
+        self._watch.check_reported(callback=self)
 
     def on_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Check the batch's value of ``monitor``."""
@@ -91,10 +102,14 @@ class NaNGuard(BaseCallback):
             self._check(metrics, where, "on_batch_end", self._epoch, batch=batch, control=kwargs.get("control"))
 
     def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
-        """Check the epoch's value of ``monitor``."""
-        self._check(
-            metrics, f"the end of epoch {epoch}", "on_epoch_end", epoch, batch=None, control=kwargs.get("control")
-        )
+        """Check the epoch's value of ``monitor`` (an epoch that did not report it is skipped when others do)."""
+        if self._tripped:
+            return
+        value = self._watch.value(metrics, epoch=epoch, callback=self)
+        if value is not None:
+            self._judge(
+                value, f"the end of epoch {epoch}", "on_epoch_end", epoch, batch=None, control=kwargs.get("control")
+            )
 
     def _check(
         self, metrics: Metrics, where: str, hook: str, epoch: int | None, *, batch: int | None, control: Any
@@ -111,6 +126,11 @@ class NaNGuard(BaseCallback):
             epoch=epoch,
             batch=batch,
         )
+        self._judge(value, where, hook, epoch, batch=batch, control=control)
+
+    def _judge(
+        self, value: float, where: str, hook: str, epoch: int | None, *, batch: int | None, control: Any
+    ) -> None:
         if math.isfinite(value) and (self.threshold is None or value <= self.threshold):
             return
         self._tripped = True

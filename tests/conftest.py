@@ -290,3 +290,41 @@ def _register_hypothesis_profiles() -> None:
 
 
 _register_hypothesis_profiles()
+
+
+# ==================================================================================================================
+# Bridges (tests/test_integrations_*.py): the example plugin as a real installed distribution
+# ==================================================================================================================
+
+REQUIRE_BRIDGES = os.environ.get("SARA_REQUIRE_BRIDGES") == "1"
+"""Set by tox env ``bridges``: a missing framework (or example plugin) fails there instead of skipping."""
+
+
+@pytest.fixture
+def example_plugin(fake_site: FakeSite, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The example plugin distribution ``sara-plugin-example``, as a real installed distribution.
+
+    tox env ``bridges`` pip-installs it; elsewhere its metadata and sources are laid out as pip would. Yields which.
+    """
+    from importlib import metadata
+
+    try:
+        metadata.distribution("sara-plugin-example")
+        how = "installed"
+    except metadata.PackageNotFoundError:
+        if REQUIRE_BRIDGES:
+            pytest.fail("tox env bridges installs examples/sara-plugin-example; it is missing")
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        from pathlib import Path
+
+        example = Path(__file__).resolve().parent.parent / "examples" / "sara-plugin-example"
+        project = tomllib.loads((example / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        fake_site.add_distribution(project["name"], project["version"], project["entry-points"]["sara.callbacks"])
+        monkeypatch.syspath_prepend(str(example / "src"))
+        how = "laid out"
+    discovery.clear_cache()
+    yield how
+    discovery.clear_cache()

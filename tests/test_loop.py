@@ -398,3 +398,92 @@ def test_start_epoch_equal_to_epochs_runs_only_train_start_and_end() -> None:
     assert recorder.events == [("on_train_start", None), ("on_train_end", None)]
     assert result.last_epoch is None
     assert result.metrics == {}
+
+
+# -- validating every N epochs --------------------------------------------------------------------------------------
+
+
+def _every_second_epoch(manager: CallbackManager, curve: list[float], **kwargs: Any) -> FitResult:
+    epochs = iter(range(len(curve)))
+    current = {"epoch": 0}
+
+    def validate() -> dict[str, float]:
+        return {"val_loss": curve[current["epoch"]]}
+
+    def data(epoch: int) -> range:
+        current["epoch"] = epoch
+        next(epochs)
+        return range(2)
+
+    return fit(
+        manager,
+        epochs=len(curve),
+        data=data,
+        train_step=lambda batch: {"loss": 1.0},
+        validate=validate,
+        validate_every_n_epochs=2,
+        **kwargs,
+    )
+
+
+def test_validate_every_n_epochs_runs_the_validation_hooks_after_epochs_n_minus_1_2n_minus_1() -> None:
+    recorder = EventRecorder()
+    _every_second_epoch(CallbackManager([recorder]), [1.0, 0.9, 0.8, 0.7])
+    assert [number for hook, number in recorder.events if hook == "on_validation_end"] == [None, None]
+    epochs = [hook for hook, _ in recorder.events if hook in ("on_validation_end", "on_epoch_end")]
+    assert epochs == ["on_epoch_end", "on_validation_end", "on_epoch_end"] * 2
+
+
+def test_monitoring_builtins_skip_the_epochs_without_validation(tmp_path: Any) -> None:
+    manager = CallbackManager.from_config(
+        {
+            "callbacks": [
+                {"name": "csv_logger", "params": {"path": "metrics.csv"}},
+                {"name": "early_stopping", "params": {"monitor": "val_loss", "patience": 1}},
+                {"name": "checkpoint", "params": {"dirpath": "ckpt", "monitor": "val_loss"}},
+                {"name": "nan_guard", "params": {"monitor": "val_loss", "check_batches": False}},
+            ]
+        }
+    )
+    # val_loss after epochs 1, 3, 5, 7: 0.9, 0.5, 0.7, ... -> no improvement at epoch 5: stop there (patience 1).
+    curve = [0.0, 0.9, 0.0, 0.5, 0.0, 0.7, 0.0, 0.1]
+
+    def save(path: str) -> None:
+        with open(path, "w") as file:
+            file.write("weights")
+
+    result = _every_second_epoch(manager, curve, output_dir=tmp_path, save_checkpoint=save)
+    assert (result.last_epoch, result.stopped) == (5, True)
+    with (tmp_path / "metrics.csv").open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [(row["epoch"], row["val_loss"]) for row in rows] == [
+        ("0", ""),
+        ("1", "0.9"),
+        ("2", ""),
+        ("3", "0.5"),
+        ("4", ""),
+        ("5", "0.7"),
+    ]
+    assert sorted(path.name for path in (tmp_path / "ckpt").iterdir()) == ["epoch003.ckpt"]
+
+
+def test_a_misspelt_monitor_is_still_an_error_at_the_first_validated_epoch() -> None:
+    manager = CallbackManager.from_config({"callbacks": [{"name": "early_stopping", "params": {"monitor": "val_los"}}]})
+    with pytest.raises(TrainingError) as caught:
+        _every_second_epoch(manager, [1.0, 0.9, 0.8, 0.7])
+    assert "(epoch 1)" in str(caught.value)
+    assert "available: ['loss', 'val_loss']. HINT: did you mean 'val_loss'?" in str(caught.value.__cause__)
+
+
+def test_a_monitor_that_no_epoch_reports_is_an_error_at_the_end_of_the_training() -> None:
+    manager = CallbackManager.from_config({"callbacks": [{"name": "checkpoint", "params": {"monitor": "val_loss"}}]})
+    with pytest.raises(TrainingError) as caught:
+        fit(manager, epochs=2, batches_per_epoch=2, train_step=lambda batch: {"loss": 1.0}, save_checkpoint=print)
+    assert "on_train_end" in str(caught.value)
+    assert "could not find the monitored key 'val_loss'" in str(caught.value.__cause__)
+    assert "available: ['loss']" in str(caught.value.__cause__)
+
+
+def test_validate_every_n_epochs_must_be_a_positive_int() -> None:
+    with pytest.raises(TrainingError, match="validate_every_n_epochs must be an int >= 1, got 0"):
+        fit(CallbackManager(), epochs=1, batches_per_epoch=1, train_step=lambda b: None, validate_every_n_epochs=0)

@@ -1,0 +1,230 @@
+"""The Hugging Face bridge: SARA callbacks enabled by name inside a real ``transformers.Trainer``.
+
+A randomly initialised ``BertForSequenceClassification`` from a small ``BertConfig`` on generated token ids: nothing
+is downloaded. Skipped where transformers is not installed, except in tox env ``bridges`` (``SARA_REQUIRE_BRIDGES=1``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if os.environ.get("SARA_REQUIRE_BRIDGES") != "1":
+    pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")
+
+import torch
+from altametris.sara.core import CallbackManager, TrainingControl
+from altametris.sara.core.testing import EventRecorder
+from altametris.sara.integrations.transformers import STATE_KEY, SaraCallback
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
+from transformers.utils import logging as hf_logging
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+hf_logging.set_verbosity_error()
+
+
+class Tokens(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+    """Generated token ids; the label says whether the first token is in the upper half of the vocabulary."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        self.ids = torch.randint(0, 50, (size, 8), generator=generator)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        ids = self.ids[index]
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": (ids[0] >= 25).long()}
+
+
+class CrashingTrainer(Trainer):
+    crash_at: int | None = None
+
+    def training_step(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if self.state.global_step == self.crash_at:
+            raise RuntimeError("the training step failed")
+        return super().training_step(*args, **kwargs)
+
+
+def train(
+    callback: SaraCallback, folder: Path, *, epochs: int = 3, crash_at: int | None = None, resume: bool = False,
+    **options: Any,
+) -> Trainer:  # fmt: skip
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=16, num_labels=2,
+    )  # fmt: skip
+    settings: dict[str, Any] = {
+        "output_dir": str(folder),
+        "num_train_epochs": epochs,
+        "per_device_train_batch_size": 8,
+        "eval_strategy": "epoch",
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "learning_rate": 1e-2,
+        "report_to": [],
+        "use_cpu": True,
+        "disable_tqdm": True,
+        "log_level": "error",
+        "seed": 0,
+    }
+    settings.update(options)
+    trainer = CrashingTrainer(
+        model=BertForSequenceClassification(config),
+        args=TrainingArguments(**settings),
+        train_dataset=Tokens(32, 0),
+        eval_dataset=Tokens(16, 1),
+        callbacks=[callback.attach(None)],
+    )
+    callback.attach(trainer)
+    trainer.crash_at = crash_at
+    with callback.guard():
+        trainer.train(resume_from_checkpoint=resume or None)
+    return trainer
+
+
+def of(recorder: EventRecorder, hook: str) -> list[Any]:
+    return [event for event in recorder.events if event.hook == hook]
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_the_hooks_run_in_hookspec_order_with_every_steps_loss_and_eval_renamed_val(tmp_path: Path) -> None:
+    recorder = EventRecorder()
+    callback = SaraCallback(CallbackManager([recorder]))
+    train(callback, tmp_path, epochs=2)
+    epoch = ["on_epoch_start", *["on_batch_start", "on_batch_end"] * 4, "on_validation_start", "on_validation_end"]
+    assert recorder.hooks == ["on_train_start", *epoch, "on_epoch_end", *epoch, "on_epoch_end", "on_train_end"]
+    assert [event.epoch for event in of(recorder, "on_epoch_end")] == [0, 1]
+    assert [event.batch for event in of(recorder, "on_batch_end")] == [0, 1, 2, 3] * 2
+    batch = of(recorder, "on_batch_end")[0].arguments["metrics"]
+    assert sorted(batch) == ["grad_norm", "learning_rate", "loss"]
+    validation = of(recorder, "on_validation_end")[0].arguments["metrics"]
+    assert sorted(validation) == ["val_loss"]
+    ends = [event.arguments["metrics"] for event in of(recorder, "on_epoch_end")]
+    losses = [event.arguments["metrics"]["loss"] for event in of(recorder, "on_batch_end")[:4]]
+    assert ends[0]["loss"] == pytest.approx(sum(losses) / 4)
+    assert ends[0]["val_loss"] == validation["val_loss"]
+    assert all(type(value) is float for metrics in ends for value in metrics.values())
+    context = recorder.events[0].context
+    assert sorted(context) == ["control", "epochs", "model", "num_batches", "output_dir", "save_checkpoint", "trainer"]
+    assert (context["epochs"], context["num_batches"], str(context["output_dir"])) == (2, 4, str(tmp_path))
+    assert isinstance(context["control"], TrainingControl)
+
+
+def test_early_stopping_by_name_stops_the_trainer_after_the_epochs_evaluation(tmp_path: Path) -> None:
+    config = {"callbacks": [{"name": "early_stopping", "params": {"monitor": "val_loss", "patience": 1,
+                                                                  "min_delta": 10.0}}]}  # fmt: skip
+    callback = SaraCallback(config)
+    trainer = train(callback, tmp_path, epochs=5)
+    assert trainer.state.epoch == pytest.approx(2.0)  # epochs 0 and 1 ran: no improvement by 10 at epoch 1
+    assert callback.control.stop_source == "early_stopping"
+    assert "stopping after epoch 1" in (callback.control.stop_reason or "")
+
+
+def test_csv_logger_and_checkpoint_write_through_the_trainer(tmp_path: Path) -> None:
+    config = {
+        "callbacks": [
+            {"name": "csv_logger", "params": {"path": "metrics.csv"}},
+            {"name": "checkpoint", "params": {"dirpath": "ckpt", "monitor": None, "save_top_k": 2}},
+        ]
+    }
+    train(SaraCallback(config), tmp_path, epochs=3)
+    table = rows(tmp_path / "metrics.csv")
+    assert [row["epoch"] for row in table] == ["0", "1", "2"]
+    assert all(float(row["loss"]) > 0 and float(row["val_loss"]) > 0 for row in table)
+    assert sorted(path.name for path in (tmp_path / "ckpt").iterdir()) == ["epoch001.ckpt", "epoch002.ckpt"]
+    saved = torch.load(tmp_path / "ckpt" / "epoch002.ckpt", weights_only=False)
+    assert sorted(saved) == ["model", "optimizer", STATE_KEY, "trainer_state"]
+    assert "classifier.weight" in saved["model"]
+
+
+def test_a_crash_in_the_training_step_reaches_on_exception_through_guard(tmp_path: Path) -> None:
+    recorder = EventRecorder()
+    manager = CallbackManager.from_config({"callbacks": [{"name": "csv_logger", "params": {"path": "m.csv"}}]})
+    manager.add_callback(recorder)
+    with pytest.raises(RuntimeError, match="the training step failed"):
+        train(SaraCallback(manager), tmp_path, epochs=3, crash_at=5)
+    assert recorder.hooks[-1] == "on_exception"
+    assert (recorder.events[-1].epoch, recorder.events[-1].batch) == (1, 1)
+    assert manager.callbacks[0]._file is None  # closed
+    assert [row["epoch"] for row in rows(tmp_path / "m.csv")] == ["0"]
+
+
+CONFIG = {
+    "callbacks": [
+        {"name": "csv_logger", "params": {"path": "metrics.csv", "append": True}},
+        {"name": "early_stopping", "params": {"monitor": "val_loss", "patience": 1}},
+        "history",
+    ]
+}
+
+
+@pytest.mark.parametrize("restore", [False, True], ids=["default", "restore_callback_states_from_checkpoint"])
+def test_a_run_interrupted_and_resumed_from_the_trainers_checkpoint_ends_as_an_uninterrupted_one(
+    tmp_path: Path, restore: bool
+) -> None:
+    options = {"save_strategy": "epoch", "restore_callback_states_from_checkpoint": restore}
+    whole = SaraCallback(CONFIG)
+    train(whole, tmp_path / "whole", epochs=6, **options)
+    folder = tmp_path / "interrupted"
+    with pytest.raises(RuntimeError):
+        train(SaraCallback(CONFIG), folder, epochs=6, crash_at=9, **options)  # in epoch 2
+    saved = json.loads((folder / "checkpoint-8" / "trainer_state.json").read_text())
+    assert saved["stateful_callbacks"][STATE_KEY]["epoch"] == 1
+    resumed = SaraCallback(CONFIG)
+    train(resumed, folder, epochs=6, resume=True, **options)
+
+    def history(callback: SaraCallback) -> list[tuple[int, dict[str, float]]]:
+        kept = callback.manager.callbacks[2]
+        return list(zip(kept.epochs, kept.metrics))  # type: ignore[attr-defined]
+
+    got, expected = history(resumed), history(whole)
+    assert [epoch for epoch, _ in got] == [epoch for epoch, _ in expected]
+    assert [metrics for _, metrics in got] == [pytest.approx(metrics, rel=1e-4) for _, metrics in expected]
+    assert resumed.control.stop_reason == whole.control.stop_reason
+    keep = ("epoch", "val_loss")
+    assert [[row[k][:6] for k in keep] for row in rows(folder / "metrics.csv")] == [
+        [row[k][:6] for k in keep] for row in rows(tmp_path / "whole" / "metrics.csv")
+    ]
+
+
+def test_the_example_plugin_of_a_real_distribution_runs_by_name(tmp_path: Path, example_plugin: str) -> None:
+    config = {"callbacks": [{"name": "metric_alert", "params": {"monitor": "val_loss", "threshold": 0.0}}]}
+    callback = SaraCallback(config)
+    train(callback, tmp_path, epochs=2)
+    alert = callback.manager.callbacks[0]
+    assert type(alert).__module__ == "sara_plugin_example.metric_alert"
+    assert [(epoch, metric) for epoch, metric, _ in alert.alerts] == [(0, "val_loss")]  # type: ignore[attr-defined]
+
+
+def test_a_run_resumed_from_a_checkpoint_inside_an_epoch_ends_with_the_same_epoch_means(tmp_path: Path) -> None:
+    options = {"save_strategy": "steps", "save_steps": 6}  # step 6: epoch 1, after its batch 1
+    config = {"callbacks": ["history"]}
+    whole = SaraCallback(config)
+    train(whole, tmp_path / "whole", epochs=3, **options)
+    folder = tmp_path / "interrupted"
+    with pytest.raises(RuntimeError):
+        train(SaraCallback(config), folder, epochs=3, crash_at=7, **options)
+    saved = json.loads((folder / "checkpoint-6" / "trainer_state.json").read_text())["stateful_callbacks"][STATE_KEY]
+    assert (saved["epoch"], saved["pending"]["epoch"], saved["pending"]["counts"]["loss"]) == (0, 1, 2)
+    recorder = EventRecorder()
+    resumed = SaraCallback(config)
+    resumed.manager.add_callback(recorder)
+    train(resumed, folder, epochs=3, resume=True, **options)
+    assert [event.batch for event in of(recorder, "on_batch_end")][:2] == [2, 3]  # numbered within the epoch
+    got, expected = resumed.manager.callbacks[0], whole.manager.callbacks[0]
+    assert got.epochs == expected.epochs == [0, 1, 2]  # type: ignore[attr-defined]
+    assert got.metrics == [pytest.approx(m, rel=1e-4) for m in expected.metrics]  # type: ignore[attr-defined]
