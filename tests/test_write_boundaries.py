@@ -96,8 +96,14 @@ def check_against_the_full_run(records: Records, final: Records) -> None:
             assert value == final[name][: len(value)], f"{name}: lines that the full run did not write"
         elif name.startswith("checkpoints/"):
             assert len(value["weights"]) == 2, f"{name}: {value}"
-        elif name == "state.json":
-            assert value == final[name], "state.json differs from the full run's"
+        elif name == "state.json":  # rewritten after every epoch: a whole snapshot of the run at one epoch's end
+            final_epoch, epoch = final[name]["epoch"], value["epoch"]
+            assert epoch is None or 0 <= epoch <= final_epoch, f"state.json of epoch {epoch}"
+            if epoch == final_epoch:
+                assert value == final[name], "state.json of the last epoch differs from the full run's"
+            for key, state in value["callbacks"].items():
+                if key.startswith(("CSVLogger", "JSONLLogger")):
+                    assert state["epoch"] == epoch, f"state.json of epoch {epoch} holds {key} at {state['epoch']}"
 
 
 def counts(records: Records) -> dict[str, int]:
@@ -105,7 +111,8 @@ def counts(records: Records) -> dict[str, int]:
     found = {name: max(0, len(value) - 1) if name.endswith(".csv") else len(value) for name, value in records.items()}
     found = {name: count for name, count in found.items() if name.endswith((".csv", ".jsonl"))}
     found["any checkpoint"] = int(any(name.startswith("checkpoints/") for name in records))
-    found["state.json"] = int("state.json" in records)
+    state = records.get("state.json")
+    found["state.json"] = 0 if state is None else 1 if state["epoch"] is None else 2 + state["epoch"]  # never backwards
     return found
 
 
