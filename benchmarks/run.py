@@ -1,6 +1,6 @@
 """Run the benchmark cases, judge every target from this run's numbers, and write the tables (JSON and Markdown).
 
-Usage: ``python -m benchmarks.run [--quick] [--only dispatch,discovery,import] [--markdown docs/benchmarks.md]``
+Usage: ``python -m benchmarks.run [--quick] [--only dispatch,manager,discovery,import] [--markdown docs/benchmarks.md]``
 from the repository root (``tox -e bench`` writes docs/benchmarks.md; ``tox -e bench-quick`` is the quick pass that
 CI runs). The ``trackers`` family needs the ``mlflow`` and ``tensorboard`` extras and runs only when asked for
 (``--only trackers``, as ``tox -e bench-trackers`` does); the ``bridges`` family needs torch and the frameworks
@@ -16,10 +16,15 @@ import sys
 import time
 from pathlib import Path
 
-from . import bench_discovery, bench_dispatch, bench_import
+from . import bench_discovery, bench_dispatch, bench_import, bench_manager
 from ._harness import FULL, QUICK, Report, machine, run_cases, summary, write
 
-FAMILIES = {"dispatch": bench_dispatch.cases, "discovery": bench_discovery.cases, "import": bench_import.cases}
+FAMILIES = {
+    "dispatch": bench_dispatch.cases,
+    "manager": bench_manager.cases,
+    "discovery": bench_discovery.cases,
+    "import": bench_import.cases,
+}
 OPTIONAL = {"trackers": "benchmarks.bench_trackers", "bridges": "benchmarks.bench_bridges"}
 """Families run only with ``--only``: they need optional extras (imported when asked for)."""
 

@@ -201,7 +201,10 @@ def distinct(plans: list[Plan]) -> list[Plan]:
 
     A function that appears twice (one plugin's function given to two callbacks) is wrapped the second time.
     """
-    seen: set[int] = set()
+    seen = {id(plan.call) for plan in plans}
+    if len(seen) == len(plans):  # the usual case: nothing to wrap
+        return plans
+    seen = set()
     unique = []
     for plan in plans:
         kept = plan._replace(call=functools.partial(plan.call)) if id(plan.call) in seen else plan

@@ -21,6 +21,7 @@ as the seed API documents; :meth:`CallbackManager.add_callback` refuses it at on
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
@@ -78,7 +79,7 @@ class HookTable:
         """Bring plans and dispatchers up to date with the owner's callback list.
 
         Args:
-            validate: check every callback first (a direct change of the list is checked here).
+            validate: check the callbacks that are new to the table (a direct change of the list is checked here).
             everything: rebuild every hook (a new run, a new rank), not only those the change touched.
 
         Raises:
@@ -89,34 +90,50 @@ class HookTable:
             return
         with self.lock:
             callbacks: Sequence[BaseCallback] = tuple(owner._callbacks)  # type: ignore[attr-defined]
-            if validate:
-                for index, callback in enumerate(callbacks):
+            plans = self.plans
+            new = [
+                (index, callback)
+                for index, callback in enumerate(callbacks)
+                if (known := plans.get(id(callback))) is None or known[0] is not callback
+            ]
+            if validate:  # the others were checked when they were registered
+                for index, callback in new:
                     validate_callback(callback, f"callbacks[{index}]")
                     warn_misspelt_hooks(type(callback))
             self.invalid = None
-            self.rank = rank_info().rank
+            if everything:  # a new run or a first build: the process group may have been set up since
+                self.rank = rank_info().rank
+            for _, callback in new:
+                plans[id(callback)] = (callback, _plans(callback))
+            # One pass: the callbacks that run here, checkpoint writers after the others (the state a trainer saves
+            # inside save_checkpoint is then the whole epoch's: every other callback has ended it).
+            disabled, rank = self.disabled, self.rank
+            first: list[BaseCallback] = []
+            last: list[BaseCallback] = []
             for callback in callbacks:
-                known = self.plans.get(id(callback))
-                if known is None or known[0] is not callback:
-                    self.plans[id(callback)] = (callback, _plans(callback))
-            active = _checkpoints_last(
-                tuple(
-                    callback
-                    for callback in callbacks
-                    if id(callback) not in self.disabled and not (self.rank and callback.rank_zero_only)
-                )
-            )
+                if id(callback) not in disabled and not (rank and callback.rank_zero_only):
+                    (last if callback.saves_checkpoints else first).append(callback)
+            active = (*first, *last)
             hooks = HOOKS if everything or not _published(owner) else self._touched(self.active, active)
+            left = len(self.active) + len(new) > len(active) or len(plans) > len(callbacks)
             self.active = active
             self._publish(owner, hooks)
-            live = {id(callback) for callback in callbacks}
-            for key in [key for key in self.plans if key not in live]:  # plans go with their callbacks
-                del self.plans[key]
+            if left or everything:  # some callback may have left the list: its plan goes with it
+                live = {id(callback) for callback in callbacks}
+                for key in [key for key in plans if key not in live]:
+                    del plans[key]
 
     def _touched(self, before: tuple[BaseCallback, ...], after: tuple[BaseCallback, ...]) -> Iterable[str]:
         """The hooks whose dispatchers change from ``before`` to ``after``: those the added or removed override."""
         if len(before) == len(after) and all(one is other for one, other in zip(before, after)):
             return ()
+        # The usual changes first, in O(n) with no set: one callback appended, or one removed.
+        if len(after) == len(before) + 1 and all(one is other for one, other in zip(before, after)):
+            return self._hooks_of(after[-1])
+        if len(after) == len(before) - 1:
+            index = next((i for i, (one, other) in enumerate(zip(before, after)) if one is not other), len(after))
+            if all(one is other for one, other in zip(before[index + 1 :], after[index:])):
+                return self._hooks_of(before[index])
         kept_before = {id(callback) for callback in before}
         kept_after = {id(callback) for callback in after}
         added = [callback for callback in after if id(callback) not in kept_before]
@@ -128,24 +145,23 @@ class HookTable:
         touched = {hook for callback in (*added, *removed) for hook in self._hooks_of(callback)}
         return [hook for hook in HOOKS if hook in touched]
 
-    def _hooks_of(self, callback: BaseCallback) -> Iterable[str]:
+    def _hooks_of(self, callback: BaseCallback) -> list[str]:
+        """The hooks ``callback`` overrides, in lifecycle order."""
         known = self.plans.get(id(callback))
-        return known[1] if known is not None and known[0] is callback else [n for n in HOOKS if overrides(callback, n)]
+        if known is not None and known[0] is callback:
+            return list(known[1])  # its plans were made in the order of HOOKS
+        return [name for name in HOOKS if overrides(callback, name)]
 
     def _publish(self, owner: object, hooks: Iterable[str]) -> None:
         namespace = vars(owner)
         for name in hooks:
-            hook = HOOKS[name]
-            plans = _dispatch.distinct(
-                [plan for callback in self.active if (plan := self.plans[id(callback)][1].get(name)) is not None]
-            )
-            owners = {id(plan.call): callback for plan, callback in zip(plans, self._owners_of(name))}
-            dispatcher = _dispatch.build_dispatcher(hook, tuple(plans), self._handler(name, owners), self.position)
+            pairs = [(plan, callback) for callback in self.active if (plan := self.plans[id(callback)][1].get(name))]
+            plans = _dispatch.distinct([plan for plan, _ in pairs])
+            owners = {id(plan.call): callback for plan, (_, callback) in zip(plans, pairs)}
+            handle = self._handler(name, owners)
+            dispatcher = _dispatch.build_dispatcher(HOOKS[name], tuple(plans), handle, self.position)
             self.builds += 1
             namespace[TRAIN_START if name == "on_train_start" else name] = dispatcher
-
-    def _owners_of(self, name: str) -> list[BaseCallback]:
-        return [callback for callback in self.active if name in self.plans[id(callback)][1]]
 
     def _unpublish(self) -> None:
         owner = self._owner()
@@ -259,9 +275,34 @@ class HookTable:
         raise TypeError("a HookTable belongs to one manager; a copy of the manager builds its own")
 
 
+_kinds_by_class: weakref.WeakKeyDictionary[type, dict[str, int | None]] = weakref.WeakKeyDictionary()
+
+
 def _plans(callback: BaseCallback) -> dict[str, Plan]:
-    """How ``callback`` is called for each hook it overrides, decided once, at registration."""
-    return {name: _dispatch.plan_for(callback, hook) for name, hook in HOOKS.items() if overrides(callback, name)}
+    """How ``callback`` is called for each hook it overrides, decided once, at registration.
+
+    The kind of call of a class's methods is decided once per class; hooks set on the instance, and methods that need
+    an adapter, are planned for the instance itself.
+    """
+    cls = type(callback)
+    kinds = _kinds_by_class.get(cls)
+    if kinds is None:
+        kinds = {}
+        for name, hook in HOOKS.items():
+            if overrides(cls, name):
+                plan = _dispatch.plan_for(callback, hook)
+                kinds[name] = None if plan.call != getattr(callback, name) else plan.kind  # None: an adapter
+        with contextlib.suppress(TypeError):
+            _kinds_by_class[cls] = kinds
+    own = getattr(callback, "__dict__", {})
+    plans = {}
+    for name, hook in HOOKS.items():
+        if name in own or (name in kinds and kinds[name] is None):
+            if overrides(callback, name):
+                plans[name] = _dispatch.plan_for(callback, hook)
+        elif name in kinds:
+            plans[name] = _dispatch.Plan(getattr(callback, name), kinds[name])  # type: ignore[arg-type]
+    return plans
 
 
 def _policy(callback: BaseCallback) -> ErrorPolicy:
@@ -274,13 +315,3 @@ def _policy(callback: BaseCallback) -> ErrorPolicy:
 
 def _published(owner: object) -> bool:
     return TRAIN_START in vars(owner)
-
-
-def _checkpoints_last(callbacks: tuple[BaseCallback, ...]) -> tuple[BaseCallback, ...]:
-    """``callbacks`` with those that save checkpoints (``saves_checkpoints``) after the others, each group in order.
-
-    The state a trainer saves inside ``save_checkpoint`` is then the whole epoch's: every other callback has ended it.
-    """
-    if not any(getattr(callback, "saves_checkpoints", False) for callback in callbacks):
-        return callbacks
-    return tuple(sorted(callbacks, key=lambda callback: bool(getattr(callback, "saves_checkpoints", False))))

@@ -150,6 +150,8 @@ def refusals(callback: object) -> list[str]:
         with contextlib.suppress(TypeError):
             _refused_classes[cls] = found
     own = getattr(callback, "__dict__", {})
+    if not any(name in own for name in HOOKS):
+        return list(found)
     label = class_name(callback)
     return [
         *found,

@@ -184,7 +184,9 @@ class CallbackManager:
         if on_error is not None:
             _failures.set_policy(callback, on_error, "add_callback()")
         warn_misspelt_hooks(type(callback))
-        self._callbacks.append(callback)
+        with self._table.lock:  # checked above: the table takes it as it is (a direct change is checked there)
+            list.append(self._callbacks, callback)
+            self._table.update(validate=False)
 
     def register(self, plugin: object, *, name: str | None = None, on_error: ErrorPolicy | None = None) -> BaseCallback:
         """Register a callback, or a plain pluggy plugin (wrapped in a :class:`HookimplCallback`), after the others.
@@ -217,7 +219,8 @@ class CallbackManager:
         with self._table.lock:
             for index, registered in enumerate(self._callbacks):
                 if registered is callback:
-                    del self._callbacks[index]
+                    list.__delitem__(self._callbacks, index)
+                    self._table.update(validate=False)
                     return
         raise TrainingError(
             f"cannot remove {safe_repr(callback)}: it is not registered with this manager "

@@ -1,0 +1,198 @@
+"""The manager under load: steady dispatch at 1 to 1,000 callbacks, changes, a list changed every batch, memory.
+
+Targets (issue 12), each a ratio measured side by side in one run:
+
+* steady ``on_batch_end`` with context keywords, at N = 1, 5, 20, 100 and 1,000 callbacks: at most 1.1x a
+  hand-written loop over the same bound methods;
+* the first call after a change at N = 100 callbacks that override every hook (one change, then one hook call):
+  at most 100x one steady call at that size;
+* a batch (``on_batch_start`` and ``on_batch_end``) of a training whose callback adds a one-shot callback that removes
+  itself (two changes a batch): at most 10x the same batch without that churn;
+* memory: what stays allocated after building, calling and dropping 1,000 managers of 0 to 99 callbacks, at most
+  what one live manager of 100 callbacks holds (tracemalloc).
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from typing import Any
+
+from altametris.sara.core.base_callback import BaseCallback, CallbackManager
+from altametris.sara.core.hookspecs import HOOKS
+
+from ._harness import Budget, Case, Measured, Samples, Target, timed
+
+STEADY, CHANGE, CHURN, MEMORY = 1.1, 100.0, 10.0, 1.0
+
+
+class EveryHook(BaseCallback):
+    """Overrides every hook, each taking the hookspec's arguments and ``**kwargs``."""
+
+
+for _name, _spec in HOOKS.items():
+    _namespace: dict[str, Any] = {}
+    exec(f"def {_name}(self, {''.join(f'{arg}, ' for arg in _spec.argnames)}**kwargs): pass", _namespace)
+    setattr(EveryHook, _name, _namespace[_name])
+
+
+class OneShot(BaseCallback):
+    """Removes itself at its first batch end."""
+
+    def __init__(self, manager: CallbackManager) -> None:
+        self.manager = manager
+
+    def on_batch_end(self, batch: int, metrics: dict[str, float], **kwargs: Any) -> None:
+        self.manager.remove_callback(self)
+
+
+class Spawner(BaseCallback):
+    """Adds a one-shot callback at every batch start."""
+
+    def __init__(self) -> None:
+        self.manager: CallbackManager | None = None
+
+    def on_batch_start(self, batch: int, **kwargs: Any) -> None:
+        if self.manager is not None:
+            self.manager.add_callback(OneShot(self.manager))
+
+
+def _steady(count: int) -> Case:
+    def measure(budget: Budget) -> Samples:
+        callbacks = [EveryHook() for _ in range(count)]
+        methods = [callback.on_batch_end for callback in callbacks]
+
+        def loop(batch: int, metrics: dict[str, float], **kwargs: Any) -> None:
+            for method in methods:
+                method(batch, metrics, **kwargs)
+
+        namespace = {"manager": CallbackManager(callbacks), "loop": loop, "met": {"loss": 0.5}, "c": None}
+        return timed(
+            {"sara": "manager.on_batch_end(1, met, control=c)", "hand-written loop": "loop(1, met, control=c)"},
+            namespace,
+            budget,
+        )
+
+    return Case(
+        "manager",
+        f"steady on_batch_end, {count} callback{'s' if count != 1 else ''}, context keywords",
+        measure,
+        (Target("sara", "hand-written loop", STEADY),),
+        quick=count <= 100,
+    )
+
+
+def _first_call_after_a_change(budget: Budget) -> Samples:
+    manager = CallbackManager([EveryHook() for _ in range(100)])
+    extra = EveryHook()
+    state = {"added": False}
+
+    def change_then_call() -> None:  # an add or a removal, alternately: one change, then one call
+        if state["added"]:
+            manager.remove_callback(extra)
+        else:
+            manager.add_callback(extra)
+        state["added"] = not state["added"]
+        manager.on_batch_end(1, metrics, control=None)
+
+    metrics = {"loss": 0.5}
+    namespace = {"manager": manager, "change_then_call": change_then_call, "met": metrics}
+    return timed(
+        {
+            "a change, then the first call": "change_then_call()",
+            "a steady call": "manager.on_batch_end(1, met, control=None)",
+        },
+        namespace,
+        budget,
+    )
+
+
+def _churn(budget: Budget) -> Samples:
+    spawner = Spawner()
+    churning = CallbackManager([spawner, *(EveryHook() for _ in range(5))])
+    spawner.manager = churning
+    steady = CallbackManager([Spawner(), *(EveryHook() for _ in range(5))])  # its spawner has no manager: no churn
+
+    def batch(manager: CallbackManager) -> None:
+        manager.on_batch_start(1, control=None)
+        manager.on_batch_end(1, metrics, control=None)
+
+    probe = EveryHook()
+
+    def two_changes() -> None:
+        steady.add_callback(probe)
+        steady.remove_callback(probe)
+
+    metrics = {"loss": 0.5}
+    namespace = {"batch": batch, "churning": churning, "steady": steady, "two_changes": two_changes}
+    return timed(
+        {
+            "a batch adding and removing a one-shot callback": "batch(churning)",
+            "a steady batch": "batch(steady)",
+            "probe: add_callback and remove_callback, no hook call": "two_changes()",
+        },
+        namespace,
+        budget,
+    )
+
+
+def _explain_churn(measured: Measured, target: Target) -> str:
+    changes = measured.best("probe: add_callback and remove_callback, no hook call")
+    batch = measured.best(target.baseline)
+    return (
+        f"the two changes alone cost {changes:.1f} us, {changes / batch:.1f}x a steady batch of {batch:.2f} us: each "
+        "change validates the new callback, plans it and rebuilds the one hook it overrides, before it returns"
+    )
+
+
+def _memory(budget: Budget) -> Samples:
+    callbacks = [EveryHook() for _ in range(100)]
+    CallbackManager(callbacks[:10]).on_batch_end(0, {})  # the per-hook loops exist once per process: made before
+    held: list[float] = []
+    one: list[float] = []
+    for _ in range(3 if budget.quick else 5):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            start = tracemalloc.get_traced_memory()[0]
+            for size in range(1000):
+                manager = CallbackManager(callbacks[: size % 100])
+                manager.on_batch_end(size, {})
+                del manager
+            gc.collect()
+            held.append(max(1.0, tracemalloc.get_traced_memory()[0] - start))
+            before = tracemalloc.get_traced_memory()[0]
+            live = CallbackManager(callbacks)
+            live.on_batch_end(0, {})
+            one.append(tracemalloc.get_traced_memory()[0] - before)
+            del live
+        finally:
+            tracemalloc.stop()
+    return {"held after 1,000 managers were dropped": held, "one live manager of 100 callbacks": one}
+
+
+def cases(budget: Budget) -> list[Case]:
+    """The manager's cases: steady dispatch at each size, a change, churn, memory."""
+    return [
+        *(_steady(count) for count in (1, 5, 20, 100, 1000)),
+        Case(
+            "manager",
+            "the first call after a change, 100 callbacks overriding every hook",
+            _first_call_after_a_change,
+            (Target("a change, then the first call", "a steady call", CHANGE),),
+        ),
+        Case(
+            "manager",
+            "a callback list changed inside a hook every batch (6 callbacks)",
+            _churn,
+            (Target("a batch adding and removing a one-shot callback", "a steady batch", CHURN),),
+            explain=_explain_churn,
+        ),
+        Case(
+            "manager",
+            "memory after building and dropping 1,000 managers of 0-99 callbacks",
+            _memory,
+            (Target("held after 1,000 managers were dropped", "one live manager of 100 callbacks", MEMORY),),
+            unit="bytes",
+        ),
+    ]
