@@ -19,6 +19,7 @@ hide the error being handled. ``BaseException``\ s that are not ``Exception``\ s
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Literal
 
 from .exceptions import MissingArgumentError, TrainingError
@@ -47,6 +48,19 @@ def logger() -> logging.Logger:
     import logging
 
     return logging.getLogger(LOGGER_NAME)
+
+
+def debug(message: str, *args: object) -> None:
+    """Log ``message % args`` at DEBUG, for debugging a trainer: registrations, rebuilds, stop requests.
+
+    Free when nothing could show it: ``logging`` never imported (then no handler exists), or DEBUG off for the
+    manager's logger. Never called from a hook call's path, only from changes and decisions.
+    """
+    if "logging" not in sys.modules:
+        return
+    log = logger()
+    if log.isEnabledFor(10):  # logging.DEBUG
+        log.debug(message, *args)
 
 
 # -- policies ------------------------------------------------------------------------------------------------------

@@ -28,11 +28,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from . import _dispatch, _failures
 from ._callback import overrides
-from ._failures import policy_of
+from ._failures import debug, policy_of
 from ._registration import validate_callback, warn_misspelt_hooks
 from .distributed import rank_info
 from .exceptions import TrainingError
 from .hookspecs import HOOKS
+from .messages import class_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -118,10 +119,18 @@ class HookTable:
             left = len(self.active) + len(new) > len(active) or len(plans) > len(callbacks)
             self.active = active
             self._publish(owner, hooks)
+            gone: list[BaseCallback] = []
             if left or everything:  # some callback may have left the list: its plan goes with it
                 live = {id(callback) for callback in callbacks}
-                for key in [key for key in plans if key not in live]:
-                    del plans[key]
+                gone = [plans.pop(key)[0] for key in [key for key in plans if key not in live]]
+            if new or gone or hooks:
+                debug(
+                    "callbacks registered: %s; removed: %s; dispatchers rebuilt: %s, over %d active callbacks",
+                    [class_name(callback) for _, callback in new] or "none",
+                    [class_name(callback) for callback in gone] or "none",
+                    list(hooks) or "none",
+                    len(active),
+                )
 
     def _touched(self, before: tuple[BaseCallback, ...], after: tuple[BaseCallback, ...]) -> Iterable[str]:
         """The hooks whose dispatchers change from ``before`` to ``after``: those the added or removed override."""

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Protocol
 
+from ._failures import debug
+
 __all__ = ["Preempted", "StopControl", "StopRequest", "StopTraining", "TrainingControl", "stop_training"]
 
 
@@ -70,6 +72,7 @@ class TrainingControl:
         """
         self.requests.append(StopRequest(reason, source))
         self.should_stop = True
+        debug("stop requested by %s: %s", source or "an unnamed source", reason)
 
     @property
     def stop_reason(self) -> str | None:

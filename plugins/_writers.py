@@ -237,8 +237,21 @@ class RowLogger(BaseCallback):
     def _write(self, row: dict[str, object]) -> None:
         raise NotImplementedError
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (pickle, deepcopy, a spawned process) holds no open file: it reopens the same file, to append, at its
+        # first row, when the original had it open (the run continues there).
+        state = dict(self.__dict__)
+        state["_file"] = None
+        state["_reopen"] = self._file is not None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def _open_file(self) -> IO[str]:
         """The open file, or an error saying that the hooks were called out of order."""
+        if self._file is None and self.__dict__.pop("_reopen", False) and self.file_path is not None:
+            self._file = open(self.file_path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed by _close
         if self._file is None:
             raise TrainingError(
                 f"{self.plugin} has no open file: on_train_start was not called, or the training already ended; "

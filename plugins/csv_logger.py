@@ -70,6 +70,16 @@ class CSVLogger(RowLogger):
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="\n")
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        del state["_buffer"], state["_writer"]  # a csv.writer cannot be pickled: made again
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
+
     @property
     def columns(self) -> list[str]:
         """The header, as written so far."""

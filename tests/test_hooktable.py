@@ -7,6 +7,7 @@ import copy
 import gc
 import itertools
 import linecache
+import logging
 import pickle
 import sys
 import threading
@@ -282,3 +283,41 @@ def test_a_manager_survives_pickle_and_deepcopy() -> None:
         clone.on_batch_end(5, {})
         assert clone.callbacks[1].tickets == [5]  # type: ignore[attr-defined]
         assert manager.callbacks[1].tickets == []  # type: ignore[attr-defined]
+
+
+# -- debugging ---------------------------------------------------------------------------------------------------------
+
+
+def test_debug_logging_tells_registrations_removals_rebuilds_and_stops_never_hook_calls(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from altametris.sara.core import TrainingControl
+
+    with caplog.at_level(logging.DEBUG, logger="altametris.sara.core.base_callback"):
+        manager = CallbackManager([EveryHook()])
+        one = BatchEnd()
+        manager.add_callback(one)
+        manager.remove_callback(one)
+        TrainingControl().request_stop("patience ran out", source="early_stopping")
+        before = len(caplog.records)
+        for batch in range(100):
+            manager.on_batch_end(batch, {})
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith("callbacks registered: ['EveryHook']; removed: none; dispatchers rebuilt: [")
+    assert messages[1] == (
+        "callbacks registered: ['BatchEnd']; removed: none; dispatchers rebuilt: ['on_batch_end'], "
+        "over 2 active callbacks"
+    )
+    assert messages[2] == (
+        "callbacks registered: none; removed: ['BatchEnd']; dispatchers rebuilt: ['on_batch_end'], "
+        "over 1 active callbacks"
+    )
+    assert messages[3] == "stop requested by early_stopping: patience ran out"
+    assert len(caplog.records) == before  # hook calls log nothing
+
+
+def test_nothing_is_logged_below_debug(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="altametris.sara.core.base_callback"):
+        manager = CallbackManager([EveryHook()])
+        manager.add_callback(BatchEnd())
+    assert caplog.records == []

@@ -115,3 +115,42 @@ def test_a_run_folder_that_is_itself_a_symbolic_link_is_fine(tmp_path: Path) -> 
 def test_a_path_with_a_nul_character_is_refused_when_built() -> None:
     with pytest.raises(PluginParameterError, match="expects a file system path"):
         CSVLogger(path="metrics\0.csv")
+
+
+# -- copies: pickle, deepcopy, a spawned process ------------------------------------------------------------------
+
+
+def _spawned_child(payload: bytes, epoch: int) -> None:
+    """Runs in a process started with 'spawn': the manager, pickled while its files were open, reopens them."""
+    import pickle
+
+    manager = pickle.loads(payload)
+    manager.on_epoch_start(epoch)
+    manager.on_epoch_end(epoch, {"loss": 0.25})
+    manager.on_train_end()
+
+
+def test_a_manager_with_file_loggers_pickles_deep_copies_and_crosses_a_spawn_boundary(tmp_path: Path) -> None:
+    import copy
+    import multiprocessing
+    import pickle
+
+    from altametris.sara.core import CallbackManager
+
+    config = {"callbacks": [{"name": "csv_logger", "params": {"path": "m.csv"}}, {"name": "jsonl_logger"}]}
+    manager = CallbackManager.from_config(config)
+    pickle.loads(pickle.dumps(manager))  # before the training: no file yet
+    manager.on_train_start(output_dir=tmp_path)
+    manager.on_epoch_start(0)
+    manager.on_epoch_end(0, {"loss": 0.5})
+    copy.deepcopy(manager)  # while the files are open
+    payload = pickle.dumps(manager)  # as a spawned process receives it, while the files are open
+    manager.on_train_end()  # the parent closes its files; the child continues the run in the same files
+    child = multiprocessing.get_context("spawn").Process(target=_spawned_child, args=(payload, 1))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    rows = (tmp_path / "m.csv").read_text(encoding="utf-8").splitlines()
+    assert rows == ["epoch,loss", "0,0.5", "1,0.25"]
+    lines = (tmp_path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [line.count('"epoch"') for line in lines] == [1, 1]
