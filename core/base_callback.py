@@ -81,7 +81,9 @@ class CallbackManager:
     the hook goes on with the next callback.
 
     Callbacks may be added or removed at any time, also from inside a hook (a callback removing itself, say): the
-    change applies from the next hook call. That holds for direct changes of :attr:`callbacks` too.
+    change applies from the next hook call. That holds for direct changes of :attr:`callbacks` too, and for changes
+    made from another thread: they are applied under a lock before they return. Hook calls take no lock, and may come
+    from several threads at once. A callback's hooks are read when it is registered.
 
     Args:
         callbacks: the callbacks, in the order their hooks are called.
