@@ -260,3 +260,20 @@ def test_the_example_plugin_of_a_real_distribution_runs_by_name(tmp_path: Path, 
     alert = callback.manager.callbacks[0]
     assert type(alert).__module__ == "sara_plugin_example.metric_alert"
     assert [(epoch, metric) for epoch, metric, _ in alert.alerts] == [(2, "val_loss")]  # type: ignore[attr-defined]
+
+
+def test_a_tracker_enabled_by_name_logs_a_lightning_training(tmp_path: Path) -> None:
+    # The tensorboard_logger built-in through the bridge: batch scalars at the global step, epoch scalars with the
+    # validation, the event files read back with TensorBoard's own reader.
+    if os.environ.get("SARA_REQUIRE_BRIDGES") != "1":
+        pytest.importorskip("tensorboardX")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = {"callbacks": [{"name": "tensorboard_logger", "params": {"log_dir": "tb"}, "on_error": "raise"}]}
+    train(SaraCallback(config), tmp_path, epochs=3)
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    batch_steps = [event.step for event in events.Scalars("batch/loss")]
+    assert batch_steps == list(range(1, 13))  # 4 batches an epoch, 3 epochs, steps = batches seen
+    assert [event.step for event in events.Scalars("epoch/val_loss")] == [4, 8, 12]
+    assert [event.value for event in events.Scalars("epoch/val_loss")] == pytest.approx(CURVE[:3])
