@@ -21,8 +21,8 @@ as the seed API documents; :meth:`CallbackManager.add_callback` refuses it at on
 
 from __future__ import annotations
 
+import _thread  # the lock's C module: ``threading`` costs an import that ``import altametris.sara.core`` avoids
 import contextlib
-import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -53,7 +53,7 @@ class HookTable:
 
     def __init__(self, owner: object) -> None:
         self._owner = weakref.ref(owner)
-        self.lock = threading.RLock()
+        self.lock = _thread.RLock()
         self.plans: dict[int, tuple[BaseCallback, dict[str, Plan]]] = {}
         self.active: tuple[BaseCallback, ...] = ()
         self.rank = 0
