@@ -625,7 +625,7 @@ def test_a_config_path_with_control_characters_is_escaped_in_messages(tmp_path: 
 
 
 def test_a_config_path_with_a_nul_character_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot open the config file: embedded null byte"):
+    with pytest.raises(ConfigError, match="cannot open the config file: its path holds a NUL character"):
         load_callbacks(str(tmp_path / "a\x00b.toml"))
 
 

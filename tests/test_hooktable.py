@@ -145,16 +145,23 @@ def test_changes_from_another_thread_are_seen_by_the_next_call_never_lost_never_
     errors: list[BaseException] = []
     done = threading.Event()
 
+    def let_calls_run() -> None:
+        # Yield until the hook threads finished three more calls (one of them then lies wholly inside the window,
+        # whatever the scheduler does), for a second at most: the changes race the calls around the window's edges.
+        target, deadline = len(calls) + 3, time.monotonic() + 1.0
+        while len(calls) < target and time.monotonic() < deadline:
+            time.sleep(0)
+
     def mutate() -> None:
         try:
             removed = next(ticket)
-            for _ in range(250):
-                time.sleep(0)  # a window in which hook calls run with the probe unregistered
+            for _ in range(150):
+                let_calls_run()  # a window in which hook calls run with the probe unregistered
                 adding = next(ticket)
                 unregistered.append((removed, adding))
                 manager.add_callback(probe) if how == "add_callback" else manager.callbacks.append(probe)
                 added = next(ticket)
-                time.sleep(0)  # a window in which hook calls run with the probe registered
+                let_calls_run()  # a window in which hook calls run with the probe registered
                 removing = next(ticket)
                 registered.append((added, removing))
                 manager.remove_callback(probe) if how == "add_callback" else manager.callbacks.remove(probe)

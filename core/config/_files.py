@@ -75,10 +75,10 @@ def _parse_toml(text: str, shown: str) -> object:
 def _parse_yaml(text: str, shown: str) -> object:
     import yaml
 
-    # libyaml's loader where PyYAML has it: the same safe constructor, ten times faster on a large file.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    # The pure-Python safe loader: libyaml's (CSafeLoader) recurses in C and crashes the process on deep nesting,
+    # where this one raises RecursionError, which read_file reports; the size limit bounds its time.
     try:
-        return yaml.load(text, Loader=loader)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -159,8 +159,8 @@ def _read_bytes(shown: str) -> bytes:
     except OSError as error:
         reason = error.strerror or type(error).__qualname__
         raise config_error(shown, None, f"cannot read the config file: {reason}") from error
-    except ValueError as error:  # a NUL character in the path
-        raise config_error(shown, None, f"cannot open the config file: {error}") from error
+    except ValueError as error:  # a NUL character in the path (each Python words it its own way)
+        raise config_error(shown, None, "cannot open the config file: its path holds a NUL character") from error
     status = os.fstat(descriptor)
     problem = next((f"it is {kind}, not a regular file" for test, kind in _KINDS if test(status.st_mode)), None)
     if problem is None and status.st_size > limit:
