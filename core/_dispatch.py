@@ -134,24 +134,32 @@ def shape_of(method: HookFunction) -> Shape:
     return shape
 
 
-@functools.cache  # bounded: hooks x (kinds + 2)
-def _generate(hook: HookSpec, variant: str) -> Callable[..., HookFunction]:
-    """The ``make(entries, handle, position)`` factory of ``hook``'s dispatcher for one variant, compiled once.
+@functools.cache  # bounded: hooks x (kinds + 2) x 2
+def _generate(hook: HookSpec, variant: str, clocked: bool = False) -> Callable[..., HookFunction]:
+    """The ``make(entries, handle, position, clock)`` factory of ``hook``'s dispatcher for one variant, compiled once.
 
     ``variant`` is ``"empty"`` (no callback), ``"mixed"`` (entries are ``(function, kind index)`` pairs), or the
-    index of the :class:`Kind` that every entry (a function) is called with.
+    index of the :class:`Kind` that every entry (a function) is called with. ``clocked`` (a manager with triggers
+    only) adds the :class:`Clock`'s work: ``on_epoch_start`` first asks it for the epoch's dispatcher, and
+    ``on_batch_end`` counts the batch.
     """
     name, argnames, table = hook.name, hook.argnames, kinds(hook)
     arguments = "".join(f"{argument!r}: {argument}, " for argument in argnames)
     handler = f"            except Exception as exc:\n                handle(call, exc, {{{arguments}**kwargs}})"
     lines = [
-        "def make(entries, handle, position):",
+        "def make(entries, handle, position, clock):",
         f"    def {name}({''.join(f'{argument}, ' for argument in argnames)}**kwargs):",
     ]
     if name == "on_epoch_start":  # the epoch that later hooks' error messages name
         lines.append('        position["epoch"] = epoch')
+        if clocked:  # the triggers decide who runs in this epoch: another dispatcher, when that changed
+            lines += [
+                "        switched = clock.epoch_starts(epoch)",
+                "        if switched is not None:",
+                "            return switched(epoch, **kwargs)",
+            ]
     if variant == "empty":
-        lines.append("        return None")
+        lines.append("        pass")
     elif variant == "mixed":
         lines += ["        for call, kind in entries:", "            try:"]
         for index, kind in enumerate(table):
@@ -165,9 +173,15 @@ def _generate(hook: HookSpec, variant: str) -> Callable[..., HookFunction]:
             f"                call({table[int(variant)].arguments()})",
         ]
         lines.append(handler)
+    if clocked and name == "on_batch_end":  # one more batch: the triggers' count, and their next change
+        lines += [
+            "        clock.batches += 1",
+            "        if clock.batches >= clock.due:",
+            "            clock.batch_ends()",
+        ]
     lines.append(f"    return {name}")
     source = "\n".join(lines) + "\n"
-    filename = f"<sara dispatcher {name} {variant}>"
+    filename = f"<sara dispatcher {name} {variant}{' clocked' if clocked else ''}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # for tracebacks
     namespace: dict[str, Any] = {}
     exec(compile(source, filename, "exec"), namespace)
@@ -175,8 +189,28 @@ def _generate(hook: HookSpec, variant: str) -> Callable[..., HookFunction]:
     return factory
 
 
+class Clock:
+    """What a clocked dispatcher reads and calls (the manager's triggers): the batch count, and the next change."""
+
+    batches: int = 0
+    """Batches ended in the training, over all epochs (the global count of ``every_n_batches``)."""
+    due: int = 1 << 62
+    """The count at which the batch hooks' callbacks change next (a triggered callback starts or stops running)."""
+
+    def epoch_starts(self, epoch: int) -> HookFunction | None:
+        """An epoch starts: the dispatcher of ``on_epoch_start`` to call instead of this one, when it changed."""
+        return None
+
+    def batch_ends(self) -> None:
+        """``batches`` reached ``due``: bring the batch hooks' dispatchers up to date."""
+
+
 def build_dispatcher(
-    hook: HookSpec, plans: tuple[Plan, ...], handle: Handler, position: dict[str, object]
+    hook: HookSpec,
+    plans: tuple[Plan, ...],
+    handle: Handler,
+    position: dict[str, object],
+    clock: Clock | None = None,
 ) -> HookFunction:
     """A function with ``hook``'s signature that calls every plan's function, in order.
 
@@ -184,13 +218,17 @@ def build_dispatcher(
     or reports it and returns, in which case the loop goes on with the next function (error policies, cleanup
     hooks). ``position`` receives the current ``epoch`` from ``on_epoch_start``, for later error messages. The
     functions must be distinct objects, so that ``handle`` can tell which callback raised (see :func:`distinct`).
+    A ``clock`` (a manager with triggers) is told when an epoch starts and counts the batches.
     """
+    clocked = clock is not None and hook.name in ("on_epoch_start", "on_batch_end")
     if not plans:
-        dispatcher = _generate(hook, "empty")((), handle, position)
+        dispatcher = _generate(hook, "empty", clocked)((), handle, position, clock)
     elif len({plan.kind for plan in plans}) == 1:
-        dispatcher = _generate(hook, str(plans[0].kind))(tuple(plan.call for plan in plans), handle, position)
+        dispatcher = _generate(hook, str(plans[0].kind), clocked)(
+            tuple(plan.call for plan in plans), handle, position, clock
+        )
     else:
-        dispatcher = _generate(hook, "mixed")(tuple(plans), handle, position)
+        dispatcher = _generate(hook, "mixed", clocked)(tuple(plans), handle, position, clock)
     dispatcher.__qualname__ = f"CallbackManager.{hook.name}"
     dispatcher.__doc__ = hook.doc
     return dispatcher

@@ -39,10 +39,11 @@ from ._callback_list import CallbackList
 from ._failures import ErrorPolicy
 from ._hooktable import TRAIN_START, HookTable
 from ._registration import validate_callback, warn_misspelt_hooks
-from .exceptions import TrainingError
+from .exceptions import SaraError, TrainingError
 from .hookimpls import HookimplCallback
 from .hookspecs import HOOKS, Metrics
 from .messages import safe_repr
+from .triggers import Trigger, TriggerSpec, set_trigger, trigger_of
 
 if TYPE_CHECKING:
     import os
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
 
 
 __all__ = ["BaseCallback", "CallbackManager", "ConfigSource", "ErrorPolicy", "logger"]
+
+TRIGGERS_KEY = "sara.triggers"
+"""The entry of :meth:`CallbackManager.state_dict` that holds the triggers' counts (reserved: no callback's key)."""
 
 if TYPE_CHECKING:
     import logging
@@ -162,15 +166,21 @@ class CallbackManager:
             validate_callback(callback, f"callbacks[{index}]")
             warn_misspelt_hooks(type(callback))
 
-    def add_callback(self, callback: BaseCallback, *, on_error: ErrorPolicy | None = None) -> None:
+    def add_callback(
+        self, callback: BaseCallback, *, on_error: ErrorPolicy | None = None, when: TriggerSpec | None = None
+    ) -> None:
         """Register ``callback`` after the others.
 
         Args:
             callback: the callback.
             on_error: its error policy, set as ``callback.on_error``; by default it keeps the one it has.
+            when: its :class:`~altametris.sara.core.triggers.Trigger` (or ``"100ba"``, ``"2ep"``, or a mapping of the
+                trigger's keys): its hooks run only when the trigger fires. By default it keeps the one its config
+                item gave, if any, and runs at every hook otherwise.
 
         Raises:
-            TrainingError: when ``callback`` is not a :class:`BaseCallback` instance, or ``on_error`` no policy.
+            TrainingError: when ``callback`` is not a :class:`BaseCallback` instance, ``on_error`` no policy, or
+                ``when`` no trigger (naming the key).
 
         Example:
             >>> class Flaky(BaseCallback):
@@ -183,14 +193,29 @@ class CallbackManager:
             (['Flaky'], 1)
         """
         validate_callback(callback, "add_callback()")
+        trigger = None
+        if when is not None:
+            try:
+                trigger = Trigger.parse(when)
+            except SaraError as error:
+                raise TrainingError(f"add_callback(): {error}", callback=callback) from error
         if on_error is not None:
             _failures.set_policy(callback, on_error, "add_callback()")
+        if trigger is not None:
+            set_trigger(callback, trigger)
         warn_misspelt_hooks(type(callback))
         with self._table.lock:  # checked above: the table takes it as it is (a direct change is checked there)
             list.append(self._callbacks, callback)
             self._table.update(validate=False)
 
-    def register(self, plugin: object, *, name: str | None = None, on_error: ErrorPolicy | None = None) -> BaseCallback:
+    def register(
+        self,
+        plugin: object,
+        *,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+        when: TriggerSpec | None = None,
+    ) -> BaseCallback:
         """Register a callback, or a plain pluggy plugin (wrapped in a :class:`HookimplCallback`), after the others.
 
         This is pluggy's ``PluginManager.register``: a module, class or object whose functions carry the
@@ -200,6 +225,7 @@ class CallbackManager:
             plugin: a :class:`BaseCallback` instance, or a pluggy plugin.
             name: the pluggy plugin's name in messages and ``repr`` (its module or class name by default).
             on_error: its error policy, as for :meth:`add_callback`.
+            when: its trigger, as for :meth:`add_callback`.
 
         Returns:
             The registered callback (the wrapper, for a pluggy plugin).
@@ -209,7 +235,7 @@ class CallbackManager:
                 an argument the hookspec does not have), naming the plugin and the function.
         """
         callback = plugin if isinstance(plugin, BaseCallback) else HookimplCallback(plugin, name=name)
-        self.add_callback(callback, on_error=on_error)
+        self.add_callback(callback, on_error=on_error, when=when)
         return callback
 
     def remove_callback(self, callback: BaseCallback) -> None:
@@ -342,7 +368,10 @@ class CallbackManager:
         Raises:
             StateError: when two stateful callbacks share a ``state_key``.
         """
-        return {key: callback.state_dict() for key, callback in _state.stateful(self._callbacks).items()}
+        state = {key: callback.state_dict() for key, callback in _state.stateful(self._callbacks).items()}
+        if self._table.clock.triggers:  # the triggers' counts: every 100th batch stays every 100th after a resume
+            state[TRIGGERS_KEY] = self._table.clock.state()
+        return state
 
     def load_state_dict(self, state_dict: Mapping[str, Mapping[str, Any]], *, strict: bool = True) -> None:
         """Give each stateful callback its saved state; callbacks absent from ``state_dict`` keep a fresh state.
@@ -354,7 +383,12 @@ class CallbackManager:
         Raises:
             StateError: for unclaimed entries (when ``strict``), or a callback that refuses its state.
         """
+        triggers = state_dict.get(TRIGGERS_KEY)
+        if triggers is not None:
+            state_dict = {key: value for key, value in state_dict.items() if key != TRIGGERS_KEY}
         _state.load(_state.stateful(self._callbacks), state_dict, strict=strict)
+        if triggers is not None and (self._table.clock.triggers or strict):
+            self._table.clock.load(triggers)
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy (pickle, copy, deepcopy) is a new manager over the same kind of list: it starts a new run, with its own
@@ -378,4 +412,8 @@ def _named(callback: object) -> str:
         policy = getattr(callback, "on_error", "raise")
     except Exception:  # a property that raises: refused at the next hook call, shown here
         policy = "<unreadable>"
-    return type(callback).__name__ + ("" if policy == "raise" else f"(on_error={safe_repr(policy)})")
+    shown = [] if policy == "raise" else [f"on_error={safe_repr(policy)}"]
+    trigger = trigger_of(callback)
+    if trigger is not None:
+        shown.append(f"when={str(trigger)!r}")
+    return type(callback).__name__ + (f"({', '.join(shown)})" if shown else "")
