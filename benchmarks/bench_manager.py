@@ -11,7 +11,10 @@ Targets (issue 12), each a ratio measured side by side in one run:
 * memory: what stays allocated after building, calling and dropping 1,000 managers of 0 to 99 callbacks, at most
   what one live manager of 100 callbacks holds (tracemalloc);
 * triggers (issue 17): a batch of a training with 5 callbacks plus one under ``when="100ba"``, at most 1.1x the same
-  batch without that callback registered.
+  batch without that callback registered;
+* timings (issue 17): ``on_batch_end`` of 5 callbacks that each read the loss (the least a logger does), timed
+  (``profile=True``), at most 2x the same call untimed; the same with callbacks that do nothing is measured too, as
+  the worst case, without a target.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from altametris.sara.core.hookspecs import HOOKS
 
 from ._harness import Budget, Case, Measured, Samples, Target, timed
 
-STEADY, CHANGE, CHURN, MEMORY, TRIGGERED = 1.1, 100.0, 10.0, 1.0, 1.1
+STEADY, CHANGE, CHURN, MEMORY, TRIGGERED, PROFILED = 1.1, 100.0, 10.0, 1.0, 1.1, 2.0
 
 
 class EveryHook(BaseCallback):
@@ -196,6 +199,32 @@ def _triggered(budget: Budget) -> Samples:
     )
 
 
+class ReadsTheLoss(BaseCallback):
+    """Keeps the batch's loss: the least work a logger or an early stopping does at a batch end."""
+
+    last = 0.0
+
+    def on_batch_end(self, batch: int, metrics: dict[str, float], **kwargs: Any) -> None:
+        self.last = metrics["loss"]
+
+
+def _profiled(budget: Budget) -> Samples:
+    plain = CallbackManager([ReadsTheLoss() for _ in range(5)])
+    timed_ = CallbackManager([ReadsTheLoss() for _ in range(5)], profile=True)
+    noop, noop_timed = (CallbackManager([EveryHook() for _ in range(5)], profile=on) for on in (False, True))
+    namespace = {"plain": plain, "timed_": timed_, "noop": noop, "noop_timed": noop_timed, "met": {"loss": 0.5}}
+    return timed(
+        {
+            "on_batch_end, 5 callbacks reading the loss, timed": "timed_.on_batch_end(1, met, control=None)",
+            "on_batch_end, 5 callbacks reading the loss": "plain.on_batch_end(1, met, control=None)",
+            "worst case: 5 callbacks doing nothing, timed": "noop_timed.on_batch_end(1, met, control=None)",
+            "worst case: 5 callbacks doing nothing": "noop.on_batch_end(1, met, control=None)",
+        },
+        namespace,
+        budget,
+    )
+
+
 def cases(budget: Budget) -> list[Case]:
     """The manager's cases: steady dispatch at each size, a change, churn, memory."""
     return [
@@ -227,6 +256,18 @@ def cases(budget: Budget) -> list[Case]:
             (
                 Target(
                     "a batch, 5 callbacks and one under every 100 batches", "a batch, the 5 callbacks only", TRIGGERED
+                ),
+            ),
+        ),
+        Case(
+            "manager",
+            "timings on (profile=True) against off, on_batch_end of 5 callbacks",
+            _profiled,
+            (
+                Target(
+                    "on_batch_end, 5 callbacks reading the loss, timed",
+                    "on_batch_end, 5 callbacks reading the loss",
+                    PROFILED,
                 ),
             ),
         ),

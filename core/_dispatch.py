@@ -30,6 +30,7 @@ import functools
 import inspect
 import itertools
 import linecache
+import time
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
@@ -134,20 +135,30 @@ def shape_of(method: HookFunction) -> Shape:
     return shape
 
 
-@functools.cache  # bounded: hooks x (kinds + 2) x 2
-def _generate(hook: HookSpec, variant: str, clocked: bool = False) -> Callable[..., HookFunction]:
+@functools.cache  # bounded: hooks x (kinds + 2) x 2 x 2
+def _generate(hook: HookSpec, variant: str, clocked: bool = False, timed: bool = False) -> Callable[..., HookFunction]:
     """The ``make(entries, handle, position, clock)`` factory of ``hook``'s dispatcher for one variant, compiled once.
 
     ``variant`` is ``"empty"`` (no callback), ``"mixed"`` (entries are ``(function, kind index)`` pairs), or the
     index of the :class:`Kind` that every entry (a function) is called with. ``clocked`` (a manager with triggers
     only) adds the :class:`Clock`'s work: ``on_epoch_start`` first asks it for the epoch's dispatcher, and
-    ``on_batch_end`` counts the batch.
+    ``on_batch_end`` counts the batch. ``timed`` (a manager that profiles) pairs each entry with its record,
+    ``[total, max, ...]``, adds each call's time to it (one clock read per call), and counts its own calls in
+    ``calls``, a one-item list: the calls of each entry, without a count per entry.
     """
     name, argnames, table = hook.name, hook.argnames, kinds(hook)
     arguments = "".join(f"{argument!r}: {argument}, " for argument in argnames)
     handler = f"            except Exception as exc:\n                handle(call, exc, {{{arguments}**kwargs}})"
+    timing = [
+        "            now = perf_counter()",
+        "            elapsed = now - start",
+        "            record[0] += elapsed",
+        "            if elapsed > record[1]:",
+        "                record[1] = elapsed",
+        "            start = now",
+    ]
     lines = [
-        "def make(entries, handle, position, clock):",
+        "def make(entries, handle, position, clock, perf_counter, calls):",
         f"    def {name}({''.join(f'{argument}, ' for argument in argnames)}**kwargs):",
     ]
     if name == "on_epoch_start":  # the epoch that later hooks' error messages name
@@ -161,18 +172,22 @@ def _generate(hook: HookSpec, variant: str, clocked: bool = False) -> Callable[.
     if variant == "empty":
         lines.append("        pass")
     elif variant == "mixed":
-        lines += ["        for call, kind in entries:", "            try:"]
+        if timed:
+            lines += ["        calls[0] += 1", "        start = perf_counter()"]
+        lines += [f"        for call, kind{', record' if timed else ''} in entries:", "            try:"]
         for index, kind in enumerate(table):
             lines += [f"                {'if' if index == 0 else 'elif'} kind == {index}:"]
             lines += [f"                    call({kind.arguments()})"]
-        lines.append(handler)
+        lines += [handler, *(timing if timed else [])]
     else:
+        if timed:
+            lines += ["        calls[0] += 1", "        start = perf_counter()"]
         lines += [
-            "        for call in entries:",
+            f"        for call{', record' if timed else ''} in entries:",
             "            try:",
             f"                call({table[int(variant)].arguments()})",
         ]
-        lines.append(handler)
+        lines += [handler, *(timing if timed else [])]
     if clocked and name == "on_batch_end":  # one more batch: the triggers' count, and their next change
         lines += [
             "        clock.batches += 1",
@@ -181,7 +196,7 @@ def _generate(hook: HookSpec, variant: str, clocked: bool = False) -> Callable[.
         ]
     lines.append(f"    return {name}")
     source = "\n".join(lines) + "\n"
-    filename = f"<sara dispatcher {name} {variant}{' clocked' if clocked else ''}>"
+    filename = f"<sara dispatcher {name} {variant}{' clocked' if clocked else ''}{' timed' if timed else ''}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # for tracebacks
     namespace: dict[str, Any] = {}
     exec(compile(source, filename, "exec"), namespace)
@@ -205,12 +220,13 @@ class Clock:
         """``batches`` reached ``due``: bring the batch hooks' dispatchers up to date."""
 
 
-def build_dispatcher(
+def build_dispatcher(  # noqa: PLR0917 - the manager's table passes them all, in this order
     hook: HookSpec,
     plans: tuple[Plan, ...],
     handle: Handler,
     position: dict[str, object],
     clock: Clock | None = None,
+    timing: tuple[tuple[list[Any], ...], list[int]] | None = None,
 ) -> HookFunction:
     """A function with ``hook``'s signature that calls every plan's function, in order.
 
@@ -218,17 +234,23 @@ def build_dispatcher(
     or reports it and returns, in which case the loop goes on with the next function (error policies, cleanup
     hooks). ``position`` receives the current ``epoch`` from ``on_epoch_start``, for later error messages. The
     functions must be distinct objects, so that ``handle`` can tell which callback raised (see :func:`distinct`).
-    A ``clock`` (a manager with triggers) is told when an epoch starts and counts the batches.
+    A ``clock`` (a manager with triggers) is told when an epoch starts and counts the batches. ``timing`` (a manager
+    that profiles) is one ``[total, max, ...]`` record per plan, which receives each call's time, and a one-item list
+    that counts the dispatcher's calls.
     """
     clocked = clock is not None and hook.name in ("on_epoch_start", "on_batch_end")
+    records, calls = timing if timing is not None else (None, None)
+    made = (handle, position, clock, time.perf_counter, calls)
+    entries: tuple[Any, ...]
     if not plans:
-        dispatcher = _generate(hook, "empty", clocked)((), handle, position, clock)
+        dispatcher = _generate(hook, "empty", clocked)((), *made)
     elif len({plan.kind for plan in plans}) == 1:
-        dispatcher = _generate(hook, str(plans[0].kind), clocked)(
-            tuple(plan.call for plan in plans), handle, position, clock
-        )
+        functions = tuple(plan.call for plan in plans)
+        entries = tuple(zip(functions, records)) if records is not None else functions
+        dispatcher = _generate(hook, str(plans[0].kind), clocked, records is not None)(entries, *made)
     else:
-        dispatcher = _generate(hook, "mixed", clocked)(tuple(plans), handle, position, clock)
+        entries = tuple((*plan, record) for plan, record in zip(plans, records)) if records is not None else plans
+        dispatcher = _generate(hook, "mixed", clocked, records is not None)(entries, *made)
     dispatcher.__qualname__ = f"CallbackManager.{hook.name}"
     dispatcher.__doc__ = hook.doc
     return dispatcher

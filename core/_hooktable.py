@@ -35,6 +35,7 @@ from .distributed import rank_info
 from .exceptions import StateError, TrainingError
 from .hookspecs import HOOKS
 from .messages import class_name
+from .profiling import Profiler
 from .triggers import trigger_of
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class HookTable:
         self.invalid: TrainingError | None = None
         self.builds = 0  # dispatchers built: the structural tests count them
         self.clock = TriggerClock(self)
+        self.profiler: Profiler | None = None  # timings: on, the dispatchers time each call
 
     # -- changes ---------------------------------------------------------------------------------------------------
 
@@ -140,6 +142,8 @@ class HookTable:
             if left or everything:  # some callback may have left the list: its plan goes with it
                 live = {id(callback) for callback in callbacks}
                 gone = [plans.pop(key)[0] for key in [key for key in plans if key not in live]]
+                if self.profiler is not None:
+                    self.profiler.forget(live)
             if new or gone or hooks:
                 debug(
                     "callbacks registered: %s; removed: %s; dispatchers rebuilt: %s, over %d active callbacks",
@@ -204,9 +208,12 @@ class HookTable:
                 ]
                 plans = _dispatch.distinct([plan for plan, _ in pairs])
                 owners = {id(plan.call): callback for plan, (_, callback) in zip(plans, pairs)}
+                timing = None
+                if self.profiler is not None:
+                    plans, timing = self._timed(name, plans, [callback for _, callback in pairs])
                 handle = self._handler(name, owners)
                 dispatcher = _dispatch.build_dispatcher(
-                    HOOKS[name], tuple(plans), handle, self.position, clock if clock.triggers else None
+                    HOOKS[name], tuple(plans), handle, self.position, clock if clock.triggers else None, timing
                 )
                 self.builds += 1
                 if skipped is not None:
@@ -214,6 +221,35 @@ class HookTable:
                         clock.cache.clear()
                     clock.cache[key] = dispatcher
             namespace[TRAIN_START if name == "on_train_start" else name] = dispatcher
+
+    def _timed(
+        self, name: str, plans: list[Plan], callbacks: list[BaseCallback]
+    ) -> tuple[list[Plan], tuple[tuple[list[Any], ...], list[int]]]:
+        """The record of each plan's time and the new dispatcher's call count; the profiler's own entry last."""
+        profiler = self.profiler
+        assert profiler is not None  # called only when profiling
+        calls = [0]
+        records = [profiler.record(callback, name, calls) for callback in callbacks]
+        timed = list(plans)
+        own = {
+            "on_batch_end": profiler.batch_ends,
+            "on_epoch_end": profiler.epoch_ends,
+            "on_train_end": profiler.train_ends,
+            "on_exception": profiler.train_ends,
+        }.get(name)
+        if own is not None:  # it takes anything: called like the others, the loop stays the plain one
+            timed.append(_dispatch.Plan(own, timed[0].kind if timed else 0))
+            records.append([0.0, 0.0])  # its own time is not reported
+        return timed, (tuple(records), calls)
+
+    def profile(self, enabled: bool) -> None:
+        """Start or stop timing: every dispatcher is built again, with or without the timing wrapper."""
+        with self.lock:
+            if enabled == (self.profiler is not None):
+                return
+            self.profiler = Profiler() if enabled else None
+            if _published(self._owner()):
+                self.update(validate=False, everything=True)
 
     def _unpublish(self) -> None:
         owner = self._owner()

@@ -43,6 +43,7 @@ from .exceptions import SaraError, TrainingError
 from .hookimpls import HookimplCallback
 from .hookspecs import HOOKS, Metrics
 from .messages import safe_repr
+from .profiling import Profiler, Timings, profiling_requested
 from .triggers import Trigger, TriggerSpec, set_trigger, trigger_of
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ class CallbackManager:
 
     Args:
         callbacks: the callbacks, in the order their hooks are called.
+        profile: time every callback's hooks (see :mod:`~altametris.sara.core.profiling`); by default, when the
+            environment variable ``SARA_PROFILE`` is ``1``.
 
     Raises:
         TrainingError: when an item is not a :class:`BaseCallback` instance, or has no valid error policy.
@@ -110,10 +113,15 @@ class CallbackManager:
         CallbackManager(callbacks=[Recorder])
     """
 
-    def __init__(self, callbacks: Iterable[BaseCallback] | None = None) -> None:
+    def __init__(self, callbacks: Iterable[BaseCallback] | None = None, *, profile: bool | None = None) -> None:
         self._table = HookTable(self)
         self._callbacks: CallbackList[BaseCallback] = CallbackList(callbacks or (), self._table.changed)
         self._validate_callbacks()
+        if profile is None:
+            profile = profiling_requested()
+        elif not isinstance(profile, bool):
+            raise TrainingError(f"CallbackManager(): profile: expected True or False, got {safe_repr(profile)}")
+        self._table.profiler = Profiler() if profile else None
         self._table.update(validate=False, everything=True)
 
     @classmethod
@@ -123,7 +131,7 @@ class CallbackManager:
         Args:
             source: a mapping, or the path (``str`` or ``os.PathLike``) of a ``.toml``, ``.yaml``/``.yml`` or
                 ``.json`` file, whose ``callbacks`` key lists plugin names or ``{name, params, enabled, on_error}``
-                tables.
+                tables; a top-level ``profile = true`` turns timings on (see :meth:`profile`).
             allow_import_paths: also accept ``"module:Class"`` items that name no registered plugin. Off by
                 default: a config is data and names registered plugins only.
 
@@ -131,9 +139,11 @@ class CallbackManager:
             ConfigError: the file or mapping is malformed (the message names the file and the key).
             PluginError: a plugin is unknown, broken, or refuses its parameters.
         """
-        from .config import load_callbacks
+        from .config import load_callbacks, read_config
 
-        return cls(load_callbacks(source, allow_import_paths=allow_import_paths))
+        callbacks = load_callbacks(source, allow_import_paths=allow_import_paths)  # checks `profile` too
+        profile = read_config(source).get("profile")
+        return cls(callbacks, profile=profile)
 
     # -- the callback list -------------------------------------------------------------------------------------
 
@@ -147,6 +157,23 @@ class CallbackManager:
         with self._table.lock:
             self._callbacks = CallbackList(callbacks, self._table.changed)
             self._table.changed()
+
+    def profile(self, enabled: bool = True) -> None:
+        """Start (or, with ``False``, stop) timing every callback's hooks: see :attr:`timings`.
+
+        The dispatchers are built again, with a timing wrapper around each call when on, the usual ones when off.
+        """
+        self._table.profile(enabled)
+
+    @property
+    def timings(self) -> Timings | None:
+        """What each callback's hooks cost so far, per callback and hook; ``None`` when timing is off.
+
+        See :mod:`~altametris.sara.core.profiling`: turned on by ``profile=True``, :meth:`profile`, a config's
+        ``profile = true`` or ``SARA_PROFILE=1``.
+        """
+        profiler = self._table.profiler
+        return None if profiler is None else profiler.timings()
 
     @property
     def disabled(self) -> tuple[BaseCallback, ...]:
@@ -326,6 +353,8 @@ class CallbackManager:
     def on_train_start(self, **kwargs: Any) -> None:
         """Call ``on_train_start`` on every callback; this starts a run (see :attr:`BaseCallback.on_error`)."""
         self._table.start_run()
+        if self._table.profiler is not None:
+            self._table.profiler.train_starts(kwargs)
         self._table.dispatcher("on_train_start")(**kwargs)
 
     def on_train_end(self, **kwargs: Any) -> None:
@@ -396,12 +425,15 @@ class CallbackManager:
         transient = {*HOOKS, TRAIN_START, "_table", "_callbacks"}
         state = {name: value for name, value in self.__dict__.items() if name not in transient}
         state["callbacks"] = list(self._callbacks)
+        state["profile"] = self._table.profiler is not None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         callbacks = state.pop("callbacks")
+        profile = state.pop("profile", False)
         self.__dict__.update(state)
         self._table = HookTable(self)
+        self._table.profiler = Profiler() if profile else None
         self._callbacks = CallbackList(callbacks, self._table.changed)
         self._table.update(validate=False, everything=True)
 

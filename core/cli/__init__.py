@@ -227,7 +227,7 @@ def _demo(args: argparse.Namespace) -> int:
     keys = ("config", "epochs", "output", "resume")
     options = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
     try:
-        run_demo(**options, stream=sys.stdout)
+        run_demo(**options, profile=args.profile or None, stream=sys.stdout)
     except Preempted as preempted:  # run_demo printed how to resume
         return int(preempted.code) if isinstance(preempted.code, int) else 143
     return 0
@@ -290,6 +290,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--resume", metavar="RUN_DIR", help="continue a stopped, killed or preempted run in place, with its own config"
+    )
+    demo.add_argument(
+        "--profile",
+        action="store_true",
+        help="time every callback's hooks: print the table at the end, write timings.json into the run folder",
     )
     return parser
 

@@ -17,7 +17,8 @@ refused, naming both items. ``when`` says when the callback runs (``when = "100b
 from_epoch = 4 }``: see :mod:`~altametris.sara.core.triggers`). A config is data: it names
 registered plugins only, unless the caller passes ``allow_import_paths=True``, which also accepts ``"module:Class"``
 (a ``BaseCallback`` subclass: a function named that way would be called with the params, so it is refused).
-YAML is read with ``yaml.safe_load`` only. Other top-level keys are left to the trainer.
+YAML is read with ``yaml.safe_load`` only. A top-level ``profile = true`` turns the callbacks' timings on
+(:mod:`~altametris.sara.core.profiling`); other top-level keys are left to the trainer.
 
 Every error names the file and the place of the bad item, e.g.
 ``train.toml: callbacks[2].params: expected a table, got list``.
@@ -223,10 +224,14 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool, or
     try:
         content, shown = _content(source)
         shown = origin if shown is None else shown
-        items = _top_level(content, shown)["callbacks"]
+        top = _top_level(content, shown)
+        items = top["callbacks"]
     except ConfigError as error:
         report(error)
         return ConfigReport(tuple(found), (), (), ())
+    profile = top.get("profile")
+    if profile is not None and not isinstance(profile, bool):
+        report(config_error(shown, "profile", f"expected true or false, got {type_word(profile)} {safe_repr(profile)}"))
     callbacks: list[BaseCallback] = []
     names: list[str] = []
     disabled: list[str] = []
