@@ -32,12 +32,13 @@ import itertools
 import linecache
 import time
 import weakref
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from .exceptions import MissingArgumentError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from .hookspecs import HookSpec
 
@@ -204,8 +205,20 @@ def _generate(hook: HookSpec, variant: str, clocked: bool = False, timed: bool =
     return factory
 
 
+TRIGGER_ATTRIBUTE = "_sara_trigger"
+"""The instance attribute that holds a callback's :class:`~altametris.sara.core.triggers.Trigger`."""
+
+
 class Clock:
-    """What a clocked dispatcher reads and calls (the manager's triggers): the batch count, and the next change."""
+    """What a clocked dispatcher reads and calls (the manager's triggers): the batch count, and the next change.
+
+    This base is the clock of a manager without triggers: it gates nothing, and no dispatcher reports to it.
+    """
+
+    triggers: Mapping[int, object] = MappingProxyType({})
+    """The triggered callbacks by id: none here."""
+    cache: dict[Any, HookFunction]
+    """Dispatchers built for a set of skipped callbacks, kept for the next time the triggers select that set."""
 
     batches: int = 0
     """Batches ended in the training, over all epochs (the global count of ``every_n_batches``)."""
@@ -218,6 +231,24 @@ class Clock:
 
     def batch_ends(self) -> None:
         """``batches`` reached ``due``: bring the batch hooks' dispatchers up to date."""
+
+    def __init__(self) -> None:
+        self.cache = {}
+
+    def follow(self, active: Sequence[Any]) -> bool:
+        """Take the triggers of ``active``; whether the dispatchers must start or stop reporting to the clock."""
+        return False
+
+    def skipped(self, hook: str) -> frozenset[int] | None:
+        """The callbacks the triggers leave out of ``hook`` now; ``None`` for a hook no trigger gates."""
+        return None
+
+    def state(self) -> dict[str, object]:
+        """The counts a resumed training needs."""
+        return {}
+
+    def load(self, state: Mapping[str, object]) -> None:
+        """Restore what :meth:`state` returned."""
 
 
 def build_dispatcher(  # noqa: PLR0917 - the manager's table passes them all, in this order

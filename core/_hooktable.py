@@ -30,13 +30,10 @@ from . import _dispatch, _failures
 from ._callback import overrides
 from ._failures import debug, policy_of
 from ._registration import validate_callback, warn_misspelt_hooks
-from ._state import key_of
 from .distributed import rank_info
-from .exceptions import StateError, TrainingError
+from .exceptions import TrainingError
 from .hookspecs import HOOKS
 from .messages import class_name
-from .profiling import Profiler
-from .triggers import trigger_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -44,23 +41,12 @@ if TYPE_CHECKING:
     from ._callback import BaseCallback
     from ._dispatch import HookFunction, Plan
     from ._failures import ErrorPolicy
-    from .triggers import Trigger
+    from .profiling import Profiler
 
 __all__: list[str] = []
 
 TRAIN_START = "_train_start"
 """Where ``on_train_start``'s dispatcher is published: its method always runs, since it starts a run."""
-
-IN_EPOCH = (
-    "on_epoch_start",
-    "on_batch_start",
-    "on_batch_end",
-    "on_validation_start",
-    "on_validation_end",
-    "on_epoch_end",
-)
-"""The hooks a trigger gates; ``on_train_start``, ``on_train_end`` and ``on_exception`` always run."""
-BATCH_HOOKS = ("on_batch_start", "on_batch_end")
 
 
 class HookTable:
@@ -77,7 +63,7 @@ class HookTable:
         self.position: dict[str, object] = {}
         self.invalid: TrainingError | None = None
         self.builds = 0  # dispatchers built: the structural tests count them
-        self.clock = TriggerClock(self)
+        self.clock = _dispatch.Clock()  # a TriggerClock once a callback has a trigger
         self.profiler: Profiler | None = None  # timings: on, the dispatchers time each call
 
     # -- changes ---------------------------------------------------------------------------------------------------
@@ -135,7 +121,7 @@ class HookTable:
             hooks = HOOKS if everything or not _published(owner) else self._touched(self.active, active)
             left = len(self.active) + len(new) > len(active) or len(plans) > len(callbacks)
             self.active = active
-            if self.clock.follow(active):  # triggers came or went: the clocked hooks change too
+            if self._follow(active):  # triggers came or went: the clocked hooks change too
                 hooks = [name for name in HOOKS if name in hooks or name in ("on_epoch_start", "on_batch_end")]
             self._publish(owner, hooks)
             gone: list[BaseCallback] = []
@@ -152,6 +138,18 @@ class HookTable:
                     list(hooks) or "none",
                     len(active),
                 )
+
+    def _follow(self, active: Sequence[BaseCallback]) -> bool:
+        """Give the clock the triggers of ``active``; whether the clocked dispatchers must be built again.
+
+        The triggers' machinery is imported with the first trigger: a manager without one never loads it.
+        """
+        clock = self.clock
+        if not clock.triggers and not any(_dispatch.TRIGGER_ATTRIBUTE in vars(callback) for callback in active):
+            return False
+        if type(clock) is _dispatch.Clock:
+            self.clock = clock = _triggers().TriggerClock(self)
+        return clock.follow(active)
 
     def _touched(self, before: tuple[BaseCallback, ...], after: tuple[BaseCallback, ...]) -> Iterable[str]:
         """The hooks whose dispatchers change from ``before`` to ``after``: those the added or removed override."""
@@ -242,12 +240,12 @@ class HookTable:
             records.append([0.0, 0.0])  # its own time is not reported
         return timed, (tuple(records), calls)
 
-    def profile(self, enabled: bool) -> None:
-        """Start or stop timing: every dispatcher is built again, with or without the timing wrapper."""
+    def profile(self, profiler: Profiler | None) -> None:
+        """Start timing into ``profiler``, or stop (``None``): every dispatcher is built again, timed or not."""
         with self.lock:
-            if enabled == (self.profiler is not None):
+            if (profiler is None) == (self.profiler is None):
                 return
-            self.profiler = Profiler() if enabled else None
+            self.profiler = profiler
             if _published(self._owner()):
                 self.update(validate=False, everything=True)
 
@@ -346,7 +344,7 @@ class HookTable:
                 before = self.active
                 self.active = tuple(other for other in before if other is not callback)
                 touched = self._touched(before, self.active)
-                if self.clock.follow(self.active):
+                if self._follow(self.active):
                     touched = [name for name in HOOKS if name in touched or name in ("on_epoch_start", "on_batch_end")]
                 self._publish(owner, touched)
         _failures.log_disabled(failure)
@@ -364,152 +362,6 @@ class HookTable:
 
     def __reduce__(self) -> tuple[Callable[..., object], tuple[()]]:
         raise TypeError("a HookTable belongs to one manager; a copy of the manager builds its own")
-
-
-class TriggerClock(_dispatch.Clock):
-    """The triggers of one manager's active callbacks: the batch count, the epoch, and who runs now.
-
-    An epoch's start decides who sleeps through it (``asleep``); the end of a batch at which a batch trigger starts
-    or stops firing decides whose batch hooks wait (``waiting``). Either change publishes the touched hooks'
-    dispatchers again, from a cache: between changes, a hook call is the usual loop over the callbacks that run.
-    """
-
-    def __init__(self, table: HookTable) -> None:
-        self.table = weakref.ref(table)
-        self.batches = 0
-        self.due = 1 << 62
-        self.epoch = 0
-        self.triggers: dict[int, tuple[BaseCallback, Trigger]] = {}
-        self.fired: dict[int, list[int | None]] = {}  # once: [the epoch it fired in, the batch it fired at]
-        self.asleep: frozenset[int] = frozenset()
-        self.waiting: frozenset[int] = frozenset()
-        self.cache: dict[tuple[str, frozenset[int] | None], HookFunction] = {}
-
-    def follow(self, active: Sequence[BaseCallback]) -> bool:
-        """Take the triggers of ``active``; whether the dispatchers must start or stop reporting to the clock."""
-        before = bool(self.triggers)
-        self.triggers = {id(cb): (cb, found) for cb in active if (found := trigger_of(cb)) is not None}
-        for key in [key for key in self.fired if key not in self.triggers]:
-            del self.fired[key]
-        self._decide()
-        return before != bool(self.triggers)
-
-    def skipped(self, hook: str) -> frozenset[int] | None:
-        """The callbacks the triggers leave out of ``hook`` now; ``None`` for a hook no trigger gates."""
-        if not self.triggers or hook not in IN_EPOCH:
-            return None
-        return self.asleep | self.waiting if hook in BATCH_HOOKS else self.asleep
-
-    def _decide(self) -> tuple[bool, bool]:
-        """Who sleeps through ``epoch`` and whose batch hooks wait at ``batches``; whether each changed."""
-        epoch, batch = self.epoch, self.batches
-        asleep, waiting, due = set(), set(), 1 << 62
-        for key, (_, trigger) in self.triggers.items():
-            fired = self.fired.setdefault(key, [None, None]) if trigger.once else None
-            runs = trigger.runs_in(epoch)
-            if fired is not None:
-                if trigger.epochs_only:
-                    runs = runs and fired[0] in (None, epoch)
-                    if runs:
-                        fired[0] = epoch
-                else:
-                    runs = runs and fired[1] in (None, batch)
-            if not runs:
-                asleep.add(key)
-                continue
-            if trigger.every_n_batches is None:
-                continue
-            if trigger.fires_at(batch):
-                if trigger.every_n_batches > 1 or fired is not None:  # every batch: nothing changes at its end
-                    due = min(due, batch + 1)
-                if fired is not None:
-                    fired[1] = batch
-            else:
-                waiting.add(key)
-                due = min(due, trigger.next_batch(batch))
-        self.due = due
-        changed = (frozenset(asleep) != self.asleep, frozenset(waiting) != self.waiting)
-        self.asleep, self.waiting = frozenset(asleep), frozenset(waiting)
-        return changed
-
-    def _republish(self, hooks: Iterable[str]) -> None:
-        table = self.table()
-        owner = table._owner() if table is not None else None
-        if table is None or owner is None:
-            return
-        overridden = {
-            name for _, plans in (table.plans.get(key, (None, {})) for key in self.triggers) for name in plans
-        }
-        table._publish(owner, [name for name in hooks if name in overridden or name == "on_epoch_start"], cached=True)
-
-    def epoch_starts(self, epoch: int) -> HookFunction | None:
-        table = self.table()
-        if table is None:
-            return None
-        with table.lock:
-            self.epoch = epoch
-            if not any(self._decide()):
-                return None
-            self._republish(IN_EPOCH)
-            owner = table._owner()
-            found: HookFunction | None = vars(owner).get("on_epoch_start") if owner is not None else None
-            return found
-
-    def batch_ends(self) -> None:
-        table = self.table()
-        if table is None:
-            return
-        with table.lock:
-            asleep, waiting = self._decide()
-            if asleep or waiting:
-                self._republish(IN_EPOCH if asleep else BATCH_HOOKS)
-
-    # -- saved with the callbacks' state ------------------------------------------------------------------------
-
-    def _names(self) -> dict[int, str]:
-        """A name per triggered callback that a resumed training finds again: its state key, numbered if shared."""
-        names: dict[int, str] = {}
-        seen: dict[str, int] = {}
-        for key, (callback, _) in self.triggers.items():
-            name = key_of(callback)
-            seen[name] = seen.get(name, 0) + 1
-            names[key] = name if seen[name] == 1 else f"{name}#{seen[name]}"
-        return names
-
-    def state(self) -> dict[str, object]:
-        """The counts a resumed training needs: batches ended, the epoch, and which ``once`` triggers fired."""
-        names = self._names()
-        once = {names[key]: list(fired) for key, fired in self.fired.items() if key in names and fired != [None, None]}
-        return {"batches": self.batches, "epoch": self.epoch, "once": once}
-
-    def load(self, state: Mapping[str, object]) -> None:
-        """Restore what :meth:`state` returned.
-
-        Raises:
-            StateError: the saved counts are malformed.
-        """
-        batches, epoch, once = state.get("batches"), state.get("epoch", 0), state.get("once", {})
-        if (
-            not isinstance(batches, int)
-            or not isinstance(epoch, int)
-            or batches < 0
-            or epoch < 0
-            or not isinstance(once, dict)
-        ):
-            raise StateError(
-                f"the saved trigger counts are malformed: {state!r}; expected {{'batches': int >= 0, 'epoch': "
-                "int >= 0, 'once': {...}}",
-                key="sara.triggers",
-            )
-        table = self.table()
-        if table is None:
-            return
-        with table.lock:
-            self.batches, self.epoch = batches, epoch
-            by_name = {name: key for key, name in self._names().items()}
-            self.fired = {by_name[name]: list(fired) for name, fired in once.items() if name in by_name}
-            self._decide()
-            self._republish(IN_EPOCH)
 
 
 _kinds_by_class: weakref.WeakKeyDictionary[type, dict[str, int | None]] = weakref.WeakKeyDictionary()
@@ -552,3 +404,10 @@ def _policy(callback: BaseCallback) -> ErrorPolicy:
 
 def _published(owner: object) -> bool:
     return TRAIN_START in vars(owner)
+
+
+def _triggers() -> Any:
+    """The triggers' module, imported with the first callback that has a trigger."""
+    from . import triggers
+
+    return triggers

@@ -31,11 +31,13 @@ callback, the hook and where the training was, with the original exception as ``
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Union
 
 from . import _dispatch, _failures, _state
 from ._callback import BaseCallback, overrides
 from ._callback_list import CallbackList
+from ._dispatch import TRIGGER_ATTRIBUTE
 from ._failures import ErrorPolicy
 from ._hooktable import TRAIN_START, HookTable
 from ._registration import validate_callback, warn_misspelt_hooks
@@ -43,12 +45,12 @@ from .exceptions import SaraError, TrainingError
 from .hookimpls import HookimplCallback
 from .hookspecs import HOOKS, Metrics
 from .messages import safe_repr
-from .profiling import Profiler, Timings, profiling_requested
-from .triggers import Trigger, TriggerSpec, set_trigger, trigger_of
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Iterable, Iterator, Mapping
+
+    from .profiling import Timings
+    from .triggers import TriggerSpec
 
 
 __all__ = ["BaseCallback", "CallbackManager", "ConfigSource", "ErrorPolicy", "logger"]
@@ -118,10 +120,10 @@ class CallbackManager:
         self._callbacks: CallbackList[BaseCallback] = CallbackList(callbacks or (), self._table.changed)
         self._validate_callbacks()
         if profile is None:
-            profile = profiling_requested()
+            profile = bool(os.environ.get("SARA_PROFILE")) and _profiler().profiling_requested()
         elif not isinstance(profile, bool):
             raise TrainingError(f"CallbackManager(): profile: expected True or False, got {safe_repr(profile)}")
-        self._table.profiler = Profiler() if profile else None
+        self._table.profiler = _profiler().Profiler() if profile else None
         self._table.update(validate=False, everything=True)
 
     @classmethod
@@ -163,7 +165,7 @@ class CallbackManager:
 
         The dispatchers are built again, with a timing wrapper around each call when on, the usual ones when off.
         """
-        self._table.profile(enabled)
+        self._table.profile(_profiler().Profiler() if enabled else None)
 
     @property
     def timings(self) -> Timings | None:
@@ -223,13 +225,13 @@ class CallbackManager:
         trigger = None
         if when is not None:
             try:
-                trigger = Trigger.parse(when)
+                trigger = _triggers().Trigger.parse(when)
             except SaraError as error:
                 raise TrainingError(f"add_callback(): {error}", callback=callback) from error
         if on_error is not None:
             _failures.set_policy(callback, on_error, "add_callback()")
         if trigger is not None:
-            set_trigger(callback, trigger)
+            _triggers().set_trigger(callback, trigger)
         warn_misspelt_hooks(type(callback))
         with self._table.lock:  # checked above: the table takes it as it is (a direct change is checked there)
             list.append(self._callbacks, callback)
@@ -416,7 +418,7 @@ class CallbackManager:
         if triggers is not None:
             state_dict = {key: value for key, value in state_dict.items() if key != TRIGGERS_KEY}
         _state.load(_state.stateful(self._callbacks), state_dict, strict=strict)
-        if triggers is not None and (self._table.clock.triggers or strict):
+        if triggers is not None and self._table.clock.triggers:
             self._table.clock.load(triggers)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -433,9 +435,23 @@ class CallbackManager:
         profile = state.pop("profile", False)
         self.__dict__.update(state)
         self._table = HookTable(self)
-        self._table.profiler = Profiler() if profile else None
+        self._table.profiler = _profiler().Profiler() if profile else None
         self._callbacks = CallbackList(callbacks, self._table.changed)
         self._table.update(validate=False, everything=True)
+
+
+def _triggers() -> Any:
+    """The triggers' module, imported when a callback is first given a trigger."""
+    from . import triggers
+
+    return triggers
+
+
+def _profiler() -> Any:
+    """The timings' module, imported when a manager first turns timings on: opt-in, it costs nothing otherwise."""
+    from . import profiling
+
+    return profiling
 
 
 def _named(callback: object) -> str:
@@ -445,7 +461,7 @@ def _named(callback: object) -> str:
     except Exception:  # a property that raises: refused at the next hook call, shown here
         policy = "<unreadable>"
     shown = [] if policy == "raise" else [f"on_error={safe_repr(policy)}"]
-    trigger = trigger_of(callback)
+    trigger = getattr(callback, "__dict__", {}).get(TRIGGER_ATTRIBUTE)
     if trigger is not None:
         shown.append(f"when={str(trigger)!r}")
     return type(callback).__name__ + (f"({', '.join(shown)})" if shown else "")

@@ -33,7 +33,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -273,6 +272,8 @@ def _logger() -> Any:
 
 def _write_json(path: Path, value: object) -> None:
     """Write ``value`` as JSON through a temporary sibling and :func:`os.replace`: complete, or no file."""
+    import json  # only when a run writes its timings
+
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -37,38 +37,76 @@ Example:
 
 from __future__ import annotations
 
-import re
+import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Union
+from typing import TYPE_CHECKING, Any, Union
 
-from .exceptions import ConfigError
+from . import _dispatch
+from ._state import key_of
+from .exceptions import ConfigError, StateError
 from .messages import VALUE_LIMIT, did_you_mean, safe_repr
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from ._callback import BaseCallback
+    from ._dispatch import HookFunction
+    from ._hooktable import HookTable
 
 __all__ = ["TRIGGER_KEYS", "Trigger", "TriggerSpec"]
 
 TRIGGER_KEYS = ("every_n_batches", "every_n_epochs", "from_epoch", "until_epoch", "once")
 """The keys of a trigger's table in a config (``when = { ... }``)."""
 
-_INTERVAL = re.compile(r"\s*(\d+)\s*(ba|ep)\s*")
 _UNITS = {"ba": "every_n_batches", "ep": "every_n_epochs"}
 
 
-@dataclass(frozen=True)
 class Trigger:
-    """When a callback runs (see the module's documentation); every condition is optional.
+    """When a callback runs (see the module's documentation); every condition is optional. Immutable, hashable.
 
     Raises:
         ConfigError: a value of the wrong type or range, naming its key.
     """
 
-    every_n_batches: int | None = None
-    every_n_epochs: int | None = None
-    from_epoch: int | None = None
-    until_epoch: int | None = None
-    once: bool = False
+    __slots__ = TRIGGER_KEYS
 
-    def __post_init__(self) -> None:
+    every_n_batches: int | None
+    every_n_epochs: int | None
+    from_epoch: int | None
+    until_epoch: int | None
+    once: bool
+
+    def __init__(
+        self,
+        every_n_batches: int | None = None,
+        every_n_epochs: int | None = None,
+        from_epoch: int | None = None,
+        until_epoch: int | None = None,
+        once: bool = False,
+    ) -> None:
+        setter = object.__setattr__  # the attributes are read-only afterwards (see __setattr__)
+        for key, value in zip(TRIGGER_KEYS, (every_n_batches, every_n_epochs, from_epoch, until_epoch, once)):
+            setter(self, key, value)
+        self._check()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(
+            f"a Trigger is immutable; make another: Trigger(**{{**trigger.as_config(), {name!r}: ...}})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Trigger) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Trigger, self._values())
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, key) for key in TRIGGER_KEYS)
+
+    def _check(self) -> None:
         for key, minimum in (("every_n_batches", 1), ("every_n_epochs", 1), ("from_epoch", 0), ("until_epoch", 0)):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum):
@@ -101,14 +139,15 @@ class Trigger:
         if isinstance(value, Trigger):
             return value
         if isinstance(value, str):
-            match = _INTERVAL.fullmatch(value)
-            if match is None:
+            text = value.strip().lower()
+            number, unit = text[:-2].strip(), text[-2:]
+            if unit not in _UNITS or not (number.isascii() and number.isdigit()):
                 raise ConfigError(
                     f"when: expected an interval such as '100ba' (every 100 batches) or '2ep' (every 2 epochs), or a "
                     f"table of {', '.join(TRIGGER_KEYS)}; got {safe_repr(value, VALUE_LIMIT)}",
                     key="when",
                 )
-            return cls(**{_UNITS[match.group(2)]: int(match.group(1))})  # type: ignore[arg-type]
+            return cls(every_n_batches=int(number)) if unit == "ba" else cls(every_n_epochs=int(number))
         if not isinstance(value, Mapping):
             raise ConfigError(
                 f"when: expected a table of {', '.join(TRIGGER_KEYS)} or an interval string such as '100ba', "
@@ -151,7 +190,9 @@ class Trigger:
 
     def as_config(self) -> dict[str, object]:
         """The trigger as a config table: its set conditions only."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) not in (None, False)}
+        return {
+            key: value for key, value in zip(TRIGGER_KEYS, self._values()) if value is not None and value is not False
+        }
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{key}={value!r}" for key, value in self.as_config().items())
@@ -176,7 +217,7 @@ TriggerSpec = Union[Trigger, str, "Mapping[str, object]"]
 """What ``when=`` accepts: a :class:`Trigger`, an interval string (``"100ba"``, ``"2ep"``) or a table of
 :data:`TRIGGER_KEYS`."""
 
-_ATTRIBUTE = "_sara_trigger"  # an instance attribute: the trigger the callback was registered with
+_ATTRIBUTE = _dispatch.TRIGGER_ATTRIBUTE  # an instance attribute: the trigger the callback was registered with
 
 
 def trigger_of(callback: object) -> Trigger | None:
@@ -191,3 +232,161 @@ def set_trigger(callback: object, trigger: Trigger | None) -> None:
         callback.__dict__.pop(_ATTRIBUTE, None)
     else:
         callback.__dict__[_ATTRIBUTE] = trigger
+
+
+IN_EPOCH = (
+    "on_epoch_start",
+    "on_batch_start",
+    "on_batch_end",
+    "on_validation_start",
+    "on_validation_end",
+    "on_epoch_end",
+)
+"""The hooks a trigger gates; ``on_train_start``, ``on_train_end`` and ``on_exception`` always run."""
+BATCH_HOOKS = ("on_batch_start", "on_batch_end")
+
+
+class TriggerClock(_dispatch.Clock):
+    """The triggers of one manager's active callbacks: the batch count, the epoch, and who runs now.
+
+    An epoch's start decides who sleeps through it (``asleep``); the end of a batch at which a batch trigger starts
+    or stops firing decides whose batch hooks wait (``waiting``). Either change publishes the touched hooks'
+    dispatchers again, from a cache: between changes, a hook call is the usual loop over the callbacks that run.
+    """
+
+    def __init__(self, table: HookTable) -> None:
+        self.table = weakref.ref(table)
+        self.batches = 0
+        self.due = 1 << 62
+        self.epoch = 0
+        self.triggers: dict[int, tuple[BaseCallback, Trigger]] = {}
+        self.fired: dict[int, list[int | None]] = {}  # once: [the epoch it fired in, the batch it fired at]
+        self.asleep: frozenset[int] = frozenset()
+        self.waiting: frozenset[int] = frozenset()
+        self.cache: dict[tuple[str, frozenset[int] | None], HookFunction] = {}
+
+    def follow(self, active: Sequence[BaseCallback]) -> bool:
+        """Take the triggers of ``active``; whether the dispatchers must start or stop reporting to the clock."""
+        before = bool(self.triggers)
+        self.triggers = {id(cb): (cb, found) for cb in active if (found := trigger_of(cb)) is not None}
+        for key in [key for key in self.fired if key not in self.triggers]:
+            del self.fired[key]
+        self._decide()
+        return before != bool(self.triggers)
+
+    def skipped(self, hook: str) -> frozenset[int] | None:
+        """The callbacks the triggers leave out of ``hook`` now; ``None`` for a hook no trigger gates."""
+        if not self.triggers or hook not in IN_EPOCH:
+            return None
+        return self.asleep | self.waiting if hook in BATCH_HOOKS else self.asleep
+
+    def _decide(self) -> tuple[bool, bool]:
+        """Who sleeps through ``epoch`` and whose batch hooks wait at ``batches``; whether each changed."""
+        epoch, batch = self.epoch, self.batches
+        asleep, waiting, due = set(), set(), 1 << 62
+        for key, (_, trigger) in self.triggers.items():
+            fired = self.fired.setdefault(key, [None, None]) if trigger.once else None
+            runs = trigger.runs_in(epoch)
+            if fired is not None:
+                if trigger.epochs_only:
+                    runs = runs and fired[0] in (None, epoch)
+                    if runs:
+                        fired[0] = epoch
+                else:
+                    runs = runs and fired[1] in (None, batch)
+            if not runs:
+                asleep.add(key)
+                continue
+            if trigger.every_n_batches is None:
+                continue
+            if trigger.fires_at(batch):
+                if trigger.every_n_batches > 1 or fired is not None:  # every batch: nothing changes at its end
+                    due = min(due, batch + 1)
+                if fired is not None:
+                    fired[1] = batch
+            else:
+                waiting.add(key)
+                due = min(due, trigger.next_batch(batch))
+        self.due = due
+        changed = (frozenset(asleep) != self.asleep, frozenset(waiting) != self.waiting)
+        self.asleep, self.waiting = frozenset(asleep), frozenset(waiting)
+        return changed
+
+    def _republish(self, hooks: Iterable[str]) -> None:
+        table = self.table()
+        owner = table._owner() if table is not None else None
+        if table is None or owner is None:
+            return
+        overridden = {
+            name for _, plans in (table.plans.get(key, (None, {})) for key in self.triggers) for name in plans
+        }
+        table._publish(owner, [name for name in hooks if name in overridden or name == "on_epoch_start"], cached=True)
+
+    def epoch_starts(self, epoch: int) -> HookFunction | None:
+        table = self.table()
+        if table is None:
+            return None
+        with table.lock:
+            self.epoch = epoch
+            if not any(self._decide()):
+                return None
+            self._republish(IN_EPOCH)
+            owner = table._owner()
+            found: HookFunction | None = vars(owner).get("on_epoch_start") if owner is not None else None
+            return found
+
+    def batch_ends(self) -> None:
+        table = self.table()
+        if table is None:
+            return
+        with table.lock:
+            asleep, waiting = self._decide()
+            if asleep or waiting:
+                self._republish(IN_EPOCH if asleep else BATCH_HOOKS)
+
+    # -- saved with the callbacks' state ------------------------------------------------------------------------
+
+    def _names(self) -> dict[int, str]:
+        """A name per triggered callback that a resumed training finds again: its state key, numbered if shared."""
+        names: dict[int, str] = {}
+        seen: dict[str, int] = {}
+        for key, (callback, _) in self.triggers.items():
+            name = key_of(callback)
+            seen[name] = seen.get(name, 0) + 1
+            names[key] = name if seen[name] == 1 else f"{name}#{seen[name]}"
+        return names
+
+    def state(self) -> dict[str, object]:
+        """The counts a resumed training needs: batches ended, the epoch, and which ``once`` triggers fired."""
+        names = self._names()
+        once = {names[key]: list(fired) for key, fired in self.fired.items() if key in names and fired != [None, None]}
+        return {"batches": self.batches, "epoch": self.epoch, "once": once}
+
+    def load(self, state: Mapping[str, object]) -> None:
+        """Restore what :meth:`state` returned.
+
+        Raises:
+            StateError: the saved counts are malformed.
+        """
+        batches, epoch, once = state.get("batches"), state.get("epoch", 0), state.get("once", {})
+        if (
+            not isinstance(batches, int)
+            or not isinstance(epoch, int)
+            or batches < 0
+            or epoch < 0
+            or not isinstance(once, dict)
+        ):
+            raise StateError(
+                f"the saved trigger counts are malformed: {state!r}; expected {{'batches': int >= 0, 'epoch': "
+                "int >= 0, 'once': {...}}",
+                key="sara.triggers",
+            )
+        table = self.table()
+        if table is None:
+            return
+        with table.lock:
+            self.batches, self.epoch = batches, epoch
+            by_name = {name: key for key, name in self._names().items()}
+            self.fired = {by_name[name]: list(fired) for name, fired in once.items() if name in by_name}
+            self._decide()
+            self._republish(IN_EPOCH)
