@@ -271,7 +271,7 @@ class TriggerClock(_dispatch.Clock):
         self.triggers = {id(cb): (cb, found) for cb in active if (found := trigger_of(cb)) is not None}
         for key in [key for key in self.fired if key not in self.triggers]:
             del self.fired[key]
-        self._decide()
+        self._decide(mark=False)
         return before != bool(self.triggers)
 
     def skipped(self, hook: str) -> frozenset[int] | None:
@@ -280,8 +280,12 @@ class TriggerClock(_dispatch.Clock):
             return None
         return self.asleep | self.waiting if hook in BATCH_HOOKS else self.asleep
 
-    def _decide(self) -> tuple[bool, bool]:
-        """Who sleeps through ``epoch`` and whose batch hooks wait at ``batches``; whether each changed."""
+    def _decide(self, *, mark: bool = True) -> tuple[bool, bool]:
+        """Who sleeps through ``epoch`` and whose batch hooks wait at ``batches``; whether each changed.
+
+        ``mark``: the training is at that point (an epoch starts, a batch ended), so a ``once`` trigger that fires
+        there is used up; not when a callback is registered or a state loaded, before the training gets there.
+        """
         epoch, batch = self.epoch, self.batches
         asleep, waiting, due = set(), set(), 1 << 62
         for key, (_, trigger) in self.triggers.items():
@@ -290,7 +294,7 @@ class TriggerClock(_dispatch.Clock):
             if fired is not None:
                 if trigger.epochs_only:
                     runs = runs and fired[0] in (None, epoch)
-                    if runs:
+                    if runs and mark:
                         fired[0] = epoch
                 else:
                     runs = runs and fired[1] in (None, batch)
@@ -302,7 +306,7 @@ class TriggerClock(_dispatch.Clock):
             if trigger.fires_at(batch):
                 if trigger.every_n_batches > 1 or fired is not None:  # every batch: nothing changes at its end
                     due = min(due, batch + 1)
-                if fired is not None:
+                if fired is not None and mark:
                     fired[1] = batch
             else:
                 waiting.add(key)
@@ -340,6 +344,12 @@ class TriggerClock(_dispatch.Clock):
         if table is None:
             return
         with table.lock:
+            ended = self.batches - 1  # a once trigger that ran at that batch is used up, even if nothing marked it
+            for key, (_, trigger) in self.triggers.items():
+                if trigger.once and not trigger.epochs_only and key not in self.asleep and key not in self.waiting:
+                    fired = self.fired.setdefault(key, [None, None])
+                    if fired[1] is None:
+                        fired[1] = ended
             asleep, waiting = self._decide()
             if asleep or waiting:
                 self._republish(IN_EPOCH if asleep else BATCH_HOOKS)
@@ -388,5 +398,5 @@ class TriggerClock(_dispatch.Clock):
             self.batches, self.epoch = batches, epoch
             by_name = {name: key for key, name in self._names().items()}
             self.fired = {by_name[name]: list(fired) for name, fired in once.items() if name in by_name}
-            self._decide()
+            self._decide(mark=False)
             self._republish(IN_EPOCH)

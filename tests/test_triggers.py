@@ -288,3 +288,19 @@ def test_show_says_that_any_item_may_set_a_trigger() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert 'when: every hook, unless its config item sets when = "100ba"' in result.stdout
+
+
+def test_once_counts_from_where_the_training_is_not_from_registration() -> None:
+    every_batch = Recorder()
+    manager = CallbackManager()
+    manager.add_callback(every_batch, when={"every_n_batches": 1, "once": True})
+    for batch in range(3):  # a bare loop: no on_epoch_start
+        manager.on_batch_start(batch)
+        manager.on_batch_end(batch, {})
+    assert every_batch.hooks("on_batch_end") == [(-1, 0)]
+
+    resumed = Recorder()
+    manager = CallbackManager()
+    manager.add_callback(resumed, when={"once": True})  # registered at epoch 0 in its mind, resumed at epoch 3
+    _train(manager, range(3, 5), batches=1)
+    assert resumed.hooks("on_epoch_start") == [(3, None)]
