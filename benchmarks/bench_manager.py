@@ -9,7 +9,12 @@ Targets (issue 12), each a ratio measured side by side in one run:
 * a batch (``on_batch_start`` and ``on_batch_end``) of a training whose callback adds a one-shot callback that removes
   itself (two changes a batch): at most 10x the same batch without that churn;
 * memory: what stays allocated after building, calling and dropping 1,000 managers of 0 to 99 callbacks, at most
-  what one live manager of 100 callbacks holds (tracemalloc).
+  what one live manager of 100 callbacks holds (tracemalloc);
+* triggers (issue 17): a batch of a training with 5 callbacks plus one under ``when="100ba"``, at most 1.1x the same
+  batch without that callback registered;
+* timings (issue 17): ``on_batch_end`` of 5 callbacks that each read the loss (the least a logger does), timed
+  (``profile=True``), at most 2x the same call untimed; the same with callbacks that do nothing is measured too, as
+  the worst case, without a target.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from altametris.sara.core.hookspecs import HOOKS
 
 from ._harness import Budget, Case, Measured, Samples, Target, timed
 
-STEADY, CHANGE, CHURN, MEMORY = 1.1, 100.0, 10.0, 1.0
+STEADY, CHANGE, CHURN, MEMORY, TRIGGERED, PROFILED = 1.1, 100.0, 10.0, 1.0, 1.1, 2.0
 
 
 class EveryHook(BaseCallback):
@@ -171,6 +176,55 @@ def _memory(budget: Budget) -> Samples:
     return {"held after 1,000 managers were dropped": held, "one live manager of 100 callbacks": one}
 
 
+def _triggered(budget: Budget) -> Samples:
+    without = CallbackManager([EveryHook() for _ in range(5)])
+    triggered = CallbackManager([EveryHook() for _ in range(5)])
+    triggered.add_callback(EveryHook(), when="100ba")
+    triggered.on_epoch_start(0)
+    without.on_epoch_start(0)
+
+    def batch(manager: CallbackManager) -> None:
+        manager.on_batch_start(1, control=None)
+        manager.on_batch_end(1, metrics, control=None)
+
+    metrics = {"loss": 0.5}
+    namespace = {"batch": batch, "triggered": triggered, "without": without}
+    return timed(
+        {
+            "a batch, 5 callbacks and one under every 100 batches": "batch(triggered)",
+            "a batch, the 5 callbacks only": "batch(without)",
+        },
+        namespace,
+        budget,
+    )
+
+
+class ReadsTheLoss(BaseCallback):
+    """Keeps the batch's loss: the least work a logger or an early stopping does at a batch end."""
+
+    last = 0.0
+
+    def on_batch_end(self, batch: int, metrics: dict[str, float], **kwargs: Any) -> None:
+        self.last = metrics["loss"]
+
+
+def _profiled(budget: Budget) -> Samples:
+    plain = CallbackManager([ReadsTheLoss() for _ in range(5)])
+    timed_ = CallbackManager([ReadsTheLoss() for _ in range(5)], profile=True)
+    noop, noop_timed = (CallbackManager([EveryHook() for _ in range(5)], profile=on) for on in (False, True))
+    namespace = {"plain": plain, "timed_": timed_, "noop": noop, "noop_timed": noop_timed, "met": {"loss": 0.5}}
+    return timed(
+        {
+            "on_batch_end, 5 callbacks reading the loss, timed": "timed_.on_batch_end(1, met, control=None)",
+            "on_batch_end, 5 callbacks reading the loss": "plain.on_batch_end(1, met, control=None)",
+            "worst case: 5 callbacks doing nothing, timed": "noop_timed.on_batch_end(1, met, control=None)",
+            "worst case: 5 callbacks doing nothing": "noop.on_batch_end(1, met, control=None)",
+        },
+        namespace,
+        budget,
+    )
+
+
 def cases(budget: Budget) -> list[Case]:
     """The manager's cases: steady dispatch at each size, a change, churn, memory."""
     return [
@@ -194,5 +248,27 @@ def cases(budget: Budget) -> list[Case]:
             _memory,
             (Target("held after 1,000 managers were dropped", "one live manager of 100 callbacks", MEMORY),),
             unit="bytes",
+        ),
+        Case(
+            "manager",
+            "a callback under a trigger (every 100 batches) against not registering it",
+            _triggered,
+            (
+                Target(
+                    "a batch, 5 callbacks and one under every 100 batches", "a batch, the 5 callbacks only", TRIGGERED
+                ),
+            ),
+        ),
+        Case(
+            "manager",
+            "timings on (profile=True) against off, on_batch_end of 5 callbacks",
+            _profiled,
+            (
+                Target(
+                    "on_batch_end, 5 callbacks reading the loss, timed",
+                    "on_batch_end, 5 callbacks reading the loss",
+                    PROFILED,
+                ),
+            ),
         ),
     ]

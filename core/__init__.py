@@ -10,9 +10,11 @@ The public API, re-exported here:
 * stopping a training without failing it (from :mod:`~altametris.sara.core.control`) and the reference loop
   :func:`fit` (from :mod:`~altametris.sara.core.loop`);
 * plugins by name (from :mod:`~altametris.sara.core.discovery`) and config files
-  (from :mod:`~altametris.sara.core.config`).
+  (from :mod:`~altametris.sara.core.config`);
+* :class:`Trigger`, when a callback runs (from :mod:`~altametris.sara.core.triggers`), and :class:`Timings`, what
+  each callback costs (from :mod:`~altametris.sara.core.profiling`).
 
-The last three groups are imported on first use, so that ``import altametris.sara.core`` stays about as cheap as
+The last four groups are imported on first use, so that ``import altametris.sara.core`` stays about as cheap as
 ``import pluggy``:
 
     >>> import altametris.sara.core as sara
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     from .control import StopTraining, TrainingControl, stop_training
     from .discovery import PluginInfo, available_plugins, create_callback, find_plugin, load_plugin
     from .loop import FitResult, fit
+    from .profiling import Timings
+    from .triggers import Trigger
 
 _LAZY = {
     "check_config": "config",
@@ -65,6 +69,8 @@ _LAZY = {
     "load_plugin": "discovery",
     "FitResult": "loop",
     "fit": "loop",
+    "Timings": "profiling",
+    "Trigger": "triggers",
 }
 
 
@@ -93,8 +99,10 @@ __all__ = [
     "SaraWarning",
     "StateError",
     "StopTraining",
+    "Timings",
     "TrainingControl",
     "TrainingError",
+    "Trigger",
     "UnknownPluginError",
     "__version__",
     "available_plugins",

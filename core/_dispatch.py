@@ -30,13 +30,15 @@ import functools
 import inspect
 import itertools
 import linecache
+import time
 import weakref
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from .exceptions import MissingArgumentError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from .hookspecs import HookSpec
 
@@ -134,40 +136,68 @@ def shape_of(method: HookFunction) -> Shape:
     return shape
 
 
-@functools.cache  # bounded: hooks x (kinds + 2)
-def _generate(hook: HookSpec, variant: str) -> Callable[..., HookFunction]:
-    """The ``make(entries, handle, position)`` factory of ``hook``'s dispatcher for one variant, compiled once.
+@functools.cache  # bounded: hooks x (kinds + 2) x 2 x 2
+def _generate(hook: HookSpec, variant: str, clocked: bool = False, timed: bool = False) -> Callable[..., HookFunction]:
+    """The ``make(entries, handle, position, clock)`` factory of ``hook``'s dispatcher for one variant, compiled once.
 
     ``variant`` is ``"empty"`` (no callback), ``"mixed"`` (entries are ``(function, kind index)`` pairs), or the
-    index of the :class:`Kind` that every entry (a function) is called with.
+    index of the :class:`Kind` that every entry (a function) is called with. ``clocked`` (a manager with triggers
+    only) adds the :class:`Clock`'s work: ``on_epoch_start`` first asks it for the epoch's dispatcher, and
+    ``on_batch_end`` counts the batch. ``timed`` (a manager that profiles) pairs each entry with its record,
+    ``[total, max, ...]``, adds each call's time to it (one clock read per call), and counts its own calls in
+    ``calls``, a one-item list: the calls of each entry, without a count per entry.
     """
     name, argnames, table = hook.name, hook.argnames, kinds(hook)
     arguments = "".join(f"{argument!r}: {argument}, " for argument in argnames)
     handler = f"            except Exception as exc:\n                handle(call, exc, {{{arguments}**kwargs}})"
+    timing = [
+        "            now = perf_counter()",
+        "            elapsed = now - start",
+        "            record[0] += elapsed",
+        "            if elapsed > record[1]:",
+        "                record[1] = elapsed",
+        "            start = now",
+    ]
     lines = [
-        "def make(entries, handle, position):",
+        "def make(entries, handle, position, clock, perf_counter, calls):",
         f"    def {name}({''.join(f'{argument}, ' for argument in argnames)}**kwargs):",
     ]
     if name == "on_epoch_start":  # the epoch that later hooks' error messages name
         lines.append('        position["epoch"] = epoch')
+        if clocked:  # the triggers decide who runs in this epoch: another dispatcher, when that changed
+            lines += [
+                "        switched = clock.epoch_starts(epoch)",
+                "        if switched is not None:",
+                "            return switched(epoch, **kwargs)",
+            ]
     if variant == "empty":
-        lines.append("        return None")
+        lines.append("        pass")
     elif variant == "mixed":
-        lines += ["        for call, kind in entries:", "            try:"]
+        if timed:
+            lines += ["        calls[0] += 1", "        start = perf_counter()"]
+        lines += [f"        for call, kind{', record' if timed else ''} in entries:", "            try:"]
         for index, kind in enumerate(table):
             lines += [f"                {'if' if index == 0 else 'elif'} kind == {index}:"]
             lines += [f"                    call({kind.arguments()})"]
-        lines.append(handler)
+        lines += [handler, *(timing if timed else [])]
     else:
+        if timed:
+            lines += ["        calls[0] += 1", "        start = perf_counter()"]
         lines += [
-            "        for call in entries:",
+            f"        for call{', record' if timed else ''} in entries:",
             "            try:",
             f"                call({table[int(variant)].arguments()})",
         ]
-        lines.append(handler)
+        lines += [handler, *(timing if timed else [])]
+    if clocked and name == "on_batch_end":  # one more batch: the triggers' count, and their next change
+        lines += [
+            "        clock.batches += 1",
+            "        if clock.batches >= clock.due:",
+            "            clock.batch_ends()",
+        ]
     lines.append(f"    return {name}")
     source = "\n".join(lines) + "\n"
-    filename = f"<sara dispatcher {name} {variant}>"
+    filename = f"<sara dispatcher {name} {variant}{' clocked' if clocked else ''}{' timed' if timed else ''}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)  # for tracebacks
     namespace: dict[str, Any] = {}
     exec(compile(source, filename, "exec"), namespace)
@@ -175,8 +205,59 @@ def _generate(hook: HookSpec, variant: str) -> Callable[..., HookFunction]:
     return factory
 
 
-def build_dispatcher(
-    hook: HookSpec, plans: tuple[Plan, ...], handle: Handler, position: dict[str, object]
+TRIGGER_ATTRIBUTE = "_sara_trigger"
+"""The instance attribute that holds a callback's :class:`~altametris.sara.core.triggers.Trigger`."""
+
+
+class Clock:
+    """What a clocked dispatcher reads and calls (the manager's triggers): the batch count, and the next change.
+
+    This base is the clock of a manager without triggers: it gates nothing, and no dispatcher reports to it.
+    """
+
+    triggers: Mapping[int, object] = MappingProxyType({})
+    """The triggered callbacks by id: none here."""
+    cache: dict[Any, HookFunction]
+    """Dispatchers built for a set of skipped callbacks, kept for the next time the triggers select that set."""
+
+    batches: int = 0
+    """Batches ended in the training, over all epochs (the global count of ``every_n_batches``)."""
+    due: int = 1 << 62
+    """The count at which the batch hooks' callbacks change next (a triggered callback starts or stops running)."""
+
+    def epoch_starts(self, epoch: int) -> HookFunction | None:
+        """An epoch starts: the dispatcher of ``on_epoch_start`` to call instead of this one, when it changed."""
+        return None
+
+    def batch_ends(self) -> None:
+        """``batches`` reached ``due``: bring the batch hooks' dispatchers up to date."""
+
+    def __init__(self) -> None:
+        self.cache = {}
+
+    def follow(self, active: Sequence[Any]) -> bool:
+        """Take the triggers of ``active``; whether the dispatchers must start or stop reporting to the clock."""
+        return False
+
+    def skipped(self, hook: str) -> frozenset[int] | None:
+        """The callbacks the triggers leave out of ``hook`` now; ``None`` for a hook no trigger gates."""
+        return None
+
+    def state(self) -> dict[str, object]:
+        """The counts a resumed training needs."""
+        return {}
+
+    def load(self, state: Mapping[str, object]) -> None:
+        """Restore what :meth:`state` returned."""
+
+
+def build_dispatcher(  # noqa: PLR0917 - the manager's table passes them all, in this order
+    hook: HookSpec,
+    plans: tuple[Plan, ...],
+    handle: Handler,
+    position: dict[str, object],
+    clock: Clock | None = None,
+    timing: tuple[tuple[list[Any], ...], list[int]] | None = None,
 ) -> HookFunction:
     """A function with ``hook``'s signature that calls every plan's function, in order.
 
@@ -184,13 +265,23 @@ def build_dispatcher(
     or reports it and returns, in which case the loop goes on with the next function (error policies, cleanup
     hooks). ``position`` receives the current ``epoch`` from ``on_epoch_start``, for later error messages. The
     functions must be distinct objects, so that ``handle`` can tell which callback raised (see :func:`distinct`).
+    A ``clock`` (a manager with triggers) is told when an epoch starts and counts the batches. ``timing`` (a manager
+    that profiles) is one ``[total, max, ...]`` record per plan, which receives each call's time, and a one-item list
+    that counts the dispatcher's calls.
     """
+    clocked = clock is not None and hook.name in ("on_epoch_start", "on_batch_end")
+    records, calls = timing if timing is not None else (None, None)
+    made = (handle, position, clock, time.perf_counter, calls)
+    entries: tuple[Any, ...]
     if not plans:
-        dispatcher = _generate(hook, "empty")((), handle, position)
+        dispatcher = _generate(hook, "empty", clocked)((), *made)
     elif len({plan.kind for plan in plans}) == 1:
-        dispatcher = _generate(hook, str(plans[0].kind))(tuple(plan.call for plan in plans), handle, position)
+        functions = tuple(plan.call for plan in plans)
+        entries = tuple(zip(functions, records)) if records is not None else functions
+        dispatcher = _generate(hook, str(plans[0].kind), clocked, records is not None)(entries, *made)
     else:
-        dispatcher = _generate(hook, "mixed")(tuple(plans), handle, position)
+        entries = tuple((*plan, record) for plan, record in zip(plans, records)) if records is not None else plans
+        dispatcher = _generate(hook, "mixed", clocked, records is not None)(entries, *made)
     dispatcher.__qualname__ = f"CallbackManager.{hook.name}"
     dispatcher.__doc__ = hook.doc
     return dispatcher

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ._callback import BaseCallback
     from ._dispatch import HookFunction, Plan
     from ._failures import ErrorPolicy
+    from .profiling import Profiler
 
 __all__: list[str] = []
 
@@ -62,6 +63,8 @@ class HookTable:
         self.position: dict[str, object] = {}
         self.invalid: TrainingError | None = None
         self.builds = 0  # dispatchers built: the structural tests count them
+        self.clock = _dispatch.Clock()  # a TriggerClock once a callback has a trigger
+        self.profiler: Profiler | None = None  # timings: on, the dispatchers time each call
 
     # -- changes ---------------------------------------------------------------------------------------------------
 
@@ -118,11 +121,15 @@ class HookTable:
             hooks = HOOKS if everything or not _published(owner) else self._touched(self.active, active)
             left = len(self.active) + len(new) > len(active) or len(plans) > len(callbacks)
             self.active = active
+            if self._follow(active):  # triggers came or went: the clocked hooks change too
+                hooks = [name for name in HOOKS if name in hooks or name in ("on_epoch_start", "on_batch_end")]
             self._publish(owner, hooks)
             gone: list[BaseCallback] = []
             if left or everything:  # some callback may have left the list: its plan goes with it
                 live = {id(callback) for callback in callbacks}
                 gone = [plans.pop(key)[0] for key in [key for key in plans if key not in live]]
+                if self.profiler is not None:
+                    self.profiler.forget(live)
             if new or gone or hooks:
                 debug(
                     "callbacks registered: %s; removed: %s; dispatchers rebuilt: %s, over %d active callbacks",
@@ -131,6 +138,18 @@ class HookTable:
                     list(hooks) or "none",
                     len(active),
                 )
+
+    def _follow(self, active: Sequence[BaseCallback]) -> bool:
+        """Give the clock the triggers of ``active``; whether the clocked dispatchers must be built again.
+
+        The triggers' machinery is imported with the first trigger: a manager without one never loads it.
+        """
+        clock = self.clock
+        if not clock.triggers and not any(_dispatch.TRIGGER_ATTRIBUTE in vars(callback) for callback in active):
+            return False
+        if type(clock) is _dispatch.Clock:
+            self.clock = clock = _triggers().TriggerClock(self)
+        return clock.follow(active)
 
     def _touched(self, before: tuple[BaseCallback, ...], after: tuple[BaseCallback, ...]) -> Iterable[str]:
         """The hooks whose dispatchers change from ``before`` to ``after``: those the added or removed override."""
@@ -161,16 +180,74 @@ class HookTable:
             return list(known[1])  # its plans were made in the order of HOOKS
         return [name for name in HOOKS if overrides(callback, name)]
 
-    def _publish(self, owner: object, hooks: Iterable[str]) -> None:
+    def _publish(self, owner: object, hooks: Iterable[str], *, cached: bool = False) -> None:
+        """Build and publish the dispatchers of ``hooks``.
+
+        Args:
+            owner: the manager.
+            hooks: the hooks to rebuild.
+            cached: the callbacks did not change, only who the triggers let run: reuse a dispatcher built before for
+                the same callbacks (an epoch's or a batch's dispatchers, built once, not at every firing).
+        """
         namespace = vars(owner)
+        clock = self.clock
+        if not cached:
+            clock.cache.clear()
         for name in hooks:
-            pairs = [(plan, callback) for callback in self.active if (plan := self.plans[id(callback)][1].get(name))]
-            plans = _dispatch.distinct([plan for plan, _ in pairs])
-            owners = {id(plan.call): callback for plan, (_, callback) in zip(plans, pairs)}
-            handle = self._handler(name, owners)
-            dispatcher = _dispatch.build_dispatcher(HOOKS[name], tuple(plans), handle, self.position)
-            self.builds += 1
+            skipped = clock.skipped(name)
+            key = (name, skipped)
+            dispatcher = clock.cache.get(key) if skipped is not None else None
+            if dispatcher is None:
+                pairs = [
+                    (plan, callback)
+                    for callback in self.active
+                    if (plan := self.plans[id(callback)][1].get(name))
+                    and (skipped is None or id(callback) not in skipped)
+                ]
+                plans = _dispatch.distinct([plan for plan, _ in pairs])
+                owners = {id(plan.call): callback for plan, (_, callback) in zip(plans, pairs)}
+                timing = None
+                if self.profiler is not None:
+                    plans, timing = self._timed(name, plans, [callback for _, callback in pairs])
+                handle = self._handler(name, owners)
+                dispatcher = _dispatch.build_dispatcher(
+                    HOOKS[name], tuple(plans), handle, self.position, clock if clock.triggers else None, timing
+                )
+                self.builds += 1
+                if skipped is not None:
+                    if len(clock.cache) > 64:  # many triggers of many periods: bounded all the same
+                        clock.cache.clear()
+                    clock.cache[key] = dispatcher
             namespace[TRAIN_START if name == "on_train_start" else name] = dispatcher
+
+    def _timed(
+        self, name: str, plans: list[Plan], callbacks: list[BaseCallback]
+    ) -> tuple[list[Plan], tuple[tuple[list[Any], ...], list[int]]]:
+        """The record of each plan's time and the new dispatcher's call count; the profiler's own entry last."""
+        profiler = self.profiler
+        assert profiler is not None  # called only when profiling
+        calls = [0]
+        records = [profiler.record(callback, name, calls) for callback in callbacks]
+        timed = list(plans)
+        own = {
+            "on_batch_end": profiler.batch_ends,
+            "on_epoch_end": profiler.epoch_ends,
+            "on_train_end": profiler.train_ends,
+            "on_exception": profiler.train_ends,
+        }.get(name)
+        if own is not None:  # it takes anything: called like the others, the loop stays the plain one
+            timed.append(_dispatch.Plan(own, timed[0].kind if timed else 0))
+            records.append([0.0, 0.0])  # its own time is not reported
+        return timed, (tuple(records), calls)
+
+    def profile(self, profiler: Profiler | None) -> None:
+        """Start timing into ``profiler``, or stop (``None``): every dispatcher is built again, timed or not."""
+        with self.lock:
+            if (profiler is None) == (self.profiler is None):
+                return
+            self.profiler = profiler
+            if _published(self._owner()):
+                self.update(validate=False, everything=True)
 
     def _unpublish(self) -> None:
         owner = self._owner()
@@ -266,7 +343,10 @@ class HookTable:
             if owner is not None:  # the current hook call goes on over the list as it was; the next ones skip it
                 before = self.active
                 self.active = tuple(other for other in before if other is not callback)
-                self._publish(owner, self._touched(before, self.active))
+                touched = self._touched(before, self.active)
+                if self._follow(self.active):
+                    touched = [name for name in HOOKS if name in touched or name in ("on_epoch_start", "on_batch_end")]
+                self._publish(owner, touched)
         _failures.log_disabled(failure)
         if overrides(callback, "on_exception"):
             spec = HOOKS[hook].argnames
@@ -324,3 +404,10 @@ def _policy(callback: BaseCallback) -> ErrorPolicy:
 
 def _published(owner: object) -> bool:
     return TRAIN_START in vars(owner)
+
+
+def _triggers() -> Any:
+    """The triggers' module, imported with the first callback that has a trigger."""
+    from . import triggers
+
+    return triggers

@@ -31,25 +31,32 @@ callback, the hook and where the training was, with the original exception as ``
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Union
 
 from . import _dispatch, _failures, _state
 from ._callback import BaseCallback, overrides
 from ._callback_list import CallbackList
+from ._dispatch import TRIGGER_ATTRIBUTE
 from ._failures import ErrorPolicy
 from ._hooktable import TRAIN_START, HookTable
 from ._registration import validate_callback, warn_misspelt_hooks
-from .exceptions import TrainingError
+from .exceptions import SaraError, TrainingError
 from .hookimpls import HookimplCallback
 from .hookspecs import HOOKS, Metrics
 from .messages import safe_repr
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Iterable, Iterator, Mapping
+
+    from .profiling import Timings
+    from .triggers import TriggerSpec
 
 
 __all__ = ["BaseCallback", "CallbackManager", "ConfigSource", "ErrorPolicy", "logger"]
+
+TRIGGERS_KEY = "sara.triggers"
+"""The entry of :meth:`CallbackManager.state_dict` that holds the triggers' counts (reserved: no callback's key)."""
 
 if TYPE_CHECKING:
     import logging
@@ -87,6 +94,8 @@ class CallbackManager:
 
     Args:
         callbacks: the callbacks, in the order their hooks are called.
+        profile: time every callback's hooks (see :mod:`~altametris.sara.core.profiling`); by default, when the
+            environment variable ``SARA_PROFILE`` is ``1``.
 
     Raises:
         TrainingError: when an item is not a :class:`BaseCallback` instance, or has no valid error policy.
@@ -106,10 +115,15 @@ class CallbackManager:
         CallbackManager(callbacks=[Recorder])
     """
 
-    def __init__(self, callbacks: Iterable[BaseCallback] | None = None) -> None:
+    def __init__(self, callbacks: Iterable[BaseCallback] | None = None, *, profile: bool | None = None) -> None:
         self._table = HookTable(self)
         self._callbacks: CallbackList[BaseCallback] = CallbackList(callbacks or (), self._table.changed)
         self._validate_callbacks()
+        if profile is None:
+            profile = bool(os.environ.get("SARA_PROFILE")) and _profiler().profiling_requested()
+        elif not isinstance(profile, bool):
+            raise TrainingError(f"CallbackManager(): profile: expected True or False, got {safe_repr(profile)}")
+        self._table.profiler = _profiler().Profiler() if profile else None
         self._table.update(validate=False, everything=True)
 
     @classmethod
@@ -119,7 +133,7 @@ class CallbackManager:
         Args:
             source: a mapping, or the path (``str`` or ``os.PathLike``) of a ``.toml``, ``.yaml``/``.yml`` or
                 ``.json`` file, whose ``callbacks`` key lists plugin names or ``{name, params, enabled, on_error}``
-                tables.
+                tables; a top-level ``profile = true`` turns timings on (see :meth:`profile`).
             allow_import_paths: also accept ``"module:Class"`` items that name no registered plugin. Off by
                 default: a config is data and names registered plugins only.
 
@@ -127,9 +141,11 @@ class CallbackManager:
             ConfigError: the file or mapping is malformed (the message names the file and the key).
             PluginError: a plugin is unknown, broken, or refuses its parameters.
         """
-        from .config import load_callbacks
+        from .config import load_callbacks, read_config
 
-        return cls(load_callbacks(source, allow_import_paths=allow_import_paths))
+        callbacks = load_callbacks(source, allow_import_paths=allow_import_paths)  # checks `profile` too
+        profile = read_config(source).get("profile")
+        return cls(callbacks, profile=profile)
 
     # -- the callback list -------------------------------------------------------------------------------------
 
@@ -143,6 +159,23 @@ class CallbackManager:
         with self._table.lock:
             self._callbacks = CallbackList(callbacks, self._table.changed)
             self._table.changed()
+
+    def profile(self, enabled: bool = True) -> None:
+        """Start (or, with ``False``, stop) timing every callback's hooks: see :attr:`timings`.
+
+        The dispatchers are built again, with a timing wrapper around each call when on, the usual ones when off.
+        """
+        self._table.profile(_profiler().Profiler() if enabled else None)
+
+    @property
+    def timings(self) -> Timings | None:
+        """What each callback's hooks cost so far, per callback and hook; ``None`` when timing is off.
+
+        See :mod:`~altametris.sara.core.profiling`: turned on by ``profile=True``, :meth:`profile`, a config's
+        ``profile = true`` or ``SARA_PROFILE=1``.
+        """
+        profiler = self._table.profiler
+        return None if profiler is None else profiler.timings()
 
     @property
     def disabled(self) -> tuple[BaseCallback, ...]:
@@ -162,15 +195,21 @@ class CallbackManager:
             validate_callback(callback, f"callbacks[{index}]")
             warn_misspelt_hooks(type(callback))
 
-    def add_callback(self, callback: BaseCallback, *, on_error: ErrorPolicy | None = None) -> None:
+    def add_callback(
+        self, callback: BaseCallback, *, on_error: ErrorPolicy | None = None, when: TriggerSpec | None = None
+    ) -> None:
         """Register ``callback`` after the others.
 
         Args:
             callback: the callback.
             on_error: its error policy, set as ``callback.on_error``; by default it keeps the one it has.
+            when: its :class:`~altametris.sara.core.triggers.Trigger` (or ``"100ba"``, ``"2ep"``, or a mapping of the
+                trigger's keys): its hooks run only when the trigger fires. By default it keeps the one its config
+                item gave, if any, and runs at every hook otherwise.
 
         Raises:
-            TrainingError: when ``callback`` is not a :class:`BaseCallback` instance, or ``on_error`` no policy.
+            TrainingError: when ``callback`` is not a :class:`BaseCallback` instance, ``on_error`` no policy, or
+                ``when`` no trigger (naming the key).
 
         Example:
             >>> class Flaky(BaseCallback):
@@ -183,14 +222,29 @@ class CallbackManager:
             (['Flaky'], 1)
         """
         validate_callback(callback, "add_callback()")
+        trigger = None
+        if when is not None:
+            try:
+                trigger = _triggers().Trigger.parse(when)
+            except SaraError as error:
+                raise TrainingError(f"add_callback(): {error}", callback=callback) from error
         if on_error is not None:
             _failures.set_policy(callback, on_error, "add_callback()")
+        if trigger is not None:
+            _triggers().set_trigger(callback, trigger)
         warn_misspelt_hooks(type(callback))
         with self._table.lock:  # checked above: the table takes it as it is (a direct change is checked there)
             list.append(self._callbacks, callback)
             self._table.update(validate=False)
 
-    def register(self, plugin: object, *, name: str | None = None, on_error: ErrorPolicy | None = None) -> BaseCallback:
+    def register(
+        self,
+        plugin: object,
+        *,
+        name: str | None = None,
+        on_error: ErrorPolicy | None = None,
+        when: TriggerSpec | None = None,
+    ) -> BaseCallback:
         """Register a callback, or a plain pluggy plugin (wrapped in a :class:`HookimplCallback`), after the others.
 
         This is pluggy's ``PluginManager.register``: a module, class or object whose functions carry the
@@ -200,6 +254,7 @@ class CallbackManager:
             plugin: a :class:`BaseCallback` instance, or a pluggy plugin.
             name: the pluggy plugin's name in messages and ``repr`` (its module or class name by default).
             on_error: its error policy, as for :meth:`add_callback`.
+            when: its trigger, as for :meth:`add_callback`.
 
         Returns:
             The registered callback (the wrapper, for a pluggy plugin).
@@ -209,7 +264,7 @@ class CallbackManager:
                 an argument the hookspec does not have), naming the plugin and the function.
         """
         callback = plugin if isinstance(plugin, BaseCallback) else HookimplCallback(plugin, name=name)
-        self.add_callback(callback, on_error=on_error)
+        self.add_callback(callback, on_error=on_error, when=when)
         return callback
 
     def remove_callback(self, callback: BaseCallback) -> None:
@@ -300,6 +355,8 @@ class CallbackManager:
     def on_train_start(self, **kwargs: Any) -> None:
         """Call ``on_train_start`` on every callback; this starts a run (see :attr:`BaseCallback.on_error`)."""
         self._table.start_run()
+        if self._table.profiler is not None:
+            self._table.profiler.train_starts(kwargs)
         self._table.dispatcher("on_train_start")(**kwargs)
 
     def on_train_end(self, **kwargs: Any) -> None:
@@ -342,7 +399,10 @@ class CallbackManager:
         Raises:
             StateError: when two stateful callbacks share a ``state_key``.
         """
-        return {key: callback.state_dict() for key, callback in _state.stateful(self._callbacks).items()}
+        state = {key: callback.state_dict() for key, callback in _state.stateful(self._callbacks).items()}
+        if self._table.clock.triggers:  # the triggers' counts: every 100th batch stays every 100th after a resume
+            state[TRIGGERS_KEY] = self._table.clock.state()
+        return state
 
     def load_state_dict(self, state_dict: Mapping[str, Mapping[str, Any]], *, strict: bool = True) -> None:
         """Give each stateful callback its saved state; callbacks absent from ``state_dict`` keep a fresh state.
@@ -354,7 +414,12 @@ class CallbackManager:
         Raises:
             StateError: for unclaimed entries (when ``strict``), or a callback that refuses its state.
         """
+        triggers = state_dict.get(TRIGGERS_KEY)
+        if triggers is not None:
+            state_dict = {key: value for key, value in state_dict.items() if key != TRIGGERS_KEY}
         _state.load(_state.stateful(self._callbacks), state_dict, strict=strict)
+        if triggers is not None and self._table.clock.triggers:
+            self._table.clock.load(triggers)
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy (pickle, copy, deepcopy) is a new manager over the same kind of list: it starts a new run, with its own
@@ -362,14 +427,31 @@ class CallbackManager:
         transient = {*HOOKS, TRAIN_START, "_table", "_callbacks"}
         state = {name: value for name, value in self.__dict__.items() if name not in transient}
         state["callbacks"] = list(self._callbacks)
+        state["profile"] = self._table.profiler is not None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         callbacks = state.pop("callbacks")
+        profile = state.pop("profile", False)
         self.__dict__.update(state)
         self._table = HookTable(self)
+        self._table.profiler = _profiler().Profiler() if profile else None
         self._callbacks = CallbackList(callbacks, self._table.changed)
         self._table.update(validate=False, everything=True)
+
+
+def _triggers() -> Any:
+    """The triggers' module, imported when a callback is first given a trigger."""
+    from . import triggers
+
+    return triggers
+
+
+def _profiler() -> Any:
+    """The timings' module, imported when a manager first turns timings on: opt-in, it costs nothing otherwise."""
+    from . import profiling
+
+    return profiling
 
 
 def _named(callback: object) -> str:
@@ -378,4 +460,8 @@ def _named(callback: object) -> str:
         policy = getattr(callback, "on_error", "raise")
     except Exception:  # a property that raises: refused at the next hook call, shown here
         policy = "<unreadable>"
-    return type(callback).__name__ + ("" if policy == "raise" else f"(on_error={safe_repr(policy)})")
+    shown = [] if policy == "raise" else [f"on_error={safe_repr(policy)}"]
+    trigger = getattr(callback, "__dict__", {}).get(TRIGGER_ATTRIBUTE)
+    if trigger is not None:
+        shown.append(f"when={str(trigger)!r}")
+    return type(callback).__name__ + (f"({', '.join(shown)})" if shown else "")

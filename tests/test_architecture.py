@@ -38,6 +38,10 @@ UPWARD = {
 IN_FUNCTIONS = {
     **UPWARD,
     (f"{CORE}.cli", f"{CORE}.cli.demo"): "the demo's training imports csv, json and logging: only when it runs",
+    (f"{CORE}.base_callback", f"{CORE}.profiling"): "timings are opt-in: a manager imports the profiler when it turns "
+    "them on, so that `import altametris.sara.core` does not pay for it",
+    (f"{CORE}.base_callback", f"{CORE}.triggers"): "triggers are opt-in: imported with the first `when=`",
+    (f"{CORE}._hooktable", f"{CORE}.triggers"): "a manager loads the triggers' clock with its first triggered callback",
     (f"{CORE}.testing._pytest_plugin", f"{CORE}.testing"): "the pytest plugin is loaded into every pytest run of an "
     "environment that has SARA: it imports the kit when a test asks for a fixture",
 }

@@ -36,6 +36,7 @@ from ..control import Preempted
 from ..discovery import GROUP, _check_name, _describe, available_plugins, find_plugin
 from ..exceptions import SaraError
 from ..messages import describe_error, plain_text, safe_repr
+from ..triggers import TRIGGER_KEYS, trigger_of
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -131,7 +132,12 @@ def _show(args: argparse.Namespace) -> int:
         _out("hooks: unknown until built (a factory that needs parameters)")
     else:
         _out(f"hooks: {', '.join(hooks) if hooks else 'none'}")
+    _out(f"when: every hook, unless its config item sets when = {_WHEN_EXAMPLE} (keys: {', '.join(TRIGGER_KEYS)})")
     return 0
+
+
+_WHEN_EXAMPLE = '"100ba" or { every_n_epochs = 2, from_epoch = 5 }'
+"""How ``show`` tells that any plugin's item may carry a trigger."""
 
 
 # -- check -----------------------------------------------------------------------------------------------------------
@@ -177,12 +183,15 @@ def _summary(names: Sequence[str]) -> str:
 
 
 def _with_policy(name: str, callback: BaseCallback) -> str:
-    """``name``, with the error policy and state key its item set: ``"csv_logger (on_error=warn)"``."""
+    """``name``, with the error policy, state key and trigger its item set: ``"csv_logger (on_error=warn)"``."""
     policy = policy_of(callback)
     shown = [] if policy == "raise" else [f"on_error={policy}"]
     key = _state.configured_key(callback)
     if key is not None:
         shown.append(f"state_key={key}")
+    trigger = trigger_of(callback)
+    if trigger is not None:
+        shown.append(f"when: {trigger}")
     return f"{name} ({', '.join(shown)})" if shown else name
 
 
@@ -218,7 +227,7 @@ def _demo(args: argparse.Namespace) -> int:
     keys = ("config", "epochs", "output", "resume")
     options = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
     try:
-        run_demo(**options, stream=sys.stdout)
+        run_demo(**options, profile=args.profile or None, stream=sys.stdout)
     except Preempted as preempted:  # run_demo printed how to resume
         return int(preempted.code) if isinstance(preempted.code, int) else 143
     return 0
@@ -281,6 +290,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--resume", metavar="RUN_DIR", help="continue a stopped, killed or preempted run in place, with its own config"
+    )
+    demo.add_argument(
+        "--profile",
+        action="store_true",
+        help="time every callback's hooks: print the table at the end, write timings.json into the run folder",
     )
     return parser
 

@@ -70,6 +70,7 @@ def run_demo(
     epochs: int | None = None,
     output: str | os.PathLike[str] | None = None,
     resume: str | os.PathLike[str] | None = None,
+    profile: bool | None = None,
     stream: TextIO,
 ) -> pathlib.Path:
     """Train the demo model with the callbacks of ``config`` and print what happened, and where it is, to ``stream``.
@@ -80,6 +81,8 @@ def run_demo(
         output: the run folder, new or empty; ``runs/<timestamp>`` under the current directory by default.
         resume: a run folder to continue in place, from its ``state.json`` and with its own config (``config``,
             ``epochs`` and ``output`` are then refused).
+        profile: time every callback's hooks, print the table at the end and write ``timings.json`` into the run
+            folder; by default, as the config's top-level ``profile`` key or ``SARA_PROFILE`` say.
         stream: where to print (the progress bar's ``"stdout"`` goes there too while the demo runs).
 
     Returns:
@@ -93,7 +96,8 @@ def run_demo(
         Preempted: SIGTERM stopped the run (after the message saying how to resume it was printed).
     """
     raw, shown, settings, snapshot = _load_run(config, epochs, output, resume)
-    manager = CallbackManager(load_callbacks(raw, origin=None if snapshot is None and config is None else shown))
+    callbacks = load_callbacks(raw, origin=None if snapshot is None and config is None else shown)
+    manager = CallbackManager(callbacks, profile=profile if profile is not None else raw.get("profile"))
     names = [
         _item_name(item) for item in raw["callbacks"] if not (isinstance(item, dict) and item.get("enabled") is False)
     ]
@@ -151,6 +155,7 @@ def run_demo(
     seconds = time.perf_counter() - started
 
     _print_end(stream, result=result, start_epoch=start_epoch, seconds=seconds, model=model, run_dir=run_dir)
+    _print_timings(stream, manager)
     if config is None and resume is None:
         print("\nNext: write this config to a file of your own, change its callbacks", file=stream)
         print("(sara-callbacks list shows them all), and run it:", file=stream)
@@ -196,6 +201,13 @@ def _print_intro(
     print(f"Callbacks from {shown}, by name: {', '.join(names) or 'none'}", file=stream)
     batches = (train + int(settings["batch_size"]) - 1) // int(settings["batch_size"])
     print(f"Up to {int(settings['epochs'])} epochs of {batches} batches.\n", file=stream)
+
+
+def _print_timings(stream: TextIO, manager: CallbackManager) -> None:
+    """The callbacks' timings, when they were measured (``--profile``)."""
+    timings = manager.timings
+    if timings is not None:
+        print(f"\n{timings.table()}", file=stream)
 
 
 def _print_end(

@@ -13,10 +13,12 @@ The callbacks are built in list order; only the plugins named (and enabled) are 
 callback's error policy (``"raise"``, the default, ``"warn"`` or ``"disable"``: see
 :attr:`~altametris.sara.core.base_callback.BaseCallback.on_error`). ``state_key`` files a stateful callback's saved
 state under that key (two ``early_stopping`` items on one monitor need one): two stateful callbacks with one key are
-refused, naming both items. A config is data: it names
+refused, naming both items. ``when`` says when the callback runs (``when = "100ba"``, ``when = { every_n_epochs = 2,
+from_epoch = 4 }``: see :mod:`~altametris.sara.core.triggers`). A config is data: it names
 registered plugins only, unless the caller passes ``allow_import_paths=True``, which also accepts ``"module:Class"``
 (a ``BaseCallback`` subclass: a function named that way would be called with the params, so it is refused).
-YAML is read with ``yaml.safe_load`` only. Other top-level keys are left to the trainer.
+YAML is read with ``yaml.safe_load`` only. A top-level ``profile = true`` turns the callbacks' timings on
+(:mod:`~altametris.sara.core.profiling`); other top-level keys are left to the trainer.
 
 Every error names the file and the place of the bad item, e.g.
 ``train.toml: callbacks[2].params: expected a table, got list``.
@@ -53,6 +55,7 @@ from .._registration import validate_callback
 from ..discovery import _signature
 from ..exceptions import ConfigError, PluginParameterError, PluginTypeError, SaraError
 from ..messages import VALUE_LIMIT, close_matches, safe_repr
+from ..triggers import set_trigger
 from ._files import SUPPORTED_EXTENSIONS, check_size, config_error, located, read_file, type_word
 from ._items import ITEM_KEYS, Item, key_part, parse_item
 
@@ -221,10 +224,14 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool, or
     try:
         content, shown = _content(source)
         shown = origin if shown is None else shown
-        items = _top_level(content, shown)["callbacks"]
+        top = _top_level(content, shown)
+        items = top["callbacks"]
     except ConfigError as error:
         report(error)
         return ConfigReport(tuple(found), (), (), ())
+    profile = top.get("profile")
+    if profile is not None and not isinstance(profile, bool):
+        report(config_error(shown, "profile", f"expected true or false, got {type_word(profile)} {safe_repr(profile)}"))
     callbacks: list[BaseCallback] = []
     names: list[str] = []
     disabled: list[str] = []
@@ -290,6 +297,8 @@ def _build(  # noqa: PLR0911 - one early return per kind of problem, each report
     except SaraError as error:
         report(_locate(error, shown, item.where))
         return None
+    if item.when is not None:
+        set_trigger(callback, item.when)
     return callback if _set_state_key(callback, item, shown, report) else None
 
 

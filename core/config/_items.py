@@ -11,16 +11,18 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from .. import _state
 from .._failures import ERROR_POLICIES, policy_problem
+from ..exceptions import ConfigError
 from ..messages import VALUE_LIMIT, did_you_mean, safe_repr
+from ..triggers import Trigger
 from ._files import config_error, type_word
 
 if TYPE_CHECKING:
     from .._failures import ErrorPolicy
-    from ..exceptions import ConfigError, SaraError
+    from ..exceptions import SaraError
 
 __all__: list[str] = []
 
-ITEM_KEYS = ("name", "params", "enabled", "on_error", "state_key")
+ITEM_KEYS = ("name", "params", "enabled", "on_error", "state_key", "when")
 """The keys of a callback's table in a config."""
 
 
@@ -32,6 +34,7 @@ class Item(NamedTuple):
     enabled: bool
     on_error: ErrorPolicy | None = None
     state_key: str | None = None
+    when: Trigger | None = None
 
 
 def parse_item(value: object, where: str, shown: str | None, report: Callable[[SaraError], None]) -> Item | None:
@@ -87,11 +90,14 @@ def parse_item(value: object, where: str, shown: str | None, report: Callable[[S
         found.append(
             config_error(shown, f"{where}.state_key", f"{key_problem}, got {safe_repr(state_key, VALUE_LIMIT)}")
         )
+    trigger, trigger_error = _check_trigger(value["when"], where, shown) if "when" in value else (None, None)
+    if trigger_error is not None:
+        found.append(trigger_error)
     for problem in found:
         report(problem)
     if found:
         return None
-    return Item(where, f"{where}.name", name, params, enabled, on_error, state_key)  # type: ignore[arg-type]
+    return Item(where, f"{where}.name", name, params, enabled, on_error, state_key, trigger)  # type: ignore[arg-type]
 
 
 def _unknown_keys(item: Mapping[Any, object], where: str, shown: str | None) -> list[ConfigError]:
@@ -120,6 +126,16 @@ def _under_params(key: str, item: Mapping[Any, object]) -> str:
         f"if it is a parameter of the plugin, write it under 'params': "
         f"{{ {shown}params = {{ {key} = ... }} }} (YAML: params: {{{key}: ...}}); "
     )
+
+
+def _check_trigger(value: object, where: str, shown: str | None) -> tuple[Trigger | None, ConfigError | None]:
+    """The item's trigger, or the error that names its key (``callbacks[2].when.every_n_batches: ...``)."""
+    try:
+        return Trigger.parse(value), None  # type: ignore[arg-type]
+    except ConfigError as error:
+        text = str(error)
+        key = error.key or "when"
+        return None, config_error(shown, f"{where}.{key}", text[len(key) + 2 :] if text.startswith(key) else text)
 
 
 def _check_policy(value: object, key: str, shown: str | None) -> ConfigError | None:
