@@ -286,8 +286,18 @@ def summary(report: Report) -> str:
     return "\n".join(lines)
 
 
+PLOTS = Path("_static") / "benchmarks"
+"""Where the plots go, relative to each Markdown file written: the page refers to them by this relative path."""
+
+
 def write(report: Report, out_dir: Path, markdown: Path | None) -> str:
-    """Write the report as JSON and Markdown into ``out_dir`` (and the Markdown to ``markdown``); return it."""
+    """Write the report as JSON and Markdown into ``out_dir`` (and the Markdown to ``markdown``); return it.
+
+    The plots (SVG) are written beside each Markdown file, in ``_static/benchmarks/`` (``docs/_static/benchmarks/``
+    for ``--markdown docs/benchmarks.md``), where the page's images point.
+    """
+    from ._plots import figures
+
     out_dir.mkdir(parents=True, exist_ok=True)
     data = {
         "machine": report.machine,
@@ -296,10 +306,16 @@ def write(report: Report, out_dir: Path, markdown: Path | None) -> str:
         "rows": [asdict(row) for row in report.rows],
     }
     (out_dir / "benchmarks.json").write_text(json.dumps(data, indent=2) + "\n")
-    text = to_markdown(report)
-    (out_dir / "benchmarks.md").write_text(text)
-    if markdown is not None:
-        markdown.write_text(text)
+    drawn = figures(report.rows)
+    plots = {f"{PLOTS.as_posix()}/{name}.svg": title for name, (title, _) in drawn.items()}
+    text = to_markdown(report, plots)
+    for page in (out_dir / "benchmarks.md", *([markdown] if markdown is not None else [])):
+        folder = page.parent / PLOTS
+        if drawn:
+            folder.mkdir(parents=True, exist_ok=True)
+        for name, (_, svg) in drawn.items():
+            (folder / f"{name}.svg").write_text(svg)
+        page.write_text(text)
     return text
 
 
@@ -308,7 +324,52 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def to_markdown(report: Report) -> str:
+def _ratio(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.2f}"
+
+
+SHOWN = 3
+"""How many of a target's missed cases the summary names (the tables below name them all)."""
+
+
+def summary_table(report: Report) -> list[str]:
+    """One row per target of each family (a target shared by several cases once): its ratios and whether it is met.
+
+    A target is a contender, a baseline and a bound; the row gives the range of its ratios over the cases, how many
+    cases met it, and names each case that missed it.
+    """
+    groups: dict[tuple[str, str, str, float], list[Verdict]] = {}
+    for verdict in report.verdicts:
+        groups.setdefault((verdict.family, verdict.contender, verdict.baseline, verdict.target), []).append(verdict)
+    lines = ["| family | target | cases | ratio (best rounds) | met |", "| --- | --- | ---: | --- | --- |"]
+    for (family, contender, baseline, target), verdicts in groups.items():
+        ratios = sorted(verdict.ratio for verdict in verdicts if verdict.ratio is not None)
+        if not ratios:
+            ratio = "not measured"
+        elif len(ratios) == 1 or ratios[0] == ratios[-1]:
+            ratio = _ratio(ratios[0])
+        else:
+            ratio = f"{ratios[0]:.2f} to {ratios[-1]:.2f}"
+        judged = [verdict for verdict in verdicts if verdict.met is not None]
+        missed = [verdict for verdict in judged if not verdict.met]
+        if not judged:
+            met = "not measured"
+        elif missed:
+            named = "; ".join(f"{_cell(verdict.case)} ({_ratio(verdict.ratio)})" for verdict in missed[:SHOWN])
+            more = f"; and {len(missed) - SHOWN} more, below" if len(missed) > SHOWN else ""
+            met = f"**no**, met by {len(judged) - len(missed)} of {len(judged)}; missed by {named}{more}"
+        else:
+            met = "yes" if len(judged) == 1 else f"yes, all {len(judged)}"
+        slack = "" if report.budget.slack == 1 else f" (x{report.budget.slack:g})"
+        lines.append(
+            f"| {_cell(family)} | {_cell(contender)} / {_cell(baseline)} <= {target:g}{slack} | {len(verdicts)} | "
+            f"{ratio} | {met} |"
+        )
+    return lines
+
+
+def to_markdown(report: Report, plots: dict[str, str] | None = None) -> str:
+    """The page: a summary of every target, the plots (``{relative path: title}``), then every case's table."""
     judged = [verdict for verdict in report.verdicts if verdict.met is not None]
     missed = report.missed
     lines = [
@@ -326,7 +387,16 @@ def to_markdown(report: Report) -> str:
         f"**{len(judged) - len(missed)} of {len(judged)} targets met, {len(missed)} missed** "
         f"({'quick pass' if report.budget.quick else 'full run'}: {report.budget.rounds} rounds).",
         "",
+        "## Summary",
+        "",
+        "Each target once, with the range of its ratios over the cases it judges; every case is in the tables below.",
+        "",
+        *summary_table(report),
+        "",
     ]
+    if plots:
+        lines += ["## Plots", "", "Each point is a contender's best round; both axes are logarithmic.", ""]
+        lines += [f"![{title}]({path})\n" for path, title in plots.items()]
     families: dict[str, None] = dict.fromkeys(verdict.family for verdict in report.verdicts)
     for family in families:
         verdicts = [verdict for verdict in report.verdicts if verdict.family == family]

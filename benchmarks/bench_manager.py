@@ -3,7 +3,8 @@
 Targets (issue 12), each a ratio measured side by side in one run:
 
 * steady ``on_batch_end`` with context keywords, at N = 1, 5, 20, 100 and 1,000 callbacks: at most 1.1x a
-  hand-written loop over the same bound methods;
+  hand-written loop over the same bound methods (pluggy and a naive ``getattr`` manager are timed beside them, without
+  a target, for the plot of the benchmarks page);
 * the first call after a change at N = 100 callbacks that override every hook (one change, then one hook call):
   at most 100x one steady call at that size;
 * a batch (``on_batch_start`` and ``on_batch_end``) of a training whose callback adds a one-shot callback that removes
@@ -27,6 +28,7 @@ from altametris.sara.core.base_callback import BaseCallback, CallbackManager
 from altametris.sara.core.hookspecs import HOOKS
 
 from ._harness import Budget, Case, Measured, Samples, Target, timed
+from .bench_dispatch import NaiveManager, _pluggy
 
 STEADY, CHANGE, CHURN, MEMORY, TRIGGERED, PROFILED = 1.1, 100.0, 10.0, 1.0, 1.1, 2.0
 
@@ -71,9 +73,22 @@ def _steady(count: int) -> Case:
             for method in methods:
                 method(batch, metrics, **kwargs)
 
-        namespace = {"manager": CallbackManager(callbacks), "loop": loop, "met": {"loss": 0.5}, "c": None}
+        namespace = {
+            "manager": CallbackManager(callbacks),
+            "loop": loop,
+            "naive": NaiveManager(callbacks),
+            "hook": _pluggy(count),
+            "met": {"loss": 0.5},
+            "c": None,
+        }
         return timed(
-            {"sara": "manager.on_batch_end(1, met, control=c)", "hand-written loop": "loop(1, met, control=c)"},
+            {
+                "sara": "manager.on_batch_end(1, met, control=c)",
+                "hand-written loop": "loop(1, met, control=c)",
+                # No target: drawn beside the others on the benchmarks page (pluggy's hook takes no context keyword).
+                "pluggy pm.hook": "hook.on_batch_end(batch=1, metrics=met)",
+                "naive getattr manager": "naive.on_batch_end(1, met, control=c)",
+            },
             namespace,
             budget,
         )
