@@ -76,7 +76,11 @@ FIGURES = (
         "time per call (us, best round)",
         (
             Source("manager", r"steady on_batch_end, (\d+) callbacks?, context keywords", _DISPATCH_CONTENDERS),
-            Source("dispatch", r"on_batch_end, (\d+) callbacks, overriding, `\*\*kwargs`, context call", _DISPATCH_CONTENDERS),
+            Source(
+                "dispatch",
+                r"on_batch_end, (\d+) callbacks, overriding, `\*\*kwargs`, context call",
+                _DISPATCH_CONTENDERS,
+            ),
         ),
     ),
     Figure(

@@ -10,12 +10,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # ``benchmarks`` is a folder of the repository, not part of the distribution
 
 from benchmarks import run  # noqa: E402
-from benchmarks._harness import QUICK, Budget, Case, Measured, Samples, Target, timed  # noqa: E402
+from benchmarks._harness import (  # noqa: E402
+    QUICK,
+    Budget,
+    Case,
+    Measured,
+    Report,
+    Row,
+    Samples,
+    Target,
+    Verdict,
+    summary_table,
+    timed,
+    to_markdown,
+)
+from benchmarks._plots import figures  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -24,6 +39,7 @@ if TYPE_CHECKING:
 
 TINY = Budget(rounds=3, sample_seconds=0.002, repeats=2)
 STATEMENTS = {"cheap": "pass", "dear": "for i in range(3000): i + i"}
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _case(ratio: float, explain: Callable[[Measured, Target], str] | None = None) -> Case:
@@ -86,3 +102,131 @@ def test_a_target_whose_contender_is_not_installed_is_neither_met_nor_missed() -
 
     verdict = judge(_case(1.0), {"cheap": [1.0]}, FULL)[0]
     assert (verdict.met, verdict.ratio) == (None, None)
+
+
+# -- the page: a summary of every target, then plots ---------------------------------------------------------------
+
+
+def _report() -> Report:
+    """A report of three families, as a run writes it: one target met everywhere, one missed once, one unmeasured."""
+    report = Report(machine={"python": "3.x"}, budget=Budget())
+    for size, loop in ((1, 0.5), (10, 3.0), (100, 30.0)):
+        case = f"steady on_batch_end, {size} callback{'s' if size != 1 else ''}, context keywords"
+        for contender, best in (("sara", loop * 0.9), ("hand-written loop", loop), ("pluggy pm.hook", loop * 2)):
+            report.rows.append(Row("manager", case, contender, best, best * 1.1, "us"))
+        report.rows.append(Row("manager", case, "naive getattr manager", loop * 1.2, loop * 1.3, "us"))
+        report.verdicts.append(Verdict("manager", case, "sara", "hand-written loop", 1.1, 1.1, 0.9, 0.9, True))
+    for size, sara in ((50, 40_000.0), (500, 60_000.0)):
+        case = f"{size} distributions, operation in a fresh process"
+        for contender, best in (("sara from_config (list + load 5)", sara), ("bare entry_points(group=)", 35_000.0)):
+            report.rows.append(Row("discovery", case, contender, best, best, "us"))
+        ratio = sara / 35_000.0
+        met = ratio <= 1.15
+        report.verdicts.append(
+            Verdict(
+                "discovery",
+                case,
+                "sara from_config (list + load 5)",
+                "bare entry_points(group=)",
+                1.15,
+                1.15,
+                ratio,
+                ratio,
+                met,
+                "" if met else "imports its config modules",
+            )
+        )
+    report.verdicts.append(Verdict("import", "import time", "import sara", "import pluggy", 1.5, 1.5, None, None, None))
+    return report
+
+
+def test_the_page_opens_with_a_summary_that_lists_every_target_with_its_ratios_and_verdict() -> None:
+    page = to_markdown(_report())
+    summary = page.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    header, _rule, *rows = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert header == "| family | target | cases | ratio (best rounds) | met |"
+    assert rows == [
+        "| manager | sara / hand-written loop <= 1.1 | 3 | 0.90 | yes, all 3 |",
+        "| discovery | sara from_config (list + load 5) / bare entry_points(group=) <= 1.15 | 2 | 1.14 to 1.71 | "
+        "**no**, met by 1 of 2; missed by 500 distributions, operation in a fresh process (1.71) |",
+        "| import | import sara / import pluggy <= 1.5 | 1 | not measured | not measured |",
+    ]
+    assert page.index("## Summary") < page.index("## manager")  # the full tables follow the summary
+    assert "| 500 distributions, operation in a fresh process | sara from_config" in page
+
+
+def test_the_summary_names_a_few_missed_cases_and_counts_the_rest() -> None:
+    report = Report(budget=Budget())
+    for index in range(5):
+        report.verdicts.append(Verdict("f", f"case {index}", "a", "b", 1.0, 1.0, 2.0, 2.0, False, "why"))
+    (row,) = [line for line in summary_table(report) if line.startswith("| f ")]
+    assert "missed by case 0 (2.00); case 1 (2.00); case 2 (2.00); and 2 more, below |" in row
+
+
+def _svg(text: str) -> ElementTree.Element:
+    return ElementTree.fromstring(text)
+
+
+def test_each_plot_is_well_formed_svg_with_one_line_per_contender_titled_labelled_and_in_the_legend() -> None:
+    drawn = figures(_report().rows)
+    assert sorted(drawn) == ["discovery", "dispatch"]
+    title, text = drawn["dispatch"]
+    svg = _svg(text)
+    assert svg.tag == f"{SVG}svg"
+    groups = [group for group in svg.iter(f"{SVG}g") if group.get("class") == "series"]
+    labels = [group.get("data-label") for group in groups]
+    assert labels == ["SARA CallbackManager", "hand-written loop", "pluggy pm.hook", "naive getattr manager"]
+    for group in groups:
+        (line,) = group.iter(f"{SVG}polyline")
+        assert len(line.get("points", "").split()) == 3  # one point per number of callbacks
+    texts = [element.text for element in svg.iter(f"{SVG}text")]
+    assert title in texts
+    assert all(label in texts for label in labels)  # the legend
+    assert "callbacks overriding the hook (log)" in texts
+    assert {"1", "10", "100"} <= set(texts)  # the x ticks are the measured sizes
+    discovery = _svg(drawn["discovery"][1])
+    assert [group.get("data-label") for group in discovery.iter(f"{SVG}g") if group.get("class") == "series"] == [
+        "SARA from_config",
+        "bare entry_points (loads none)",
+    ]
+
+
+def test_a_plot_puts_every_point_inside_its_axes_and_a_slower_contender_higher() -> None:
+    svg = _svg(figures(_report().rows)["dispatch"][1])
+    frame = next(rect for rect in svg.iter(f"{SVG}rect") if rect.get("fill") == "none")
+    left, top = float(frame.get("x", "")), float(frame.get("y", ""))
+    right, bottom = left + float(frame.get("width", "")), top + float(frame.get("height", ""))
+    lines = {}
+    for group in svg.iter(f"{SVG}g"):
+        (line,) = group.iter(f"{SVG}polyline")
+        points = [tuple(map(float, point.split(","))) for point in line.get("points", "").split()]
+        assert all(left < x < right and top < y < bottom for x, y in points)
+        assert [x for x, _ in points] == sorted(x for x, _ in points)
+        lines[group.get("data-label")] = points
+    # SVG's y grows downwards: pluggy (twice the loop) is drawn above the loop at every size, and costs grow with size
+    assert all(p[1] < h[1] for p, h in zip(lines["pluggy pm.hook"], lines["hand-written loop"]))
+    assert [y for _, y in lines["hand-written loop"]] == sorted(
+        (y for _, y in lines["hand-written loop"]), reverse=True
+    )
+
+
+def test_the_run_writes_the_plots_beside_the_markdown_and_the_page_refers_to_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def measure(budget: Budget) -> Samples:
+        return {"sara": [1.0, 1.1], "hand-written loop": [1.0], "pluggy pm.hook": [2.0], "naive getattr manager": [1.5]}
+
+    def size(count: int) -> Case:
+        name = f"steady on_batch_end, {count} callbacks, context keywords"
+        return Case("manager", name, measure, (Target("sara", "hand-written loop", 1.1),))
+
+    monkeypatch.setattr(run, "FAMILIES", {"manager": _family(size(5), size(50))})
+    monkeypatch.setattr(run, "FULL", TINY)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    assert run.main(["--out", str(tmp_path / "out"), "--markdown", str(docs / "benchmarks.md")]) == 0
+    page = (docs / "benchmarks.md").read_text()
+    assert "![One on_batch_end call, by number of callbacks](_static/benchmarks/dispatch.svg)" in page
+    assert _svg((docs / "_static" / "benchmarks" / "dispatch.svg").read_text()).tag == f"{SVG}svg"
+    assert not (docs / "_static" / "benchmarks" / "discovery.svg").exists()  # no discovery family, no plot
+    assert (tmp_path / "out" / "_static" / "benchmarks" / "dispatch.svg").is_file()  # beside the copy in --out
