@@ -6,6 +6,10 @@ CI runs). The ``trackers`` family needs the ``mlflow`` and ``tensorboard`` extra
 (``--only trackers``, as ``tox -e bench-trackers`` does); the ``bridges`` family needs torch and the frameworks
 (``--only bridges``, ``tox -e bench-bridges``). The exit status is 1 when a target is missed (in the quick
 pass: when a ratio exceeds twice its target), and the summary names each missed target with its reason.
+
+The Markdown opens with a summary (each target once, its ratios, met or not), then plots of dispatch and discovery
+(SVG, written into ``_static/benchmarks/`` beside each Markdown file: ``docs/_static/benchmarks/`` for
+``--markdown docs/benchmarks.md``), then every case's table.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slack", type=float, default=None, help="bound = slack x target (1 by default, 2 in --quick)")
     parser.add_argument("--only", default=",".join(FAMILIES), help="comma-separated families to run")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for JSON and Markdown")
-    parser.add_argument("--markdown", type=Path, default=None, help="also write the Markdown tables here")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the Markdown here (plots beside it)")
     args = parser.parse_args(argv)
     budget = QUICK if args.quick else FULL
     if args.slack is not None:
