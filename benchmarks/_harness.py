@@ -354,12 +354,14 @@ def summary_table(report: Report) -> list[str]:
         missed = [verdict for verdict in judged if not verdict.met]
         if not judged:
             met = "not measured"
+        elif len(judged) == 1:
+            met = "yes" if judged[0].met else f"**no**: {_cell(judged[0].case)}"
         elif missed:
             named = "; ".join(f"{_cell(verdict.case)} ({_ratio(verdict.ratio)})" for verdict in missed[:SHOWN])
             more = f"; and {len(missed) - SHOWN} more, below" if len(missed) > SHOWN else ""
             met = f"**no**, met by {len(judged) - len(missed)} of {len(judged)}; missed by {named}{more}"
         else:
-            met = "yes" if len(judged) == 1 else f"yes, all {len(judged)}"
+            met = f"yes, all {len(judged)}"
         slack = "" if report.budget.slack == 1 else f" (x{report.budget.slack:g})"
         lines.append(
             f"| {_cell(family)} | {_cell(contender)} / {_cell(baseline)} <= {target:g}{slack} | {len(verdicts)} | "

@@ -197,13 +197,14 @@ def chart(title: str, x_label: str, y_label: str, lines: Sequence[Series]) -> st
         f'<text transform="translate(18 {(TOP + bottom) / 2:.0f}) rotate(-90)" text-anchor="middle">'
         f"{escape(y_label)} (log)</text>",
     ]
-    for index, line in enumerate(lines):
-        color, marker = COLORS[index % len(COLORS)], MARKERS[index % len(MARKERS)]
+    styles = [(COLORS[index % len(COLORS)], MARKERS[index % len(MARKERS)]) for index in range(len(lines))]
+    for line, (color, marker) in reversed(list(zip(lines, styles))):  # the first series (SARA) drawn last, on top
         points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in line.points)
         parts.append(f'<g class="series" data-label={quoteattr(line.label)}>')
         parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/>')
         parts += [_marker(marker, px(x), py(y), color) for x, y in line.points]
         parts.append("</g>")
+    for index, (line, (color, marker)) in enumerate(zip(lines, styles)):
         legend_y = TOP + 10 + index * 22
         parts.append(
             f'<line x1="{right + 16}" y1="{legend_y}" x2="{right + 40}" y2="{legend_y}" stroke="{color}" '

@@ -7,6 +7,7 @@ are certain on any machine; the real cases live in ``benchmarks/`` and run under
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -175,7 +176,8 @@ def test_each_plot_is_well_formed_svg_with_one_line_per_contender_titled_labelle
     assert svg.tag == f"{SVG}svg"
     groups = [group for group in svg.iter(f"{SVG}g") if group.get("class") == "series"]
     labels = [group.get("data-label") for group in groups]
-    assert labels == ["SARA CallbackManager", "hand-written loop", "pluggy pm.hook", "naive getattr manager"]
+    # the first contender (SARA) is drawn last, over the others
+    assert labels == ["naive getattr manager", "pluggy pm.hook", "hand-written loop", "SARA CallbackManager"]
     for group in groups:
         (line,) = group.iter(f"{SVG}polyline")
         assert len(line.get("points", "").split()) == 3  # one point per number of callbacks
@@ -186,8 +188,8 @@ def test_each_plot_is_well_formed_svg_with_one_line_per_contender_titled_labelle
     assert {"1", "10", "100"} <= set(texts)  # the x ticks are the measured sizes
     discovery = _svg(drawn["discovery"][1])
     assert [group.get("data-label") for group in discovery.iter(f"{SVG}g") if group.get("class") == "series"] == [
-        "SARA from_config",
         "bare entry_points (loads none)",
+        "SARA from_config",
     ]
 
 
@@ -230,3 +232,14 @@ def test_the_run_writes_the_plots_beside_the_markdown_and_the_page_refers_to_the
     assert _svg((docs / "_static" / "benchmarks" / "dispatch.svg").read_text()).tag == f"{SVG}svg"
     assert not (docs / "_static" / "benchmarks" / "discovery.svg").exists()  # no discovery family, no plot
     assert (tmp_path / "out" / "_static" / "benchmarks" / "dispatch.svg").is_file()  # beside the copy in --out
+
+
+def test_the_published_page_leads_with_its_summary_and_shows_the_plots_the_run_drew() -> None:
+    docs = ROOT / "docs"
+    page = (docs / "benchmarks.md").read_text()
+    assert page.index("## Summary") < page.index("## Plots") < page.index("## dispatch")
+    images = re.findall(r"!\[[^\]]+\]\(([^)]+\.svg)\)", page)
+    assert sorted(images) == ["_static/benchmarks/discovery.svg", "_static/benchmarks/dispatch.svg"]
+    for image in images:
+        svg = _svg((docs / image).read_text())
+        assert len(list(svg.iter(f"{SVG}polyline"))) >= 4
