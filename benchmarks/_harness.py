@@ -336,7 +336,7 @@ def summary_table(report: Report) -> list[str]:
     """One row per target of each family (a target shared by several cases once): its ratios and whether it is met.
 
     A target is a contender, a baseline and a bound; the row gives the range of its ratios over the cases, how many
-    cases met it, and names each case that missed it.
+    cases met it, and names the first ``SHOWN`` cases that missed it (the tables that follow name every one).
     """
     groups: dict[tuple[str, str, str, float], list[Verdict]] = {}
     for verdict in report.verdicts:
