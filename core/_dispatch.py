@@ -136,6 +136,35 @@ def shape_of(method: HookFunction) -> Shape:
     return shape
 
 
+def _loop(
+    table: tuple[Kind, ...],
+    variant: str,
+    timed: bool,
+    handler: str,
+    timing: list[str],
+    *,
+    context: bool,
+    indent: str,
+) -> list[str]:
+    """The lines of a dispatcher's loop over its entries, the calls with or without the context keywords."""
+
+    def call(kind: Kind) -> str:
+        return f"call({(kind if context else kind._replace(context=False)).arguments()})"
+
+    lines = [f"        for call{', kind' if variant == 'mixed' else ''}{', record' if timed else ''} in entries:"]
+    lines.append("            try:")
+    if variant == "mixed":
+        for index, kind in enumerate(table):
+            lines += [
+                f"                {'if' if index == 0 else 'elif'} kind == {index}:",
+                f"                    {call(kind)}",
+            ]
+    else:
+        lines.append(f"                {call(table[int(variant)])}")
+    lines += [*handler.split("\n"), *(timing if timed else [])]
+    return [indent + line for line in lines]
+
+
 @functools.cache  # bounded: hooks x (kinds + 2) x 2 x 2
 def _generate(hook: HookSpec, variant: str, clocked: bool = False, timed: bool = False) -> Callable[..., HookFunction]:
     """The ``make(entries, handle, position, clock)`` factory of ``hook``'s dispatcher for one variant, compiled once.
@@ -172,23 +201,20 @@ def _generate(hook: HookSpec, variant: str, clocked: bool = False, timed: bool =
             ]
     if variant == "empty":
         lines.append("        pass")
-    elif variant == "mixed":
-        if timed:
-            lines += ["        calls[0] += 1", "        start = perf_counter()"]
-        lines += [f"        for call, kind{', record' if timed else ''} in entries:", "            try:"]
-        for index, kind in enumerate(table):
-            lines += [f"                {'if' if index == 0 else 'elif'} kind == {index}:"]
-            lines += [f"                    call({kind.arguments()})"]
-        lines += [handler, *(timing if timed else [])]
     else:
         if timed:
             lines += ["        calls[0] += 1", "        start = perf_counter()"]
-        lines += [
-            f"        for call{', record' if timed else ''} in entries:",
-            "            try:",
-            f"                call({table[int(variant)].arguments()})",
-        ]
-        lines += [handler, *(timing if timed else [])]
+        mixed = variant == "mixed"
+        kinds_used = table if mixed else (table[int(variant)],)
+        if any(kind.context for kind in kinds_used):
+            # Without context keywords, a plain call: ``call(batch, metrics)`` costs what a hand-written loop's does,
+            # where ``call(batch, metrics, **kwargs)`` would build the call from a tuple and an empty dict.
+            lines.append("        if kwargs:")
+            lines += _loop(table, variant, timed, handler, timing, context=True, indent="    ")
+            lines.append("        else:")
+            lines += _loop(table, variant, timed, handler, timing, context=False, indent="    ")
+        else:
+            lines += _loop(table, variant, timed, handler, timing, context=True, indent="")
     if clocked and name == "on_batch_end":  # one more batch: the triggers' count, and their next change
         lines += [
             "        clock.batches += 1",
