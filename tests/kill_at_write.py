@@ -111,9 +111,10 @@ def install() -> None:
         setattr(os, name, _counted(name))
     import pathlib
 
-    accessor = getattr(pathlib, "_NormalAccessor", None)  # Python < 3.11 keeps its own references
+    # Python < 3.11 keeps its own references to the os functions (Path.open goes through io.open, counted above,
+    # whose opener calls the accessor's os.open: that one stays the real low-level open).
+    accessor = getattr(pathlib, "_NormalAccessor", None)
     if accessor is not None:
-        accessor.open = staticmethod(counted_open)
         for name in ("replace", "rename", "unlink"):
             setattr(accessor, name, staticmethod(getattr(os, name)))
 
