@@ -1,7 +1,7 @@
 """The manager's ``callbacks`` list: an ordinary list that tells its owner when it changes.
 
 Code written against the seed API changes ``manager.callbacks`` directly (``append``, ``remove``, slicing ...).
-Every mutating method of :class:`list` is wrapped so that such a change reaches the manager, which recompiles its
+Every mutating method of :class:`list` is wrapped so that such a change reaches the manager, which rebuilds its
 dispatchers before the next hook call; reading the list costs nothing extra.
 """
 
