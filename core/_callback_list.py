@@ -1,8 +1,8 @@
 """The manager's ``callbacks`` list: an ordinary list that tells its owner when it changes.
 
 Code written against the seed API changes ``manager.callbacks`` directly (``append``, ``remove``, slicing ...).
-Every mutating method of :class:`list` is wrapped so that such a change reaches the manager, which rebuilds its
-dispatchers before the next hook call; reading the list costs nothing extra.
+Every mutating method of :class:`list` is wrapped so that such a change reaches the manager, which rebuilds the
+dispatchers it touches before the change returns; reading the list costs nothing extra.
 """
 
 from __future__ import annotations
