@@ -111,10 +111,13 @@ def install() -> None:
         setattr(os, name, _counted(name))
     import pathlib
 
-    # Python < 3.11 keeps its own references to the os functions (Path.open goes through io.open, counted above,
-    # whose opener calls the accessor's os.open: that one stays the real low-level open).
+    # Python < 3.11 keeps its own references in pathlib's accessor: 3.10's open is io.open (the real one, or the
+    # counted one when pathlib is first imported just above, then a plain function that would bind as a method), 3.9's
+    # is the low-level os.open that io.open's opener calls (it stays the real one).
     accessor = getattr(pathlib, "_NormalAccessor", None)
     if accessor is not None:
+        if accessor.open in (_real_open, counted_open):
+            accessor.open = staticmethod(counted_open)
         for name in ("replace", "rename", "unlink"):
             setattr(accessor, name, staticmethod(getattr(os, name)))
 
