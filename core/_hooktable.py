@@ -119,17 +119,16 @@ class HookTable:
                     (last if callback.saves_checkpoints else first).append(callback)
             active = (*first, *last)
             hooks = HOOKS if everything or not _published(owner) else self._touched(self.active, active)
-            left = len(self.active) + len(new) > len(active) or len(plans) > len(callbacks)
             self.active = active
             if self._follow(active):  # triggers came or went: the clocked hooks change too
                 hooks = [name for name in HOOKS if name in hooks or name in ("on_epoch_start", "on_batch_end")]
             self._publish(owner, hooks)
-            gone: list[BaseCallback] = []
-            if left or everything:  # some callback may have left the list: its plan goes with it
-                live = {id(callback) for callback in callbacks}
-                gone = [plans.pop(key)[0] for key in [key for key in plans if key not in live]]
-                if self.profiler is not None:
-                    self.profiler.forget(live)
+            live = {id(callback) for callback in callbacks}  # the plans of callbacks that left go with them
+            gone = [plans.pop(key)[0] for key in [key for key in plans if key not in live]]
+            for key in [key for key in self.disabled if key not in live]:
+                del self.disabled[key]
+            if self.profiler is not None:
+                self.profiler.forget(live)
             if new or gone or hooks:
                 debug(
                     "callbacks registered: %s; removed: %s; dispatchers rebuilt: %s, over %d active callbacks",

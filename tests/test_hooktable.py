@@ -328,3 +328,17 @@ def test_nothing_is_logged_below_debug(caplog: pytest.LogCaptureFixture) -> None
         manager = CallbackManager([EveryHook()])
         manager.add_callback(BatchEnd())
     assert caplog.records == []
+
+
+def test_a_removed_callback_is_released_even_when_another_is_registered_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    class RankZeroOnly(BatchEnd):
+        rank_zero_only = True
+
+    monkeypatch.setenv("RANK", "1")  # rank 1 of 2: the rank-zero-only callback does not run here
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    kept, leaving = BatchEnd(), RankZeroOnly()
+    manager = CallbackManager([kept, kept, leaving])
+    gone = weakref.ref(leaving)
+    manager.remove_callback(leaving)
+    del leaving
+    assert gone() is None  # no plan, dispatcher or table entry keeps it alive
