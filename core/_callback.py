@@ -1,8 +1,8 @@
 """The base class of every callback: eight optional lifecycle hooks, a cleanup hook, an error policy and a state.
 
-Nothing imports this module directly: :mod:`~altametris.sara.core.base_callback` (the seed's path) and
-:mod:`altametris.sara.core` re-export :class:`BaseCallback`. It is a leaf of the runtime, so that everything that
-checks, dispatches or saves callbacks can depend on it without reaching back up to the manager.
+Users import :class:`BaseCallback` from :mod:`~altametris.sara.core.base_callback` (the seed's path) or
+:mod:`altametris.sara.core`, which re-export it. It is a leaf of the runtime, so that everything that checks, calls or
+saves callbacks can depend on it without reaching back up to the manager.
 """
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ if TYPE_CHECKING:
     from ._failures import ErrorPolicy
     from .hookspecs import Metrics
 
-__all__ = ["BaseCallback", "overrides"]
+__all__ = ["TRIGGER_ATTRIBUTE", "BaseCallback", "overrides"]
+
+TRIGGER_ATTRIBUTE = "_sara_trigger"
+"""The instance attribute that holds the :class:`~altametris.sara.core.triggers.Trigger` a callback was registered
+with."""
 
 
 class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is abstract, as in the seed

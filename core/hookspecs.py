@@ -39,19 +39,23 @@ from __future__ import annotations
 import inspect
 import sys
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Callable, Literal, NamedTuple, TypeVar
 
 import pluggy
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+_F = TypeVar("_F", bound=Callable[..., object])
+
 __all__ = [
     "CLEANUP_HOOKS",
     "HOOKS",
     "PROJECT_NAME",
+    "Boundary",
     "HookSpec",
     "Metrics",
+    "Scope",
     "hookimpl",
     "hookspec",
     "on_batch_end",
@@ -77,8 +81,26 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 Metrics = dict[str, float]
 """Metric names to values, as the trainer reports them (``{"loss": 0.5}``)."""
 
+Scope = Literal["run", "epoch", "batch"]
+"""How often a hook is called: once per run (a training), once per epoch, or once per training batch."""
 
-@hookspec
+Boundary = Literal["start", "end"]
+"""Whether a hook opens or closes its scope (``on_epoch_start`` opens an epoch); hooks inside a scope have none."""
+
+_FACTS = f"{PROJECT_NAME}_facts"
+
+
+def _spec(scope: Scope, boundary: Boundary | None = None, *, cleanup: bool = False) -> Callable[[_F], _F]:
+    """Mark a hookspec with its facts (see :class:`HookSpec`): every module that needs them reads them from here."""
+
+    def mark(function: _F) -> _F:
+        setattr(function, _FACTS, (scope, boundary, cleanup))
+        return hookspec(function)
+
+    return mark
+
+
+@_spec("run", "start")
 def on_train_start() -> None:
     """Called once, before the first epoch.
 
@@ -86,7 +108,7 @@ def on_train_start() -> None:
     """
 
 
-@hookspec
+@_spec("run", "end")
 def on_train_end() -> None:
     """Called once, after the last epoch (or after a stop request), when the training did not fail.
 
@@ -94,7 +116,7 @@ def on_train_end() -> None:
     """
 
 
-@hookspec
+@_spec("epoch", "start")
 def on_epoch_start(epoch: int) -> None:
     """Called at the start of every epoch.
 
@@ -103,7 +125,7 @@ def on_epoch_start(epoch: int) -> None:
     """
 
 
-@hookspec
+@_spec("epoch", "end")
 def on_epoch_end(epoch: int, metrics: Metrics) -> None:
     """Called at the end of every epoch, after validation.
 
@@ -113,7 +135,7 @@ def on_epoch_end(epoch: int, metrics: Metrics) -> None:
     """
 
 
-@hookspec
+@_spec("batch", "start")
 def on_batch_start(batch: int) -> None:
     """Called before every training batch; its context holds the batch's data as ``batch_data``.
 
@@ -122,7 +144,7 @@ def on_batch_start(batch: int) -> None:
     """
 
 
-@hookspec
+@_spec("batch", "end")
 def on_batch_end(batch: int, metrics: Metrics) -> None:
     """Called after every training batch; its context holds the batch's data as ``batch_data``.
 
@@ -132,12 +154,12 @@ def on_batch_end(batch: int, metrics: Metrics) -> None:
     """
 
 
-@hookspec
+@_spec("epoch")
 def on_validation_start() -> None:
     """Called before the validation of every epoch."""
 
 
-@hookspec
+@_spec("epoch")
 def on_validation_end(metrics: Metrics) -> None:
     """Called after the validation of every epoch.
 
@@ -146,7 +168,7 @@ def on_validation_end(metrics: Metrics) -> None:
     """
 
 
-@hookspec
+@_spec("run", "end", cleanup=True)
 def on_exception(error: BaseException) -> None:
     """Called instead of the remaining hooks when the training fails; the trainer re-raises ``error`` afterwards.
 
@@ -157,28 +179,41 @@ def on_exception(error: BaseException) -> None:
     """
 
 
-CLEANUP_HOOKS = frozenset({"on_exception"})
-"""Hooks that run on every callback even when one of them fails; their failures are logged, never raised, so that
-they cannot hide the error being handled."""
-
-
 class HookSpec(NamedTuple):
-    """What a hook is: its name, its arguments in order, its documentation, and whether it is a cleanup hook."""
+    """What a hook is. Every module that needs a fact about a hook reads it here, never from a list of names.
+
+    Attributes:
+        name: the hook's name.
+        argnames: the arguments the trainer passes, in order (the context keywords come on top).
+        doc: its documentation.
+        cleanup: whether it is a cleanup hook: it runs on every callback even when one of them fails, and failures
+            in it are logged, never raised, so that they cannot hide the error being handled.
+        scope: how often it is called: once per ``"run"``, ``"epoch"`` or ``"batch"`` (a training batch). Triggers
+            gate the ``"epoch"`` and ``"batch"`` hooks; timings measure the batch time over the ``"batch"`` hooks.
+        boundary: ``"start"`` or ``"end"`` when it opens or closes its scope (``on_train_start`` starts a run, which
+            resets the error policies' state), ``None`` for a hook inside its scope.
+    """
 
     name: str
     argnames: tuple[str, ...]
     doc: str
     cleanup: bool
+    scope: Scope = "run"
+    boundary: Boundary | None = None
 
 
 def _collect(namespace: object) -> Mapping[str, HookSpec]:
     specs: dict[str, HookSpec] = {}
     for name, function in vars(namespace).items():
         if callable(function) and hasattr(function, f"{PROJECT_NAME}_spec"):
+            scope, boundary, cleanup = getattr(function, _FACTS)
             argnames = tuple(inspect.signature(function).parameters)
-            specs[name] = HookSpec(name, argnames, inspect.getdoc(function) or "", name in CLEANUP_HOOKS)
+            specs[name] = HookSpec(name, argnames, inspect.getdoc(function) or "", cleanup, scope, boundary)
     return MappingProxyType(specs)
 
 
 HOOKS: Mapping[str, HookSpec] = _collect(sys.modules[__name__])
 """Every hook, by name, in lifecycle order (the order of the definitions above)."""
+
+CLEANUP_HOOKS = frozenset(name for name, spec in HOOKS.items() if spec.cleanup)
+"""The cleanup hooks (see :attr:`HookSpec.cleanup`)."""

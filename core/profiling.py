@@ -3,7 +3,7 @@
 Timing is opt-in: ``CallbackManager(callbacks, profile=True)``, ``manager.profile()``, ``profile = true`` at the top
 of a config (:meth:`~altametris.sara.core.base_callback.CallbackManager.from_config`), the environment variable
 ``SARA_PROFILE=1`` for a training that is already written, or ``sara-callbacks demo --profile``. Off, the manager
-dispatches as usual and pays nothing; on, each callback's call goes through a timing wrapper.
+dispatches as usual and pays nothing; on, each callback's call goes through a timing wrapper, one more call each.
 
 The manager then keeps, per callback and hook, the number of calls, their total, mean and longest time, and their
 share of the training's wall time (from ``on_train_start`` to ``on_train_end``): :attr:`CallbackManager.timings
@@ -37,7 +37,9 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._calling import Entry
 from .distributed import rank_info
+from .hookspecs import HOOKS
 from .messages import class_name
 
 if TYPE_CHECKING:
@@ -54,8 +56,6 @@ SLOW_SHARE = 0.2
 """The share of the batch time above which a callback's batch hooks are named in a warning."""
 
 LOGGER_NAME = "altametris.sara.core.profiling"
-
-_BATCH_HOOKS = ("on_batch_start", "on_batch_end")
 
 
 def profiling_requested(environ: Mapping[str, str] | None = None) -> bool:
@@ -124,11 +124,29 @@ class Timings(NamedTuple):
         return "\n".join([f"callback timings (rank {self.rank}): wall {self.wall:.3f} s{batch}", *rendered])
 
 
+class HookRecord:
+    """What one callback's hook cost so far: its calls, and their total and longest time (seconds)."""
+
+    __slots__ = ("callback", "calls", "hook", "max", "total")
+
+    def __init__(self, callback: object, hook: str) -> None:
+        self.callback = callback
+        self.hook = hook
+        self.calls = 0
+        self.total = 0.0
+        self.max = 0.0
+
+
 class Profiler:
-    """The measurements of one manager (internal: the manager's dispatch table wraps calls through it)."""
+    """The measurements of one manager (internal): a timing wrapper around each callback's entries, and observers.
+
+    The manager puts :meth:`timed` around every entry, and the :attr:`before` and :attr:`after` entries around the
+    callbacks' own: the run's start (the clock starts), each batch's end (the batch time), each epoch's end (slow
+    callbacks named) and the run's end (the table logged, ``timings.json`` written).
+    """
 
     def __init__(self) -> None:
-        self.records: dict[tuple[int, str], list[Any]] = {}  # (callback id, hook) -> [calls, total, max, callback]
+        self.records: dict[tuple[int, str], HookRecord] = {}
         self.started: float | None = None
         self.ended: float | None = None
         self.output_dir: Path | None = None
@@ -136,34 +154,56 @@ class Profiler:
         self.batch_total = 0.0
         self.batch_count = 0
         self.warned: set[int] = set()
+        observers = {
+            ("run", "end"): self.train_ends,
+            ("epoch", "end"): self.epoch_ends,
+            ("batch", "end"): self.batch_ends,
+        }
+        self.before = {
+            name: Entry(None, name, self.train_starts, True)
+            for name, hook in HOOKS.items()
+            if (hook.scope, hook.boundary) == ("run", "start")
+        }
+        self.after = {
+            name: Entry(None, name, observers[hook.scope, hook.boundary], False)
+            for name, hook in HOOKS.items()
+            if (hook.scope, hook.boundary) in observers
+        }
 
-    def record(self, callback: object, hook: str, calls: list[int]) -> list[Any]:
-        """The record of ``callback``'s ``hook`` that a new dispatcher adds to, whose calls ``calls`` counts.
+    def timed(self, entry: Entry) -> Entry:
+        """``entry``, its calls counted and timed into its callback's record for the hook."""
+        key = (id(entry.callback), entry.hook)
+        record = self.records.get(key)
+        if record is None or record.callback is not entry.callback:
+            record = self.records[key] = HookRecord(entry.callback, entry.hook)
+        call, context, clock = entry.call, entry.context, time.perf_counter
 
-        A record is ``[total, max, callback, calls before, the dispatchers' counts]``: the calls are the counts of
-        the dispatchers it was part of (several, when triggers switch them), the older ones folded in.
-        """
-        record = self.records.setdefault((id(callback), hook), [0.0, 0.0, callback, 0, []])
-        counts: list[list[int]] = record[4]
-        if len(counts) >= 64:  # dispatchers rebuilt by changes of the list: the old ones no longer run
-            record[3] += sum(count[0] for count in counts[:-8])
-            del counts[:-8]
-        counts.append(calls)
-        return record
+        def timed(*args: object, **kwargs: object) -> object:
+            start = clock()
+            try:
+                return call(*args, **kwargs) if context else call(*args)
+            finally:
+                elapsed = clock() - start
+                record.calls += 1
+                record.total += elapsed
+                if elapsed > record.max:  # noqa: PLR1730 - a comparison costs less than a call of max()
+                    record.max = elapsed
+
+        return entry._replace(call=timed, context=True)
 
     def forget(self, live: set[int]) -> None:
         """Drop the records of callbacks that left the manager."""
         for key in [key for key in self.records if key[0] not in live]:
             del self.records[key]
 
-    # -- the manager's own entries -------------------------------------------------------------------------------
+    # -- the observers -------------------------------------------------------------------------------------------
 
-    def train_starts(self, context: Mapping[str, object]) -> None:
+    def train_starts(self, *args: object, **context: object) -> None:
         """A run starts: measure from now, and keep where to write ``timings.json``."""
         self.started, self.ended, self.last_batch = time.perf_counter(), None, None
         self.batch_total, self.batch_count = 0.0, 0
         for record in self.records.values():
-            record[0], record[1], record[3] = 0.0, 0.0, -sum(count[0] for count in record[4])
+            record.calls, record.total, record.max = 0, 0.0, 0.0
         output_dir = context.get("output_dir")
         self.output_dir = None
         if isinstance(output_dir, (str, os.PathLike)):
@@ -171,21 +211,21 @@ class Profiler:
 
             self.output_dir = Path(output_dir)
 
-    def batch_ends(self, *args: object, **kwargs: object) -> None:
-        """The last entry of ``on_batch_end``: the time from the previous batch's end."""
+    def batch_ends(self, *args: object) -> None:
+        """After the callbacks of a batch's end: the time from the previous batch's end."""
         now = time.perf_counter()
         if self.last_batch is not None:
             self.batch_total += now - self.last_batch
             self.batch_count += 1
         self.last_batch = now
 
-    def epoch_ends(self, *args: object, **kwargs: object) -> None:
-        """The last entry of ``on_epoch_end``: warn about slow callbacks; the next batch time starts afresh."""
+    def epoch_ends(self, *args: object) -> None:
+        """After the callbacks of an epoch's end: warn about slow callbacks; the next batch time starts afresh."""
         self.last_batch = None
         self.warn_slow()
 
-    def train_ends(self, *args: object, **kwargs: object) -> None:
-        """The last entry of ``on_train_end`` and ``on_exception``: log the table, write ``timings.json``."""
+    def train_ends(self, *args: object) -> None:
+        """After the callbacks of the run's end (or failure): log the table, write ``timings.json``."""
         self.ended = time.perf_counter()
         self.warn_slow()
         timings = self.timings()
@@ -203,25 +243,23 @@ class Profiler:
         if not self.batch_count:
             return
         batch = self.batch_total / self.batch_count
-        by_callback: dict[int, list[tuple[float, str, object]]] = {}
+        by_callback: dict[int, list[HookRecord]] = {}
         for (key, hook), record in self.records.items():
-            total, _, callback = record[:3]
-            calls = _calls(record)
-            if hook in _BATCH_HOOKS and calls:
-                by_callback.setdefault(key, []).append((total / calls, hook, callback))
-        for key, hooks in by_callback.items():
-            spent = sum(mean for mean, _, _ in hooks)
+            if HOOKS[hook].scope == "batch" and record.calls:
+                by_callback.setdefault(key, []).append(record)
+        for key, records in by_callback.items():
+            spent = sum(record.total / record.calls for record in records)
             if key in self.warned or spent <= SLOW_SHARE * batch:
                 continue
             self.warned.add(key)
-            mean, hook, callback = max(hooks, key=lambda found: found[0])
+            slowest = max(records, key=lambda record: record.total / record.calls)
             _logger().warning(
                 "callback %r takes %.0f%% of the batch time: %s takes %.3f ms per call on average (a batch takes "
                 '%.3f ms); give it a trigger (when = "100ba" in its config item) or make it cheaper',
-                class_name(callback),
+                class_name(slowest.callback),
                 100 * spent / batch,
-                hook,
-                mean * 1e3,
+                slowest.hook,
+                slowest.total / slowest.calls * 1e3,
                 batch * 1e3,
             )
 
@@ -229,26 +267,25 @@ class Profiler:
         """A snapshot of the records."""
         end = self.ended if self.ended is not None else time.perf_counter()
         wall = end - self.started if self.started is not None else 0.0
-        names = _names([record[2] for record in self.records.values()])
-
-        def share(total: float) -> float:
-            return total / wall if wall else 0.0
-
+        names = _names([record.callback for record in self.records.values()])
         rows = sorted(
             (
-                HookTiming(names[id(record[2])], hook, calls, record[0], record[0] / calls, record[1], share(record[0]))
-                for (_, hook), record in self.records.items()
-                if (calls := _calls(record))
+                HookTiming(
+                    names[id(record.callback)],
+                    record.hook,
+                    record.calls,
+                    record.total,
+                    record.total / record.calls,
+                    record.max,
+                    record.total / wall if wall else 0.0,
+                )
+                for record in self.records.values()
+                if record.calls
             ),
             key=lambda row: -row.total,
         )
         batch = self.batch_total / self.batch_count if self.batch_count else None
         return Timings(tuple(rows), wall, batch, rank_info().rank)
-
-
-def _calls(record: list[Any]) -> int:
-    """The calls a record counts: those folded in, and those of its dispatchers."""
-    return int(record[3] + sum(count[0] for count in record[4]))
 
 
 def _names(callbacks: Sequence[object]) -> dict[int, str]:

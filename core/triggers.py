@@ -12,16 +12,20 @@ its config item. The manager then calls the callback's hooks only when the trigg
   ``every_n_epochs``;
 * ``from_epoch = A``, ``until_epoch = B``: in epochs ``A <= epoch < B`` only (0-indexed, as the trainer counts them;
   ``until_epoch`` is the first epoch it no longer runs, as Python's ``range``);
-* ``once = true``: the first time it fires only (the first such batch with ``every_n_batches``, else the first such
-  epoch).
+* ``once = true``: the first time it fires only: in the first epoch it runs in and, with ``every_n_batches``, at the
+  first batch it fires at (its other epoch hooks run until then, and in that epoch).
 
 ``on_train_start``, ``on_train_end`` and ``on_exception`` always run: a callback opens and closes its files whatever
 its trigger. Conditions combine: ``{ every_n_batches = 100, from_epoch = 5 }`` runs every 100th batch from epoch 5.
 A string gives one interval the way Composer writes them: ``"100ba"`` (every 100 batches) or ``"2ep"`` (every 2
 epochs).
 
-A trigger that does not fire costs nothing: the manager leaves the callback out of the hooks' loops when an epoch
-starts, and out of the batch hooks' loops between the batches it fires at.
+A triggered callback's hooks go through a gate, one cheap call per hook call that decides whether the callback's hook
+runs; a clock, one per manager that has triggered callbacks, counts the batches (after each ``on_batch_end``) and
+opens or closes the gates when an epoch starts and at the batches where a trigger starts or stops firing. Which hooks
+a trigger gates, and which hooks the clock follows, are the hookspecs' facts
+(:attr:`~altametris.sara.core.hookspecs.HookSpec.scope` and :attr:`~altametris.sara.core.hookspecs.HookSpec.boundary`):
+a new hook of scope ``"batch"`` is gated like ``on_batch_end``.
 
 Example:
     >>> from altametris.sara.core.triggers import Trigger
@@ -37,21 +41,15 @@ Example:
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
-from . import _dispatch
+from ._callback import TRIGGER_ATTRIBUTE
+from ._calling import Entry
 from ._state import key_of
 from .exceptions import ConfigError, StateError
+from .hookspecs import HOOKS
 from .messages import VALUE_LIMIT, did_you_mean, safe_repr
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-
-    from ._callback import BaseCallback
-    from ._dispatch import HookFunction
-    from ._hooktable import HookTable
 
 __all__ = ["TRIGGER_KEYS", "Trigger", "TriggerSpec"]
 
@@ -164,7 +162,7 @@ class Trigger:
                 )
         if not value:
             raise ConfigError(f"when: the table is empty; give at least one of {', '.join(TRIGGER_KEYS)}", key="when")
-        return cls(**value)  # type: ignore[arg-type]  # each value is checked by __post_init__
+        return cls(**value)  # type: ignore[arg-type]  # each value is checked by _check
 
     @property
     def epochs_only(self) -> bool:
@@ -217,142 +215,115 @@ TriggerSpec = Union[Trigger, str, "Mapping[str, object]"]
 """What ``when=`` accepts: a :class:`Trigger`, an interval string (``"100ba"``, ``"2ep"``) or a table of
 :data:`TRIGGER_KEYS`."""
 
-_ATTRIBUTE = _dispatch.TRIGGER_ATTRIBUTE  # an instance attribute: the trigger the callback was registered with
-
 
 def trigger_of(callback: object) -> Trigger | None:
     """The trigger ``callback`` was registered with (``add_callback(when=...)`` or its config item), or ``None``."""
-    found = getattr(callback, "__dict__", {}).get(_ATTRIBUTE)
+    found = getattr(callback, "__dict__", {}).get(TRIGGER_ATTRIBUTE)
     return found if isinstance(found, Trigger) else None
 
 
 def set_trigger(callback: object, trigger: Trigger | None) -> None:
     """Give ``callback`` its trigger (``None``: none, it runs at every hook)."""
     if trigger is None:
-        callback.__dict__.pop(_ATTRIBUTE, None)
+        callback.__dict__.pop(TRIGGER_ATTRIBUTE, None)
     else:
-        callback.__dict__[_ATTRIBUTE] = trigger
+        callback.__dict__[TRIGGER_ATTRIBUTE] = trigger
 
 
-IN_EPOCH = (
-    "on_epoch_start",
-    "on_batch_start",
-    "on_batch_end",
-    "on_validation_start",
-    "on_validation_end",
-    "on_epoch_end",
-)
-"""The hooks a trigger gates; ``on_train_start``, ``on_train_end`` and ``on_exception`` always run."""
-BATCH_HOOKS = ("on_batch_start", "on_batch_end")
+class Gate:
+    """Whether one triggered callback runs now: ``open[scope]`` for its hooks of that scope (``"epoch"``, ``"batch"``).
 
-
-class TriggerClock(_dispatch.Clock):
-    """The triggers of one manager's active callbacks: the batch count, the epoch, and who runs now.
-
-    An epoch's start decides who sleeps through it (``asleep``); the end of a batch at which a batch trigger starts
-    or stops firing decides whose batch hooks wait (``waiting``). Either change publishes the touched hooks'
-    dispatchers again, from a cache: between changes, a hook call is the usual loop over the callbacks that run.
+    ``fired`` is where a ``once`` trigger fired: ``[epoch, global batch]`` (``None`` until then).
     """
 
-    def __init__(self, table: HookTable) -> None:
-        self.table = weakref.ref(table)
-        self.batches = 0
-        self.due = 1 << 62
+    __slots__ = ("callback", "fired", "open", "trigger")
+
+    def __init__(self, callback: object, trigger: Trigger) -> None:
+        self.callback = callback
+        self.trigger = trigger
+        self.fired: list[int | None] = [None, None]
+        self.open = {"run": True, "epoch": True, "batch": True}
+
+    def decide(self, epoch: int, batch: int, *, starting: bool = False) -> None:
+        """Open or close for ``epoch`` and the global ``batch``; ``starting``: the epoch starts (a ``once`` fires)."""
+        trigger, fired = self.trigger, self.fired
+        runs = trigger.runs_in(epoch) and (not trigger.once or fired[0] in (None, epoch))
+        if runs and starting and trigger.once and trigger.epochs_only:
+            fired[0] = epoch
+        self.open["epoch"] = runs
+        self.open["batch"] = runs and trigger.fires_at(batch) and (trigger.epochs_only or fired[1] in (None, batch))
+
+    def wrap(self, entry: Entry) -> Entry:
+        """``entry``, called only while the gate is open for its hook's scope."""
+        call, context, scope, is_open = entry.call, entry.context, HOOKS[entry.hook].scope, self.open
+
+        def gated(*args: object, **kwargs: object) -> object:
+            if is_open[scope]:
+                return call(*args, **kwargs) if context else call(*args)
+            return None
+
+        return entry._replace(call=gated, context=True)
+
+
+class TriggerClock:
+    """The batch count and the epoch of one manager's training, and the gates of its triggered callbacks.
+
+    It observes the hooks that start an epoch (before the callbacks) and end a batch (after them): the manager puts
+    its :attr:`before` and :attr:`after` entries around the callbacks' own.
+    """
+
+    def __init__(self) -> None:
+        self.batches = 0  # training batches ended, over all epochs and resumes
         self.epoch = 0
-        self.triggers: dict[int, tuple[BaseCallback, Trigger]] = {}
-        self.fired: dict[int, list[int | None]] = {}  # once: [the epoch it fired in, the batch it fired at]
-        self.asleep: frozenset[int] = frozenset()
-        self.waiting: frozenset[int] = frozenset()
-        self.cache: dict[tuple[str, frozenset[int] | None], HookFunction] = {}
-
-    def follow(self, active: Sequence[BaseCallback]) -> bool:
-        """Take the triggers of ``active``; whether the dispatchers must start or stop reporting to the clock."""
-        before = bool(self.triggers)
-        self.triggers = {id(cb): (cb, found) for cb in active if (found := trigger_of(cb)) is not None}
-        for key in [key for key in self.fired if key not in self.triggers]:
-            del self.fired[key]
-        self._decide(mark=False)
-        return before != bool(self.triggers)
-
-    def skipped(self, hook: str) -> frozenset[int] | None:
-        """The callbacks the triggers leave out of ``hook`` now; ``None`` for a hook no trigger gates."""
-        if not self.triggers or hook not in IN_EPOCH:
-            return None
-        return self.asleep | self.waiting if hook in BATCH_HOOKS else self.asleep
-
-    def _decide(self, *, mark: bool = True) -> tuple[bool, bool]:
-        """Who sleeps through ``epoch`` and whose batch hooks wait at ``batches``; whether each changed.
-
-        ``mark``: the training is at that point (an epoch starts, a batch ended), so a ``once`` trigger that fires
-        there is used up; not when a callback is registered or a state loaded, before the training gets there.
-        """
-        epoch, batch = self.epoch, self.batches
-        asleep, waiting, due = set(), set(), 1 << 62
-        for key, (_, trigger) in self.triggers.items():
-            fired = self.fired.setdefault(key, [None, None]) if trigger.once else None
-            runs = trigger.runs_in(epoch)
-            if fired is not None:
-                if trigger.epochs_only:
-                    runs = runs and fired[0] in (None, epoch)
-                    if runs and mark:
-                        fired[0] = epoch
-                else:
-                    runs = runs and fired[1] in (None, batch)
-            if not runs:
-                asleep.add(key)
-                continue
-            if trigger.every_n_batches is None:
-                continue
-            if trigger.fires_at(batch):
-                if trigger.every_n_batches > 1 or fired is not None:  # every batch: nothing changes at its end
-                    due = min(due, batch + 1)
-                if fired is not None and mark:
-                    fired[1] = batch
-            else:
-                waiting.add(key)
-                due = min(due, trigger.next_batch(batch))
-        self.due = due
-        changed = (frozenset(asleep) != self.asleep, frozenset(waiting) != self.waiting)
-        self.asleep, self.waiting = frozenset(asleep), frozenset(waiting)
-        return changed
-
-    def _republish(self, hooks: Iterable[str]) -> None:
-        table = self.table()
-        owner = table._owner() if table is not None else None
-        if table is None or owner is None:
-            return
-        overridden = {
-            name for _, plans in (table.plans.get(key, (None, {})) for key in self.triggers) for name in plans
+        self.due = 0  # the batch count at which a gate opens or closes next
+        self.gates: dict[int, Gate] = {}
+        self.before = {
+            name: Entry(None, name, self.epoch_starts, False)
+            for name, hook in HOOKS.items()
+            if hook.scope == "epoch" and hook.boundary == "start"
         }
-        table._publish(owner, [name for name in hooks if name in overridden or name == "on_epoch_start"], cached=True)
+        self.after = {
+            name: Entry(None, name, self.batch_ends, False)
+            for name, hook in HOOKS.items()
+            if hook.scope == "batch" and hook.boundary == "end"
+        }
 
-    def epoch_starts(self, epoch: int) -> HookFunction | None:
-        table = self.table()
-        if table is None:
-            return None
-        with table.lock:
-            self.epoch = epoch
-            if not any(self._decide()):
-                return None
-            self._republish(IN_EPOCH)
-            owner = table._owner()
-            found: HookFunction | None = vars(owner).get("on_epoch_start") if owner is not None else None
-            return found
+    def gated(self, callback: object, trigger: Trigger, entries: Mapping[str, Entry]) -> dict[str, Entry]:
+        """``callback``'s entries, those of its epoch and batch hooks behind its gate."""
+        gate = self.gates[id(callback)] = Gate(callback, trigger)
+        self._decide()
+        return {name: entry if HOOKS[name].scope == "run" else gate.wrap(entry) for name, entry in entries.items()}
 
-    def batch_ends(self) -> None:
-        table = self.table()
-        if table is None:
+    def forget(self, callback: object) -> None:
+        """``callback`` left the manager."""
+        gate = self.gates.get(id(callback))
+        if gate is not None and gate.callback is callback:
+            del self.gates[id(callback)]
+
+    def epoch_starts(self, epoch: int, *_: object) -> None:
+        """An epoch starts: who runs in it."""
+        self.epoch = epoch
+        self._decide(starting=True)
+
+    def batch_ends(self, *_: object) -> None:
+        """A batch ended: a ``once`` that ran at it is used up; the gates change at the batches where they must."""
+        if self.batches + 1 < self.due:
+            self.batches += 1
             return
-        with table.lock:
-            ended = self.batches - 1  # a once trigger that ran at that batch is used up, even if nothing marked it
-            for key, (_, trigger) in self.triggers.items():
-                if trigger.once and not trigger.epochs_only and key not in self.asleep and key not in self.waiting:
-                    fired = self.fired.setdefault(key, [None, None])
-                    if fired[1] is None:
-                        fired[1] = ended
-            asleep, waiting = self._decide()
-            if asleep or waiting:
-                self._republish(IN_EPOCH if asleep else BATCH_HOOKS)
+        for gate in self.gates.values():
+            if gate.trigger.once and gate.open["batch"] and not gate.trigger.epochs_only:
+                gate.fired[:] = [self.epoch, self.batches]
+        self.batches += 1
+        self._decide()
+
+    def _decide(self, *, starting: bool = False) -> None:
+        due = 1 << 62
+        for gate in self.gates.values():
+            gate.decide(self.epoch, self.batches, starting=starting)
+            every = gate.trigger.every_n_batches
+            if every is not None and gate.open["epoch"]:  # it opens at its next firing, and closes after it
+                due = min(due, self.batches + 1 if gate.open["batch"] else gate.trigger.next_batch(self.batches))
+        self.due = due
 
     # -- saved with the callbacks' state ------------------------------------------------------------------------
 
@@ -360,16 +331,16 @@ class TriggerClock(_dispatch.Clock):
         """A name per triggered callback that a resumed training finds again: its state key, numbered if shared."""
         names: dict[int, str] = {}
         seen: dict[str, int] = {}
-        for key, (callback, _) in self.triggers.items():
-            name = key_of(callback)
+        for key, gate in self.gates.items():
+            name = key_of(gate.callback)  # type: ignore[arg-type]
             seen[name] = seen.get(name, 0) + 1
             names[key] = name if seen[name] == 1 else f"{name}#{seen[name]}"
         return names
 
     def state(self) -> dict[str, object]:
-        """The counts a resumed training needs: batches ended, the epoch, and which ``once`` triggers fired."""
+        """The counts a resumed training needs: batches ended, the epoch, and where ``once`` triggers fired."""
         names = self._names()
-        once = {names[key]: list(fired) for key, fired in self.fired.items() if key in names and fired != [None, None]}
+        once = {names[key]: list(gate.fired) for key, gate in self.gates.items() if gate.fired != [None, None]}
         return {"batches": self.batches, "epoch": self.epoch, "once": once}
 
     def load(self, state: Mapping[str, object]) -> None:
@@ -379,24 +350,17 @@ class TriggerClock(_dispatch.Clock):
             StateError: the saved counts are malformed.
         """
         batches, epoch, once = state.get("batches"), state.get("epoch", 0), state.get("once", {})
-        if (
-            not isinstance(batches, int)
-            or not isinstance(epoch, int)
-            or batches < 0
-            or epoch < 0
-            or not isinstance(once, dict)
-        ):
+        if not isinstance(batches, int) or not isinstance(epoch, int) or batches < 0 or epoch < 0:
+            once = None
+        if not isinstance(once, dict):
             raise StateError(
                 f"the saved trigger counts are malformed: {state!r}; expected {{'batches': int >= 0, 'epoch': "
                 "int >= 0, 'once': {...}}",
                 key="sara.triggers",
             )
-        table = self.table()
-        if table is None:
-            return
-        with table.lock:
-            self.batches, self.epoch = batches, epoch
-            by_name = {name: key for key, name in self._names().items()}
-            self.fired = {by_name[name]: list(fired) for name, fired in once.items() if name in by_name}
-            self._decide(mark=False)
-            self._republish(IN_EPOCH)
+        self.batches, self.epoch = batches, epoch  # type: ignore[assignment]
+        by_name = {name: key for key, name in self._names().items()}
+        for name, fired in once.items():
+            if name in by_name:
+                self.gates[by_name[name]].fired[:] = list(fired)
+        self._decide()

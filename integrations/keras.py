@@ -26,6 +26,9 @@ import pathlib
 import zipfile
 from typing import TYPE_CHECKING, Any
 
+from altametris.sara.core.distributed import rank_info
+from altametris.sara.core.exceptions import StateError
+
 from ._bridge import Bridge, missing_framework, plain_metrics, read_json, validation_metrics, write_json
 
 try:
@@ -157,8 +160,6 @@ class SaraCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is 
         states = saved.get("states") if isinstance(saved, dict) else None
         state = states.get(str(first_epoch - 1)) if isinstance(states, dict) else None
         if state is None:
-            from altametris.sara.core.exceptions import StateError
-
             kept = sorted(states, key=int) if isinstance(states, dict) else []
             raise StateError(
                 f"keras: the SARA state file {str(path)!r} has the state after epochs {kept}, not after epoch "
@@ -190,6 +191,4 @@ class SaraCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is 
 
 
 def _rank_zero() -> bool:
-    from altametris.sara.core.distributed import rank_info
-
     return rank_info().is_zero

@@ -7,7 +7,8 @@ The layers, bottom to top (``docs/architecture.md`` draws them):
 * ``core.config``: configs, which name plugins;
 * ``core.testing`` and ``core.cli``: the testing kit and the command, side by side, neither importing the other.
 
-The built-in plugins (``altametris.sara.plugins``) are ordinary plugins: they import public modules of the core only.
+The built-in plugins (``altametris.sara.plugins``) are ordinary plugins, and the bridges
+(``altametris.sara.integrations``) drive a manager as any trainer does: both import public modules of the core only.
 Read from the sources (every ``import`` statement, also inside functions; type-only imports under
 ``TYPE_CHECKING`` aside), then checked for real: every module imports first in a fresh interpreter.
 """
@@ -17,31 +18,34 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 from typing import NamedTuple
 
 import altametris.sara.core
+import altametris.sara.integrations
 import altametris.sara.plugins
 import pytest
 
 CORE = "altametris.sara.core"
 PLUGINS = "altametris.sara.plugins"
+INTEGRATIONS = "altametris.sara.integrations"
+PAGE = Path(__file__).parent.parent / "docs" / "architecture.md"
 
 LAYERS = {"runtime": 0, "discovery": 1, "config": 2, "testing": 3, "cli": 3}
 
 # The deliberate exceptions, each with its reason; any other upward or function-level import fails the tests below.
 UPWARD = {
-    (f"{CORE}.base_callback", f"{CORE}.config"): "CallbackManager.from_config(), the seed API's convenience "
+    (f"{CORE}._manager", f"{CORE}.config"): "CallbackManager.from_config(), the seed API's convenience "
     "constructor, imports the config layer when it is called",
     (f"{CORE}.__main__", f"{CORE}.cli"): "`python -m altametris.sara.core` runs the command",
 }
 IN_FUNCTIONS = {
     **UPWARD,
     (f"{CORE}.cli", f"{CORE}.cli.demo"): "the demo's training imports csv, json and logging: only when it runs",
-    (f"{CORE}.base_callback", f"{CORE}.profiling"): "timings are opt-in: a manager imports the profiler when it turns "
+    (f"{CORE}._manager", f"{CORE}.profiling"): "timings are opt-in: a manager imports the profiler when it turns "
     "them on, so that `import altametris.sara.core` does not pay for it",
-    (f"{CORE}.base_callback", f"{CORE}.triggers"): "triggers are opt-in: imported with the first `when=`",
-    (f"{CORE}._hooktable", f"{CORE}.triggers"): "a manager loads the triggers' clock with its first triggered callback",
+    (f"{CORE}._manager", f"{CORE}.triggers"): "triggers are opt-in: imported with the first `when=`",
     (f"{CORE}.testing._pytest_plugin", f"{CORE}.testing"): "the pytest plugin is loaded into every pytest run of an "
     "environment that has SARA: it imports the kit when a test asks for a fixture",
 }
@@ -66,7 +70,11 @@ def _modules(package: object) -> dict[str, Path]:
     return found
 
 
-MODULES = {**_modules(altametris.sara.core), **_modules(altametris.sara.plugins)}
+MODULES = {
+    **_modules(altametris.sara.core),
+    **_modules(altametris.sara.plugins),
+    **_modules(altametris.sara.integrations),
+}
 
 
 def _type_checking_lines(tree: ast.Module) -> set[int]:
@@ -186,23 +194,54 @@ def test_module_level_imports_form_no_cycle() -> None:
             visit(module)
 
 
-def test_builtin_plugins_use_only_the_public_core() -> None:
+@pytest.mark.parametrize("package", [PLUGINS, INTEGRATIONS])
+def test_builtin_plugins_and_bridges_use_only_the_public_core(package: str) -> None:
     private = [
         f"{item.importer}:{item.line} imports {item.imported}"
         for item in IMPORTS
-        if item.importer.startswith(PLUGINS)
+        if item.importer.startswith(package)
         and item.imported.startswith(CORE)
         and any(part.startswith("_") for part in item.imported.split("."))
     ]
     assert not private, "\n".join(private)
 
 
-def test_the_core_knows_no_plugin() -> None:
-    assert not [item for item in IMPORTS if item.importer.startswith(CORE) and item.imported.startswith(PLUGINS)]
+def test_the_core_knows_no_plugin_and_no_bridge() -> None:
+    assert not [
+        item for item in IMPORTS if item.importer.startswith(CORE) and item.imported.startswith((PLUGINS, INTEGRATIONS))
+    ]
+
+
+def _runtime_order() -> list[str]:
+    """The runtime's modules as the architecture page lists them, in its order."""
+    text = PAGE.read_text(encoding="utf-8")
+    table = text[text.index("The runtime, in dependency order") : text.index("The subpackages")]
+    names = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    return [CORE if name == "__init__" else f"{CORE}.{name}" for name in names]
+
+
+def test_each_runtime_module_imports_only_those_above_it_on_the_architecture_page() -> None:
+    order = _runtime_order()
+    position = {module: index for index, module in enumerate(order)}
+    runtime = {module for module in MODULES if module.startswith(CORE) and _layer(module) == "runtime"}
+    assert runtime - {f"{CORE}.__main__"} == set(order)
+    wrong = [
+        f"{item.importer}:{item.line} imports {item.imported}, listed below it"
+        for item in IMPORTS
+        if not item.in_function
+        and item.importer in position
+        and item.imported in position
+        and item.imported != item.importer
+        and position[item.imported] > position[item.importer]
+    ]
+    assert not wrong, "\n".join(wrong)
 
 
 @pytest.mark.parametrize("module", sorted(name for name in MODULES if not name.endswith("__main__")))
 def test_every_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
+    framework = module.rpartition(".")[2]
+    if module.startswith(f"{INTEGRATIONS}.") and not framework.startswith("_") and not find_spec(framework):
+        pytest.skip(f"{framework} is installed in tox -e bridges")
     done = subprocess.run(
         [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False, timeout=60
     )
@@ -210,7 +249,7 @@ def test_every_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
 
 
 def test_the_architecture_page_names_every_module_of_the_core() -> None:
-    text = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     missing = []
     for module, path in MODULES.items():
         if not module.startswith(CORE) or module.endswith("__main__"):

@@ -10,10 +10,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from altametris.sara.core import BaseCallback, CallbackManager, HookimplCallback, _dispatch, hookimpl
+from altametris.sara.core import BaseCallback, CallbackManager, HookimplCallback, hookimpl
 from altametris.sara.core.config import load_callbacks
 from altametris.sara.core.exceptions import PluginTypeError, TrainingError
-from altametris.sara.core.hookspecs import HOOKS
 
 if TYPE_CHECKING:
     from conftest import FakeSite
@@ -62,14 +61,6 @@ def test_a_pluggy_plugin_runs_in_registration_order_with_the_arguments_it_names(
         ("callback", "on_epoch_end", 0),
     ]
     assert repr(manager) == "CallbackManager(callbacks=[Listener, Recorder, Listener])"
-
-
-def test_the_dispatcher_calls_the_implementation_itself_with_no_adapter_in_between() -> None:
-    plugin = Recorder([])
-    callback = HookimplCallback(plugin)
-    plan = _dispatch.plan_for(callback, HOOKS["on_batch_end"])
-    assert plan.call == plugin.after_batch
-    assert _dispatch.kinds(HOOKS["on_batch_end"])[plan.kind] == _dispatch.Kind(("batch",), False, False)
 
 
 def test_a_module_is_a_plugin(fake_site: FakeSite) -> None:
