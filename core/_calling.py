@@ -66,7 +66,9 @@ def parameters_of(method: HookFunction) -> Parameters:
     with contextlib.suppress(KeyError, TypeError):
         return _analysed[function]
     kinds = inspect.Parameter
-    positional_only, named, required = [], [], []
+    positional_only: list[str] = []
+    named: list[str] = []
+    required: list[str] = []
     var_positional = var_keyword = False
     all_positional = True
     for parameter in inspect.signature(method).parameters.values():

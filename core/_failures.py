@@ -50,6 +50,11 @@ def logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 
 
+def debugging() -> bool:
+    """Whether :func:`debug` would log: ``logging`` imported and DEBUG on for the manager's logger."""
+    return "logging" in sys.modules and logger().isEnabledFor(10)  # logging.DEBUG
+
+
 def debug(message: str, *args: object) -> None:
     """Log ``message % args`` at DEBUG, for debugging a trainer: registrations, rebuilds, stop requests.
 

@@ -21,15 +21,17 @@ running finishes over the list as it was, and several threads may call hooks at 
 from __future__ import annotations
 
 import _thread  # the lock's C module: ``threading`` costs an import that ``import altametris.sara.core`` avoids
+import contextlib
 import functools
 import os
+import weakref
 from typing import TYPE_CHECKING, Any, Union
 
 from . import _failures, _state
 from ._callback import TRIGGER_ATTRIBUTE, BaseCallback, overrides
 from ._callback_list import CallbackList
 from ._calling import by_name, entry_for, parameters_of
-from ._failures import debug, policy_of
+from ._failures import debug, debugging, policy_of
 from ._hookmethods import hook_method
 from ._registration import validate_callback, warn_misspelt_hooks
 from .distributed import rank_info
@@ -62,12 +64,13 @@ class HookCalls:
     __slots__ = ("callbacks", "context", "functions", "hook", "pairs")
 
     def __init__(self, hook: str, entries: Sequence[Entry]) -> None:
-        functions = _distinct([entry.call for entry in entries])
+        callbacks, _, functions, contexts = zip(*entries) if entries else ((), (), (), ())
+        functions = _distinct(functions)
         self.hook = hook
-        self.functions: tuple[HookFunction, ...] = tuple(functions)
-        self.pairs = tuple(zip(functions, [entry.context for entry in entries]))
-        self.context = any(entry.context for entry in entries)
-        self.callbacks = tuple(entry.callback for entry in entries)
+        self.functions: tuple[HookFunction, ...] = functions
+        self.pairs = tuple(zip(functions, contexts))
+        self.context = True in contexts
+        self.callbacks: tuple[object, ...] = callbacks
 
     def callback_of(self, call: HookFunction) -> object:
         """Whose function ``call`` is (``None``: one of the manager's observers)."""
@@ -77,17 +80,20 @@ class HookCalls:
         return None
 
 
-def _distinct(functions: list[HookFunction]) -> list[HookFunction]:
+def _distinct(functions: tuple[HookFunction, ...]) -> tuple[HookFunction, ...]:
     """``functions``, each a distinct object, so that the one that raised tells whose it is.
 
     A function that comes twice (one plugin's function given to two callbacks) is wrapped the second time.
     """
+    if len(set(map(id, functions))) == len(functions):  # the usual case: nothing to wrap
+        return functions
+    distinct: list[HookFunction] = []
     seen: set[int] = set()
-    for index, function in enumerate(functions):
-        if id(function) in seen:
-            functions[index] = functools.partial(function)
-        seen.add(id(functions[index]))
-    return functions
+    for function in functions:
+        kept = functools.partial(function) if id(function) in seen else function
+        seen.add(id(kept))
+        distinct.append(kept)
+    return tuple(distinct)
 
 
 class _Refusing(dict):  # type: ignore[type-arg]
@@ -261,7 +267,7 @@ class CallbackManager:
         warn_misspelt_hooks(type(callback))
         with self._lock:  # checked above: a direct change of the list is checked in _sync
             list.append(self._callbacks, callback)
-            self._sync(validate=False)
+            self._sync(validate=False, only=callback)
 
     def register(
         self,
@@ -303,7 +309,7 @@ class CallbackManager:
             for index, registered in enumerate(self._callbacks):
                 if registered is callback:
                     list.__delitem__(self._callbacks, index)
-                    self._sync(validate=False)
+                    self._sync(validate=False, only=callback)
                     return
         raise TrainingError(
             f"cannot remove {safe_repr(callback)}: it is not registered with this manager "
@@ -357,22 +363,30 @@ class CallbackManager:
                 self._invalid = error
                 self._calls = _Refusing(error)
 
-    def _sync(self, *, validate: bool, everything: bool = False) -> None:
+    def _sync(self, *, validate: bool, everything: bool = False, only: BaseCallback | None = None) -> None:
         """Bring the entries and the hooks' calls up to date with the callback list, rebuilding what changed.
 
         Args:
             validate: check the callbacks that are new here (a direct change of the list is checked here).
             everything: rebuild every hook (a new run, a new rank, timings turned on or off).
+            only: the one callback that :meth:`add_callback` appended or :meth:`remove_callback` removed: the others
+                kept their order, so only its hooks are rebuilt, and the list is not compared with the entries.
 
         Raises:
             TrainingError: a new callback is invalid; nothing was changed.
         """
         callbacks = tuple(self._callbacks)
         entries = self._entries
+        if only is None:
+            candidates: Iterable[tuple[int, BaseCallback]] = enumerate(callbacks)
+            live = {id(callback) for callback in callbacks}
+        else:
+            candidates = [(len(callbacks) - 1, only)]
+            live = {id(only)} if any(callback is only for callback in callbacks) else set()
         new = [
             (index, callback)
-            for index, callback in enumerate(callbacks)
-            if (known := entries.get(id(callback))) is None or known[0] is not callback
+            for index, callback in candidates
+            if id(callback) in live and ((known := entries.get(id(callback))) is None or known[0] is not callback)
         ]
         if validate:  # the others were checked when they were registered
             for index, callback in new:
@@ -383,21 +397,24 @@ class CallbackManager:
         for _, callback in new:
             entries[id(callback)] = (callback, self._entries_of(callback))
             touched.update(entries[id(callback)][1])
-        live = {id(callback) for callback in callbacks}
-        gone = [entries.pop(key) for key in [key for key in entries if key not in live]]
+        leaving = [id(only)] if only is not None else list(entries)
+        gone = [entries.pop(key) for key in leaving if key not in live and key in entries]
         for callback, hooks in gone:
             touched.update(hooks)
             self._disabled.pop(id(callback), None)
             if self._clock is not None:
                 self._clock.forget(callback)
-        if self._profiler is not None:
-            self._profiler.forget(live)
-        before, self._active = self._active, self._order(callbacks)
-        if everything or self._invalid is not None or clock is not self._clock or _moved(before, self._active):
+            if self._profiler is not None:
+                self._profiler.forget(callback)
+        if only is not None and id(only) in entries:  # registered again, or once more: its hooks change
+            touched.update(entries[id(only)][1])
+        before, self._active = self._active, self._order_after(callbacks, only, new)
+        reordered = only is None and _moved(before, self._active)  # an insert, a sort: every hook
+        if everything or reordered or self._invalid is not None or clock is not self._clock:
             touched = set(HOOKS)
         self._invalid = None
         self._rebuild(touched)
-        if new or gone or everything:
+        if (new or gone or everything) and debugging():
             debug(
                 "callbacks registered: %s; removed: %s; hooks rebuilt: %s, over %d active callbacks",
                 [class_name(callback) for _, callback in new] or "none",
@@ -408,7 +425,7 @@ class CallbackManager:
 
     def _entries_of(self, callback: BaseCallback) -> dict[str, Entry]:
         """How each hook that ``callback`` overrides calls it: timed when timings are on, gated by its trigger."""
-        entries = {name: entry_for(callback, hook) for name, hook in HOOKS.items() if overrides(callback, name)}
+        entries = {name: entry_for(callback, HOOKS[name]) for name in _overridden(callback)}
         if self._profiler is not None:
             entries = {name: self._profiler.timed(entry) for name, entry in entries.items()}
         trigger = getattr(callback, "__dict__", {}).get(TRIGGER_ATTRIBUTE)
@@ -417,6 +434,18 @@ class CallbackManager:
                 self._clock = _triggers().TriggerClock()
             entries = self._clock.gated(callback, trigger, entries)
         return entries
+
+    def _order_after(
+        self, callbacks: Sequence[BaseCallback], only: BaseCallback | None, new: list[tuple[int, BaseCallback]]
+    ) -> tuple[BaseCallback, ...]:
+        """:meth:`_order` of ``callbacks``, without reading them all again when one callback was only appended."""
+        active = self._active
+        if only is None or not new or new[0][1] is not only or not callbacks or callbacks[-1] is not only:
+            return self._order(callbacks)
+        runs_here = not (self._rank and only.rank_zero_only)
+        if runs_here and (only.saves_checkpoints or not (active and active[-1].saves_checkpoints)):
+            return (*active, only)
+        return self._order(callbacks)
 
     def _order(self, callbacks: Sequence[BaseCallback]) -> tuple[BaseCallback, ...]:
         """The callbacks that run here, in call order: checkpoint writers after the others.
@@ -435,9 +464,10 @@ class CallbackManager:
         """Make the calls of ``hooks`` from the active callbacks' entries, between the observers' own."""
         calls = {} if isinstance(self._calls, _Refusing) else self._calls
         observers = [observer for observer in (self._clock, self._profiler) if observer is not None]
+        entries = [self._entries[id(callback)][1] for callback in self._active]
         for name in hooks:
             ordered = [entry for observer in observers if (entry := observer.before.get(name))]
-            ordered += [entry for callback in self._active if (entry := self._entries[id(callback)][1].get(name))]
+            ordered += [entry for found in entries if (entry := found.get(name))]
             ordered += [entry for observer in observers if (entry := observer.after.get(name))]
             calls[name] = HookCalls(name, ordered)
         self._calls = calls
@@ -623,6 +653,23 @@ _TRANSIENT = frozenset(
 for _hook in HOOKS.values():
     setattr(CallbackManager, _hook.name, hook_method(_hook, CallbackManager))
 del _hook
+
+
+_hooks_by_class: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
+
+
+def _overridden(callback: BaseCallback) -> tuple[str, ...]:
+    """The hooks ``callback`` overrides, in lifecycle order: read once per class, and for hooks set on the instance."""
+    cls = type(callback)
+    hooks = _hooks_by_class.get(cls)
+    if hooks is None:
+        hooks = tuple(name for name in HOOKS if overrides(cls, name))
+        with contextlib.suppress(TypeError):
+            _hooks_by_class[cls] = hooks
+    own = getattr(callback, "__dict__", None)
+    if own and not own.keys().isdisjoint(HOOKS):
+        return tuple(name for name in HOOKS if overrides(callback, name))
+    return hooks
 
 
 def _moved(before: Sequence[object], after: Sequence[object]) -> bool:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from ._calling import Entry
 from .distributed import rank_info
@@ -154,7 +154,7 @@ class Profiler:
         self.batch_total = 0.0
         self.batch_count = 0
         self.warned: set[int] = set()
-        observers = {
+        observers: dict[tuple[str, str | None], Callable[..., None]] = {
             ("run", "end"): self.train_ends,
             ("epoch", "end"): self.epoch_ends,
             ("batch", "end"): self.batch_ends,
@@ -191,9 +191,9 @@ class Profiler:
 
         return entry._replace(call=timed, context=True)
 
-    def forget(self, live: set[int]) -> None:
-        """Drop the records of callbacks that left the manager."""
-        for key in [key for key in self.records if key[0] not in live]:
+    def forget(self, callback: object) -> None:
+        """Drop the records of ``callback``, which left the manager."""
+        for key in [key for key, record in self.records.items() if record.callback is callback]:
             del self.records[key]
 
     # -- the observers -------------------------------------------------------------------------------------------
