@@ -6,9 +6,10 @@ judged on callgrind's instruction counts (the quick pass judges only those) and,
 * steady ``on_batch_end``, callbacks with the hookspec's signature (``def on_batch_end(self, batch, metrics,
   **kwargs)``), without and with one context keyword: at most 1.2x a hand-written loop over the same bound methods at
   N = 1, 1.1x at N = 5, 20, 100 and 1,000 (the loop receives and passes the same keywords); below pluggy's
-  ``pm.hook`` at every N, and in the full run below Keras 3's ``CallbackList``, Hugging Face's ``CallbackHandler`` and
-  Lightning's ``_call_callback_hooks`` (transcribed: see :mod:`benchmarks._peers`). A naive ``getattr`` manager is
-  measured beside them, without a target, for the plot of the benchmarks page;
+  ``pm.hook`` at every N (the quick pass: up to N = 100, see ``QUICK_PLUGGY``), and in the full run below Keras 3's
+  ``CallbackList``, Hugging Face's ``CallbackHandler`` and Lightning's ``_call_callback_hooks`` (transcribed: see
+  :mod:`benchmarks._peers`). A naive ``getattr`` manager is measured beside them in the full run, without a target,
+  for the plot of the benchmarks page;
 * one ``add_callback`` and one ``remove_callback`` at N = 100 callbacks that override every hook: at most pluggy's
   ``register`` and ``unregister`` of an equivalent plugin among 100;
 * the first call after a change at N = 100 callbacks that override every hook (one change, then one hook call):
@@ -39,6 +40,10 @@ from .bench_dispatch import NaiveManager, explain_against_the_loop
 
 STEADY, STEADY_ONE, CHANGE, REGISTRATION, CHURN, MEMORY, TRIGGERED, PROFILED = 1.1, 1.2, 100.0, 1.0, 5.0, 1.0, 1.1, 2.0
 SIZES = (1, 5, 20, 100, 1000)
+QUICK_PLUGGY = 100
+"""The quick pass compares with pluggy up to this many callbacks: building pluggy's manager of 1,000 plugins (its
+``register`` is linear in the plugins already registered) would take a minute under valgrind, for a ratio far below
+its bound (pluggy costs about 5x the loop there); the full run compares at every size."""
 
 
 class EveryHook(BaseCallback):
@@ -72,7 +77,7 @@ class Spawner(BaseCallback):
             self.manager.add_callback(OneShot(self.manager))
 
 
-def steady_namespace(count: int, context: bool, peers: list[str]) -> dict[str, Any]:
+def steady_namespace(count: int, context: bool, peers: list[str], pluggy: bool) -> dict[str, Any]:
     """``count`` callbacks overriding every hook, behind each contender; the hand-written loop passes ``**kwargs``
     exactly when the call has a context keyword."""
     callbacks = [EveryHook() for _ in range(count)]
@@ -107,29 +112,28 @@ def steady_namespace(count: int, context: bool, peers: list[str]) -> dict[str, A
         "naive": NaiveManager(callbacks),
         "met": {"loss": 0.5},
         "c": None,
-        **_peers.namespace(count, tuple(peers)),
+        **(_peers.namespace(count, tuple(peers)) if pluggy else {}),
     }
 
 
 def _steady(count: int, context: bool, budget: Budget) -> Case:
     args = "1, met, control=c" if context else "1, met"
     peers = () if budget.quick else (*_peers.installed(), _peers.LIGHTNING)
-    statements = {
-        "sara": f"manager.on_batch_end({args})",
-        "hand-written loop": f"loop({args})",
-        **_peers.statements(peers),
-        "naive getattr manager": f"naive.on_batch_end({args})",  # no target: drawn on the benchmarks page
-        "probe: sara without callbacks": f"empty_manager.on_batch_end({args})",
-        "probe: the loop over no method": f"no_loop({args})",
-    }
+    statements = {"sara": f"manager.on_batch_end({args})", "hand-written loop": f"loop({args})"}
+    if not budget.quick or count <= QUICK_PLUGGY:
+        statements.update(_peers.statements(peers))
+    if not budget.quick:  # no target: drawn on the benchmarks page
+        statements["naive getattr manager"] = f"naive.on_batch_end({args})"
+    statements["probe: sara without callbacks"] = f"empty_manager.on_batch_end({args})"
+    statements["probe: the loop over no method"] = f"no_loop({args})"
     targets = [Target("sara", "hand-written loop", STEADY_ONE if count == 1 else STEADY)]
-    targets += [Target("sara", peer, 1.0) for peer in (_peers.PLUGGY, *peers)]
+    targets += [Target("sara", peer, 1.0) for peer in (_peers.PLUGGY, *peers) if peer in statements]
     name = f"steady on_batch_end, {count} callback{'s' if count != 1 else ''}, "
     return statements_case(
         "manager",
         name + ("context keywords" if context else "no context keyword"),
         steady_namespace,
-        (count, context, list(peers)),
+        (count, context, list(peers), _peers.PLUGGY in statements),
         statements=statements,
         targets=tuple(targets),
         explain=explain_against_the_loop(count),
@@ -159,7 +163,7 @@ def registration_namespace(count: int) -> dict[str, Any]:
     return {
         "manager": CallbackManager([EveryHook() for _ in range(count)]),
         "extra": EveryHook(),
-        "pm": _peers.pluggy_manager(count),
+        "pm": _peers.pluggy_manager(count, _peers.EveryHookPlugin),
         "plugin": _peers.EveryHookPlugin(),
     }
 
