@@ -145,31 +145,76 @@ def count(jobs: list[Counted], rounds: int, *, seconds: float = 0.05, workers: i
     return results
 
 
+@dataclass(frozen=True)
+class Scripts:
+    """Operations whose instructions are counted in a fresh process each: ``{contender: (setup, operation)}``."""
+
+    scripts: dict[str, tuple[str, str]]
+
+
+_SCRIPT = """\
+import os
+{setup}
+os.getppid()
+{operation}
+os.getppid()
+"""
+
+
+def count_scripts(job: Scripts, *, workers: int | None = None) -> Samples:
+    """The instructions of each ``operation`` of ``job``, in a fresh process after its ``setup`` (one sample each:
+    a whole process repeats its count), ``workers`` processes at a time (``min(2, cores)`` by default)."""
+    path = valgrind()
+    workers = max(1, workers or min(2, os.cpu_count() or 1))
+    names = list(job.scripts)
+    samples: Samples = {}
+    with tempfile.TemporaryDirectory(prefix="sara-callgrind-") as directory:
+        for start in range(0, len(names), workers):
+            running = {}
+            for name in names[start : start + workers]:
+                setup, operation = job.scripts[name]
+                out = Path(directory) / f"{len(samples) + len(running)}.out"
+                argv = [path, *_OPTIONS, f"--callgrind-out-file={out}", sys.executable, "-c"]
+                argv.append(_SCRIPT.format(setup=setup, operation=operation))
+                process = subprocess.Popen(argv, env=_environment(), stderr=subprocess.PIPE, text=True)
+                running[name] = (process, out)
+            for name, (process, out) in running.items():
+                _, stderr = process.communicate()
+                if process.returncode != 0:
+                    raise RuntimeError(f"counting {name!r} failed (exit {process.returncode}):\n{stderr}")
+                parts = parse(out.read_text())
+                if sorted(parts) != [1, 2, 3]:
+                    raise RuntimeError(f"counting {name!r}: {len(parts)} parts where 2 markers make 3")
+                samples[name] = [float(parts[2])]
+    return samples
+
+
+_OPTIONS = (
+    "--tool=callgrind",
+    f"--dump-before={MARKER}",
+    "--combine-dumps=yes",
+    "--dump-instr=no",
+    "--dump-line=no",
+)
+
+
+def _environment() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "PYTHONHASHSEED": "0",  # the same hashes, so the same dict probes, in every run
+    }
+
+
 def _start(
     path: str, jobs: list[Counted], rounds: int, seconds: float, folder: Path
 ) -> tuple[subprocess.Popen[str], Path]:
     folder.mkdir()
     spec = {"jobs": [asdict(job) for job in jobs], "rounds": rounds, "seconds": seconds}
     (folder / "spec.json").write_text(json.dumps(spec))
-    argv = [
-        path,
-        "--tool=callgrind",
-        f"--dump-before={MARKER}",
-        "--combine-dumps=yes",
-        "--dump-instr=no",
-        "--dump-line=no",
-        f"--callgrind-out-file={folder / 'callgrind.out'}",
-        sys.executable,
-        "-m",
-        "benchmarks._callgrind",
-        str(folder),
-    ]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        "PYTHONHASHSEED": "0",  # the same hashes, so the same dict probes, in every run
-    }
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    argv = [path, *_OPTIONS, f"--callgrind-out-file={folder / 'callgrind.out'}", sys.executable]
+    argv += ["-m", "benchmarks._callgrind", str(folder)]
+    process = subprocess.Popen(argv, env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return process, folder
 
 

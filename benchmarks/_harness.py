@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ._callgrind import Counted, ValgrindMissing, count
+from ._callgrind import Counted, Scripts, ValgrindMissing, count, count_scripts
 
 Samples = dict[str, list[float]]
 """The samples of each contender of one case (a few rounds each), in the case's unit."""
@@ -118,8 +118,9 @@ class Case:
     """The unit of ``measure``'s samples."""
     quick: bool = True
     """Part of the quick pass."""
-    counted: Counted | None = None
-    """Statements whose instructions are counted: the same targets are judged on those counts too."""
+    counted: Counted | Scripts | None = None
+    """Statements (or whole operations, each in a fresh process) whose instructions are counted: the same targets
+    are judged on those counts too."""
 
 
 @dataclass
@@ -234,8 +235,12 @@ def run_cases(cases: list[Case], budget: Budget, report: Report, *, log: Callabl
     selected = [case for case in cases if case.quick or not budget.quick]
     counted_cases = [case for case in selected if case.counted is not None]
     try:
-        jobs = [case.counted for case in counted_cases if case.counted is not None]
-        counts = count(jobs, budget.counted_rounds, seconds=budget.counted_seconds)
+        jobs = [case.counted for case in counted_cases if isinstance(case.counted, Counted)]
+        statements = iter(count(jobs, budget.counted_rounds, seconds=budget.counted_seconds))
+        counts = [
+            count_scripts(case.counted) if isinstance(case.counted, Scripts) else next(statements)
+            for case in counted_cases
+        ]
     except ValgrindMissing as missing:
         if budget.quick:
             raise
