@@ -315,17 +315,22 @@ def statements_case(
     targets: tuple[Target, ...],
     explain: Callable[[Measured, Target], str] | None = None,
     quick: bool = True,
+    timed_only: tuple[str, ...] = (),
+    counted_args: tuple[Any, ...] | None = None,
 ) -> Case:
     """A case of Python statements measured both ways, in a namespace that ``builder(*args)`` returns: their
     instructions counted in a valgrind process, and their wall-clock time here.
 
-    ``builder`` is a module-level function (the valgrind process imports it), ``args`` JSON values.
+    ``builder`` is a module-level function (the valgrind process imports it), ``args`` JSON values. The contenders
+    in ``timed_only`` are timed but not counted, and the valgrind process builds its namespace from ``counted_args``
+    when given: for a peer whose import alone would take minutes under valgrind (Keras imports JAX).
     """
 
     def measure(budget: Budget) -> Samples:
         return timed(statements, builder(*args), budget)
 
-    counted = Counted.of(builder, args, statements)
+    counted_statements = {name: statement for name, statement in statements.items() if name not in timed_only}
+    counted = Counted.of(builder, args if counted_args is None else counted_args, counted_statements)
     return Case(family, name, measure, targets, explain, quick=quick, counted=counted)
 
 

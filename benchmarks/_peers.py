@@ -12,8 +12,9 @@
   ``contextmanager``) of the default ``PassThroughProfiler`` (``start``/``stop`` that do nothing), and
   ``Callback.state_key`` (``callbacks/callback.py``, the class's ``__qualname__``).
 
-Keras and Transformers are measured in the full run only (``tox -e bench`` installs them); the quick pass compares
-with pluggy alone. :func:`installed` says which real peers this process can import.
+Keras and Transformers are measured in the full run only (``tox -e bench`` installs them), and on wall-clock time only:
+importing them under valgrind would take minutes (Keras imports JAX). The quick pass compares with pluggy alone.
+:func:`installed` says which real peers this process can import.
 """
 
 from __future__ import annotations

@@ -134,6 +134,8 @@ def _steady(count: int, context: bool, budget: Budget) -> Case:
         name + ("context keywords" if context else "no context keyword"),
         steady_namespace,
         (count, context, list(peers), _peers.PLUGGY in statements),
+        timed_only=_peers.installed() if peers else (),  # importing Keras (and JAX) under valgrind takes minutes
+        counted_args=(count, context, [peer for peer in peers if peer not in _peers.REAL], _peers.PLUGGY in statements),
         statements=statements,
         targets=tuple(targets),
         explain=explain_against_the_loop(count),
