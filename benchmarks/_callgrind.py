@@ -170,7 +170,7 @@ def count_scripts(job: Scripts, *, workers: int | None = None) -> Samples:
     samples: Samples = {}
     with tempfile.TemporaryDirectory(prefix="sara-callgrind-") as directory:
         for start in range(0, len(names), workers):
-            running = {}
+            running: dict[str, tuple[subprocess.Popen[str], Path]] = {}
             for name in names[start : start + workers]:
                 setup, operation = job.scripts[name]
                 out = Path(directory) / f"{len(samples) + len(running)}.out"

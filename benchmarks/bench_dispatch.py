@@ -163,7 +163,7 @@ def _case(hook: str, shape: str, count: int, context: bool) -> Case:
     if shape == SILENT:
         statements[EMPTY] = f"{'empty_kw' if context else 'empty'}({probe_args})"
         targets = (Target(SARA, EMPTY, EMPTY_TARGET), Target(SARA, _peers.PLUGGY, 1.0))
-        explain = _explain_silent
+        explain: Callable[[Measured, Target], str] = _explain_silent
     else:
         statements[LOOP] = f"loop({probe_args})"
         targets = (Target(SARA, LOOP, LOOP_TARGET), Target(SARA, _peers.PLUGGY, 1.0))
