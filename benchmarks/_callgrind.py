@@ -150,6 +150,8 @@ class Scripts:
     """Operations whose instructions are counted in a fresh process each: ``{contender: (setup, operation)}``."""
 
     scripts: dict[str, tuple[str, str]]
+    whole: bool = False
+    """Count the whole process (the interpreter's start and exit included), not the operation alone."""
 
 
 _SCRIPT = """\
@@ -176,7 +178,9 @@ def count_scripts(job: Scripts, *, workers: int | None = None) -> Samples:
                 out = Path(directory) / f"{len(samples) + len(running)}.out"
                 argv = [path, *_OPTIONS, f"--callgrind-out-file={out}", sys.executable, "-c"]
                 argv.append(_SCRIPT.format(setup=setup, operation=operation))
-                process = subprocess.Popen(argv, env=_environment(), stderr=subprocess.PIPE, text=True)
+                process = subprocess.Popen(
+                    argv, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+                )
                 running[name] = (process, out)
             for name, (process, out) in running.items():
                 _, stderr = process.communicate()
@@ -185,7 +189,7 @@ def count_scripts(job: Scripts, *, workers: int | None = None) -> Samples:
                 parts = parse(out.read_text())
                 if sorted(parts) != [1, 2, 3]:
                     raise RuntimeError(f"counting {name!r}: {len(parts)} parts where 2 markers make 3")
-                samples[name] = [float(parts[2])]
+                samples[name] = [float(sum(parts.values()) if job.whole else parts[2])]
     return samples
 
 
