@@ -3,8 +3,8 @@
 Two figures, each drawn only when the report holds its family:
 
 * dispatch: the cost of one ``on_batch_end`` call against the number of callbacks, for SARA, a hand-written loop,
-  pluggy and a naive ``getattr`` manager (the ``manager`` family's steady cases, 1 to 1,000 callbacks; the
-  ``dispatch`` family's 1, 5 and 20 callbacks when the ``manager`` family was not run);
+  pluggy, the peers measured (Keras 3, Hugging Face, Lightning) and a naive ``getattr`` manager (the ``manager``
+  family's steady cases with a context keyword, 1 to 1,000 callbacks, their wall-clock rows);
 * discovery: the time to find and load 5 plugins against the number of installed distributions.
 
 Each point is a contender's best round (the one least disturbed by the rest of the machine), as in the ratios. Axes
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 WIDTH, HEIGHT = 760, 420
 LEFT, RIGHT, TOP, BOTTOM = 78, 250, 56, 58
 """Margins around the plotting area: tick labels on the left, the legend on the right, title above, x label below."""
-COLORS = ("#1f6fb4", "#e0701a", "#2c9a3c", "#c53030", "#7e57c2", "#8c6d31")
-MARKERS = ("circle", "square", "diamond", "triangle", "circle", "square")
+COLORS = ("#1f6fb4", "#e0701a", "#2c9a3c", "#c53030", "#7e57c2", "#8c6d31", "#d45fa0")
+MARKERS = ("circle", "square", "diamond", "triangle", "circle", "square", "diamond")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class Source:
     """Contender in the report -> label in the legend."""
     scale: float = 1.0
     """Multiplies each sample (microseconds to milliseconds: 1e-3)."""
+    unit: str = "us"
+    """The rows drawn: wall-clock ones, not the instruction counts measured beside them."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ _DISPATCH_CONTENDERS = {
     "hand-written loop": "hand-written loop",
     "pluggy pm.hook": "pluggy pm.hook",
     "naive getattr manager": "naive getattr manager",
+    "Keras 3 CallbackList": "Keras 3 CallbackList",
+    "HF Transformers CallbackHandler": "HF Transformers CallbackHandler",
+    "Lightning _call_callback_hooks": "Lightning _call_callback_hooks (transcribed)",
 }
 FIGURES = (
     Figure(
@@ -74,14 +79,7 @@ FIGURES = (
         "One on_batch_end call, by number of callbacks",
         "callbacks overriding the hook",
         "time per call (us, best round)",
-        (
-            Source("manager", r"steady on_batch_end, (\d+) callbacks?, context keywords", _DISPATCH_CONTENDERS),
-            Source(
-                "dispatch",
-                r"on_batch_end, (\d+) callbacks, overriding, `\*\*kwargs`, context call",
-                _DISPATCH_CONTENDERS,
-            ),
-        ),
+        (Source("manager", r"steady on_batch_end, (\d+) callbacks?, context keywords", _DISPATCH_CONTENDERS),),
     ),
     Figure(
         "discovery",
@@ -112,7 +110,7 @@ def series(rows: Sequence[Row], source: Source) -> list[Series]:
     pattern = re.compile(source.case)
     for row in rows:
         found = pattern.fullmatch(row.case)
-        if row.family == source.family and found and row.contender in points:
+        if row.family == source.family and row.unit == source.unit and found and row.contender in points:
             points[row.contender].append((float(found.group(1)), row.best * source.scale))
     return [
         Series(source.contenders[contender], tuple(sorted(values)))

@@ -1,9 +1,10 @@
 """Import cost of ``altametris.sara.core`` against ``import pluggy``, and whole processes against each other.
 
-Targets: ``import altametris.sara.core`` within 1.5x ``import pluggy`` (which it imports), by ``-X importtime`` and
-by process wall time; ``sara-callbacks list`` (reads metadata, imports no plugin) within 1.5x a process that only
-imports the package. A missed import target names, from the same run, the modules that the package loads beyond
-pluggy's and what they cost.
+Targets: ``import altametris.sara.core`` within 1.5x ``import pluggy`` (which it imports), by the instructions that
+callgrind counts for the import statement in a fresh process (all the quick pass judges of it), by ``-X importtime``
+and by process wall time; ``sara-callbacks list`` (reads metadata, imports no plugin) within 1.5x a process that only
+imports the package, by wall time and by the instructions of the whole process (all the quick pass judges of it). A
+missed import target names, from the same run, the modules that the package loads beyond pluggy's and what they cost.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 
+from ._callgrind import Scripts
 from ._harness import Budget, Case, Measured, Samples, Target
 
 CORE, PLUGGY = "altametris.sara.core", "pluggy"
@@ -62,12 +64,21 @@ def _importtime_case() -> Case:
             + ", ".join(f"{name} {self_us} us" for name, self_us in largest)
         )
 
+    def explain_counts(measured: Measured, target: Target) -> str:
+        if measured.unit == "us":
+            return explain(measured, target)
+        return (
+            f"`import {PLUGGY}` executes {measured.show(measured.best(target.baseline))} and `import {CORE}` "
+            f"{measured.show(measured.best(target.contender))}; the full run's -X importtime rows name the modules"
+        )
+
     return Case(
         "import",
-        "python -X importtime, cumulative",
+        "import in a fresh process (-X importtime, cumulative; instructions)",
         measure,
         (Target(f"import {CORE}", f"import {PLUGGY}", 1.5),),
-        explain,
+        explain_counts,
+        counted=Scripts({f"import {module}": ("", f"import {module}") for module in (PLUGGY, CORE)}),
     )
 
 
@@ -94,20 +105,30 @@ def _processes_case() -> Case:
     def explain(measured: Measured, target: Target) -> str:
         bare = measured.best("python -c pass")
         return (
-            f"a bare interpreter takes {bare / 1000:.1f} ms of it; beyond that, {target.contender} takes "
-            f"{(measured.best(target.contender) - bare) / 1000:.1f} ms and {target.baseline} "
-            f"{(measured.best(target.baseline) - bare) / 1000:.1f} ms"
+            f"a bare interpreter takes {measured.show(bare)} of it; beyond that, {target.contender} takes "
+            f"{measured.show(measured.best(target.contender) - bare)} and {target.baseline} "
+            f"{measured.show(measured.best(target.baseline) - bare)}"
         )
 
+    # what the console script runs, up to its exit (a non-zero status fails the count: the second marker is missed)
+    list_command = "import sys; from altametris.sara.core.cli import main; sys.argv[1:] = ['list']; status = main()"
+    list_command += "\nif status:\n    raise SystemExit(status)"
+    counted = {
+        "python -c pass": "pass",
+        f"python -c 'import {PLUGGY}'": f"import {PLUGGY}",
+        f"python -c 'import {CORE}'": f"import {CORE}",
+        "sara-callbacks list": list_command,
+    }
     return Case(
         "import",
-        "fresh process, wall time",
+        "fresh process (wall time; instructions of the whole process)",
         measure,
         (
             Target(f"python -c 'import {CORE}'", f"python -c 'import {PLUGGY}'", 1.5),
             Target("sara-callbacks list", f"python -c 'import {CORE}'", 1.5),
         ),
         explain,
+        counted=Scripts({name: ("", operation) for name, operation in counted.items()}, whole=True),
     )
 
 

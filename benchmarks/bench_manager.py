@@ -1,14 +1,21 @@
 """The manager under load: steady dispatch at 1 to 1,000 callbacks, changes, a list changed every batch, memory.
 
-Targets (issue 12), each a ratio measured side by side in one run:
+Targets (issues 12, 17 and 21), each a ratio measured side by side in one run; every case of Python statements is
+judged on callgrind's instruction counts (the quick pass judges only those) and, in the full run, on wall-clock time:
 
-* steady ``on_batch_end`` with context keywords, at N = 1, 5, 20, 100 and 1,000 callbacks: at most 1.1x a
-  hand-written loop over the same bound methods (pluggy and a naive ``getattr`` manager are timed beside them, without
-  a target, for the plot of the benchmarks page);
+* steady ``on_batch_end``, callbacks with the hookspec's signature (``def on_batch_end(self, batch, metrics,
+  **kwargs)``), without and with one context keyword: at most 1.2x a hand-written loop over the same bound methods at
+  N = 1, 1.1x at N = 5, 20, 100 and 1,000 (the loop receives and passes the same keywords); below pluggy's
+  ``pm.hook`` at every N (the quick pass: up to N = 100, see ``QUICK_PLUGGY``), and in the full run below Keras 3's
+  ``CallbackList``, Hugging Face's ``CallbackHandler`` and Lightning's ``_call_callback_hooks`` (transcribed: see
+  :mod:`benchmarks._peers`). A naive ``getattr`` manager is measured beside them in the full run, without a target,
+  for the plot of the benchmarks page;
+* one ``add_callback`` and one ``remove_callback`` at N = 100 callbacks that override every hook: at most pluggy's
+  ``register`` and ``unregister`` of an equivalent plugin among 100;
 * the first call after a change at N = 100 callbacks that override every hook (one change, then one hook call):
   at most 100x one steady call at that size;
 * a batch (``on_batch_start`` and ``on_batch_end``) of a training whose callback adds a one-shot callback that removes
-  itself (two changes a batch): at most 10x the same batch without that churn;
+  itself (two changes a batch): at most 5x the same batch without that churn;
 * memory: what stays allocated after building, calling and dropping 1,000 managers of 0 to 99 callbacks, at most
   what one live manager of 100 callbacks holds (tracemalloc);
 * triggers (issue 17): a batch of a training with 5 callbacks plus one under ``when="100ba"``, at most 1.1x the same
@@ -27,10 +34,16 @@ from typing import Any
 from altametris.sara.core.base_callback import BaseCallback, CallbackManager
 from altametris.sara.core.hookspecs import HOOKS
 
-from ._harness import Budget, Case, Measured, Samples, Target, timed
-from .bench_dispatch import NaiveManager, _pluggy
+from . import _peers
+from ._harness import Budget, Case, Measured, Samples, Target, statements_case
+from .bench_dispatch import NaiveManager, explain_against_the_loop
 
-STEADY, CHANGE, CHURN, MEMORY, TRIGGERED, PROFILED = 1.1, 100.0, 10.0, 1.0, 1.1, 2.0
+STEADY, STEADY_ONE, CHANGE, REGISTRATION, CHURN, MEMORY, TRIGGERED, PROFILED = 1.1, 1.2, 100.0, 1.0, 5.0, 1.0, 1.1, 2.0
+SIZES = (1, 5, 20, 100, 1000)
+QUICK_PLUGGY = 100
+"""The quick pass compares with pluggy up to this many callbacks: building pluggy's manager of 1,000 plugins (its
+``register`` is linear in the plugins already registered) would take a minute under valgrind, for a ratio far below
+its bound (pluggy costs about 5x the loop there); the full run compares at every size."""
 
 
 class EveryHook(BaseCallback):
@@ -64,48 +77,76 @@ class Spawner(BaseCallback):
             self.manager.add_callback(OneShot(self.manager))
 
 
-def _steady(count: int) -> Case:
-    def measure(budget: Budget) -> Samples:
-        callbacks = [EveryHook() for _ in range(count)]
-        methods = [callback.on_batch_end for callback in callbacks]
+def steady_namespace(count: int, context: bool, peers: list[str], pluggy: bool) -> dict[str, Any]:
+    """``count`` callbacks overriding every hook, behind each contender; the hand-written loop passes ``**kwargs``
+    exactly when the call has a context keyword."""
+    callbacks = [EveryHook() for _ in range(count)]
+    methods = [callback.on_batch_end for callback in callbacks]
+    no_method: list[Any] = []
+
+    if context:
 
         def loop(batch: int, metrics: dict[str, float], **kwargs: Any) -> None:
             for method in methods:
                 method(batch, metrics, **kwargs)
 
-        namespace = {
-            "manager": CallbackManager(callbacks),
-            "loop": loop,
-            "naive": NaiveManager(callbacks),
-            "hook": _pluggy(count),
-            "met": {"loss": 0.5},
-            "c": None,
-        }
-        return timed(
-            {
-                "sara": "manager.on_batch_end(1, met, control=c)",
-                "hand-written loop": "loop(1, met, control=c)",
-                # No target: drawn beside the others on the benchmarks page (pluggy's hook takes no context keyword).
-                "pluggy pm.hook": "hook.on_batch_end(batch=1, metrics=met)",
-                "naive getattr manager": "naive.on_batch_end(1, met, control=c)",
-            },
-            namespace,
-            budget,
-        )
+        def no_loop(batch: int, metrics: dict[str, float], **kwargs: Any) -> None:
+            for method in no_method:
+                method(batch, metrics, **kwargs)
 
-    return Case(
+    else:
+
+        def loop(batch: int, metrics: dict[str, float]) -> None:  # type: ignore[misc]
+            for method in methods:
+                method(batch, metrics)
+
+        def no_loop(batch: int, metrics: dict[str, float]) -> None:  # type: ignore[misc]
+            for method in no_method:
+                method(batch, metrics)
+
+    return {
+        "manager": CallbackManager(callbacks),
+        "empty_manager": CallbackManager([]),
+        "loop": loop,
+        "no_loop": no_loop,
+        "naive": NaiveManager(callbacks),
+        "met": {"loss": 0.5},
+        "c": None,
+        **(_peers.namespace(count, tuple(peers)) if pluggy else {}),
+    }
+
+
+def _steady(count: int, context: bool, budget: Budget) -> Case:
+    args = "1, met, control=c" if context else "1, met"
+    peers = () if budget.quick else (*_peers.installed(), _peers.LIGHTNING)
+    statements = {"sara": f"manager.on_batch_end({args})", "hand-written loop": f"loop({args})"}
+    if not budget.quick or count <= QUICK_PLUGGY:
+        statements.update(_peers.statements(peers))
+    if not budget.quick:  # no target: drawn on the benchmarks page
+        statements["naive getattr manager"] = f"naive.on_batch_end({args})"
+    statements["probe: sara without callbacks"] = f"empty_manager.on_batch_end({args})"
+    statements["probe: the loop over no method"] = f"no_loop({args})"
+    targets = [Target("sara", "hand-written loop", STEADY_ONE if count == 1 else STEADY)]
+    targets += [Target("sara", peer, 1.0) for peer in (_peers.PLUGGY, *peers) if peer in statements]
+    name = f"steady on_batch_end, {count} callback{'s' if count != 1 else ''}, "
+    return statements_case(
         "manager",
-        f"steady on_batch_end, {count} callback{'s' if count != 1 else ''}, context keywords",
-        measure,
-        (Target("sara", "hand-written loop", STEADY),),
-        quick=count <= 100,
+        name + ("context keywords" if context else "no context keyword"),
+        steady_namespace,
+        (count, context, list(peers), _peers.PLUGGY in statements),
+        timed_only=_peers.installed() if peers else (),  # importing Keras (and JAX) under valgrind takes minutes
+        counted_args=(count, context, [peer for peer in peers if peer not in _peers.REAL], _peers.PLUGGY in statements),
+        statements=statements,
+        targets=tuple(targets),
+        explain=explain_against_the_loop(count),
     )
 
 
-def _first_call_after_a_change(budget: Budget) -> Samples:
+def change_namespace() -> dict[str, Any]:
     manager = CallbackManager([EveryHook() for _ in range(100)])
     extra = EveryHook()
     state = {"added": False}
+    metrics = {"loss": 0.5}
 
     def change_then_call() -> None:  # an add or a removal, alternately: one change, then one call
         if state["added"]:
@@ -115,23 +156,26 @@ def _first_call_after_a_change(budget: Budget) -> Samples:
         state["added"] = not state["added"]
         manager.on_batch_end(1, metrics, control=None)
 
-    metrics = {"loss": 0.5}
-    namespace = {"manager": manager, "change_then_call": change_then_call, "met": metrics}
-    return timed(
-        {
-            "a change, then the first call": "change_then_call()",
-            "a steady call": "manager.on_batch_end(1, met, control=None)",
-        },
-        namespace,
-        budget,
-    )
+    return {"manager": manager, "change_then_call": change_then_call, "met": metrics}
 
 
-def _churn(budget: Budget) -> Samples:
+def registration_namespace(count: int) -> dict[str, Any]:
+    """A manager and a pluggy plugin manager of ``count`` callbacks (plugins) that implement every hook, and one
+    more of each to add and remove."""
+    return {
+        "manager": CallbackManager([EveryHook() for _ in range(count)]),
+        "extra": EveryHook(),
+        "pm": _peers.pluggy_manager(count, _peers.EveryHookPlugin),
+        "plugin": _peers.EveryHookPlugin(),
+    }
+
+
+def churn_namespace() -> dict[str, Any]:
     spawner = Spawner()
     churning = CallbackManager([spawner, *(EveryHook() for _ in range(5))])
     spawner.manager = churning
     steady = CallbackManager([Spawner(), *(EveryHook() for _ in range(5))])  # its spawner has no manager: no churn
+    metrics = {"loss": 0.5}
 
     def batch(manager: CallbackManager) -> None:
         manager.on_batch_start(1, control=None)
@@ -143,25 +187,15 @@ def _churn(budget: Budget) -> Samples:
         steady.add_callback(probe)
         steady.remove_callback(probe)
 
-    metrics = {"loss": 0.5}
-    namespace = {"batch": batch, "churning": churning, "steady": steady, "two_changes": two_changes}
-    return timed(
-        {
-            "a batch adding and removing a one-shot callback": "batch(churning)",
-            "a steady batch": "batch(steady)",
-            "probe: add_callback and remove_callback, no hook call": "two_changes()",
-        },
-        namespace,
-        budget,
-    )
+    return {"batch": batch, "churning": churning, "steady": steady, "two_changes": two_changes}
 
 
 def _explain_churn(measured: Measured, target: Target) -> str:
     changes = measured.best("probe: add_callback and remove_callback, no hook call")
     batch = measured.best(target.baseline)
     return (
-        f"the two changes alone cost {changes:.1f} us, {changes / batch:.1f}x a steady batch of {batch:.2f} us: each "
-        "change validates the new callback, plans it and rebuilds the one hook it overrides, before it returns"
+        f"the two changes alone cost {measured.show(changes)}, {changes / batch:.1f}x a steady batch of "
+        f"{measured.show(batch)}"
     )
 
 
@@ -191,27 +225,19 @@ def _memory(budget: Budget) -> Samples:
     return {"held after 1,000 managers were dropped": held, "one live manager of 100 callbacks": one}
 
 
-def _triggered(budget: Budget) -> Samples:
+def triggered_namespace() -> dict[str, Any]:
     without = CallbackManager([EveryHook() for _ in range(5)])
     triggered = CallbackManager([EveryHook() for _ in range(5)])
     triggered.add_callback(EveryHook(), when="100ba")
     triggered.on_epoch_start(0)
     without.on_epoch_start(0)
+    metrics = {"loss": 0.5}
 
     def batch(manager: CallbackManager) -> None:
         manager.on_batch_start(1, control=None)
         manager.on_batch_end(1, metrics, control=None)
 
-    metrics = {"loss": 0.5}
-    namespace = {"batch": batch, "triggered": triggered, "without": without}
-    return timed(
-        {
-            "a batch, 5 callbacks and one under every 100 batches": "batch(triggered)",
-            "a batch, the 5 callbacks only": "batch(without)",
-        },
-        namespace,
-        budget,
-    )
+    return {"batch": batch, "triggered": triggered, "without": without}
 
 
 class ReadsTheLoss(BaseCallback):
@@ -223,38 +249,57 @@ class ReadsTheLoss(BaseCallback):
         self.last = metrics["loss"]
 
 
-def _profiled(budget: Budget) -> Samples:
+def profiled_namespace() -> dict[str, Any]:
     plain = CallbackManager([ReadsTheLoss() for _ in range(5)])
     timed_ = CallbackManager([ReadsTheLoss() for _ in range(5)], profile=True)
     noop, noop_timed = (CallbackManager([EveryHook() for _ in range(5)], profile=on) for on in (False, True))
-    namespace = {"plain": plain, "timed_": timed_, "noop": noop, "noop_timed": noop_timed, "met": {"loss": 0.5}}
-    return timed(
-        {
-            "on_batch_end, 5 callbacks reading the loss, timed": "timed_.on_batch_end(1, met, control=None)",
-            "on_batch_end, 5 callbacks reading the loss": "plain.on_batch_end(1, met, control=None)",
-            "worst case: 5 callbacks doing nothing, timed": "noop_timed.on_batch_end(1, met, control=None)",
-            "worst case: 5 callbacks doing nothing": "noop.on_batch_end(1, met, control=None)",
-        },
-        namespace,
-        budget,
-    )
+    return {"plain": plain, "timed_": timed_, "noop": noop, "noop_timed": noop_timed, "met": {"loss": 0.5}}
+
+
+TRIGGERED_BATCH, PLAIN_BATCH = "a batch, 5 callbacks and one under every 100 batches", "a batch, the 5 callbacks only"
+UNTIMED_CALL = "on_batch_end, 5 callbacks reading the loss"
+TIMED_CALL = f"{UNTIMED_CALL}, timed"
+CHURNING_BATCH = "a batch adding and removing a one-shot callback"
+SARA_CHANGE, PLUGGY_CHANGE = "sara add_callback + remove_callback", "pluggy register + unregister"
 
 
 def cases(budget: Budget) -> list[Case]:
-    """The manager's cases: steady dispatch at each size, a change, churn, memory."""
+    """The manager's cases: steady dispatch at each size, changes, churn, memory, triggers, timings."""
     return [
-        *(_steady(count) for count in (1, 5, 20, 100, 1000)),
-        Case(
+        *(_steady(count, context, budget) for count in SIZES for context in (False, True)),
+        statements_case(
+            "manager",
+            "one add_callback and remove_callback against pluggy's register and unregister, 100 callbacks",
+            registration_namespace,
+            (100,),
+            statements={
+                SARA_CHANGE: "manager.add_callback(extra); manager.remove_callback(extra)",
+                PLUGGY_CHANGE: "pm.register(plugin); pm.unregister(plugin)",
+            },
+            targets=(Target(SARA_CHANGE, PLUGGY_CHANGE, REGISTRATION),),
+        ),
+        statements_case(
             "manager",
             "the first call after a change, 100 callbacks overriding every hook",
-            _first_call_after_a_change,
-            (Target("a change, then the first call", "a steady call", CHANGE),),
+            change_namespace,
+            (),
+            statements={
+                "a change, then the first call": "change_then_call()",
+                "a steady call": "manager.on_batch_end(1, met, control=None)",
+            },
+            targets=(Target("a change, then the first call", "a steady call", CHANGE),),
         ),
-        Case(
+        statements_case(
             "manager",
             "a callback list changed inside a hook every batch (6 callbacks)",
-            _churn,
-            (Target("a batch adding and removing a one-shot callback", "a steady batch", CHURN),),
+            churn_namespace,
+            (),
+            statements={
+                CHURNING_BATCH: "batch(churning)",
+                "a steady batch": "batch(steady)",
+                "probe: add_callback and remove_callback, no hook call": "two_changes()",
+            },
+            targets=(Target(CHURNING_BATCH, "a steady batch", CHURN),),
             explain=_explain_churn,
         ),
         Case(
@@ -264,26 +309,25 @@ def cases(budget: Budget) -> list[Case]:
             (Target("held after 1,000 managers were dropped", "one live manager of 100 callbacks", MEMORY),),
             unit="bytes",
         ),
-        Case(
+        statements_case(
             "manager",
             "a callback under a trigger (every 100 batches) against not registering it",
-            _triggered,
-            (
-                Target(
-                    "a batch, 5 callbacks and one under every 100 batches", "a batch, the 5 callbacks only", TRIGGERED
-                ),
-            ),
+            triggered_namespace,
+            (),
+            statements={TRIGGERED_BATCH: "batch(triggered)", PLAIN_BATCH: "batch(without)"},
+            targets=(Target(TRIGGERED_BATCH, PLAIN_BATCH, TRIGGERED),),
         ),
-        Case(
+        statements_case(
             "manager",
             "timings on (profile=True) against off, on_batch_end of 5 callbacks",
-            _profiled,
-            (
-                Target(
-                    "on_batch_end, 5 callbacks reading the loss, timed",
-                    "on_batch_end, 5 callbacks reading the loss",
-                    PROFILED,
-                ),
-            ),
+            profiled_namespace,
+            (),
+            statements={
+                TIMED_CALL: "timed_.on_batch_end(1, met, control=None)",
+                UNTIMED_CALL: "plain.on_batch_end(1, met, control=None)",
+                "worst case: 5 callbacks doing nothing, timed": "noop_timed.on_batch_end(1, met, control=None)",
+                "worst case: 5 callbacks doing nothing": "noop.on_batch_end(1, met, control=None)",
+            },
+            targets=(Target(TIMED_CALL, UNTIMED_CALL, PROFILED),),
         ),
     ]

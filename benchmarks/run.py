@@ -4,8 +4,13 @@ Usage: ``python -m benchmarks.run [--quick] [--only dispatch,manager,discovery,i
 from the repository root (``tox -e bench`` writes docs/benchmarks.md; ``tox -e bench-quick`` is the quick pass that
 CI runs). The ``trackers`` family needs the ``mlflow`` and ``tensorboard`` extras and runs only when asked for
 (``--only trackers``, as ``tox -e bench-trackers`` does); the ``bridges`` family needs torch and the frameworks
-(``--only bridges``, ``tox -e bench-bridges``). The exit status is 1 when a target is missed (in the quick
-pass: when a ratio exceeds twice its target), and the summary names each missed target with its reason.
+(``--only bridges``, ``tox -e bench-bridges``).
+
+Cases of Python statements are judged on the instructions that ``valgrind --tool=callgrind`` counts (bound: the
+target plus a 2% margin) and, in the full run, on wall-clock time too (bound: the target); the quick pass judges
+their instruction counts only, and the cases it can only time (whole processes) against twice their targets. The
+quick pass needs valgrind and exits 2 without it. The exit status is 1 when a target is missed, and the summary names
+each missed target with its reason.
 
 The Markdown opens with a summary (each target once, its ratios, met or not), then plots of dispatch and discovery
 (SVG, written into ``_static/benchmarks/`` beside each Markdown file: ``docs/_static/benchmarks/`` for
@@ -21,6 +26,7 @@ import time
 from pathlib import Path
 
 from . import bench_discovery, bench_dispatch, bench_import, bench_manager
+from ._callgrind import ValgrindMissing, valgrind
 from ._harness import FULL, QUICK, Report, machine, run_cases, summary, write
 
 FAMILIES = {
@@ -36,7 +42,9 @@ OPTIONAL = {"trackers": "benchmarks.bench_trackers", "bridges": "benchmarks.benc
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="the quick pass: fewer, shorter rounds; looser bounds")
-    parser.add_argument("--slack", type=float, default=None, help="bound = slack x target (1 by default, 2 in --quick)")
+    parser.add_argument(
+        "--slack", type=float, default=None, help="wall clock: bound = slack x target (1 by default, 2 in --quick)"
+    )
     parser.add_argument("--only", default=",".join(FAMILIES), help="comma-separated families to run")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for JSON and Markdown")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the Markdown here (plots beside it)")
@@ -48,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [family for family in families if family not in FAMILIES and family not in OPTIONAL]
     if unknown:
         parser.error(f"unknown families {unknown}; the families are: {', '.join([*FAMILIES, *OPTIONAL])}")
+    if budget.quick:
+        try:
+            valgrind()
+        except ValgrindMissing as missing:
+            print(f"error: {missing}", file=sys.stderr)
+            return 2
     report = Report(machine=machine(), budget=budget)
     for family in families:
         start, before = time.perf_counter(), len(report.verdicts)

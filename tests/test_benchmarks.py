@@ -2,12 +2,16 @@
 
 The cases here are synthetic (an empty statement against a loop of a few thousand additions), so that the verdicts
 are certain on any machine; the real cases live in ``benchmarks/`` and run under ``tox -e bench`` and
-``tox -e bench-quick``.
+``tox -e bench-quick``. The tests that count instructions run valgrind for real (a few seconds each); without it they
+are skipped, except in CI (``CI=true``), where valgrind is required and its absence fails them.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,8 +20,12 @@ from xml.etree import ElementTree
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # ``benchmarks`` is a folder of the repository, not part of the distribution
 
+import pytest  # noqa: E402
+
 from benchmarks import run  # noqa: E402
+from benchmarks._callgrind import Counted, count, parse  # noqa: E402
 from benchmarks._harness import (  # noqa: E402
+    INSTRUCTIONS,
     QUICK,
     Budget,
     Case,
@@ -27,6 +35,9 @@ from benchmarks._harness import (  # noqa: E402
     Samples,
     Target,
     Verdict,
+    _describe,
+    judge,
+    statements_case,
     summary_table,
     timed,
     to_markdown,
@@ -35,8 +46,6 @@ from benchmarks._plots import figures  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    import pytest
 
 TINY = Budget(rounds=3, sample_seconds=0.002, repeats=2)
 STATEMENTS = {"cheap": "pass", "dear": "for i in range(3000): i + i"}
@@ -88,9 +97,7 @@ def test_a_miss_without_a_measured_cause_still_says_what_it_measured(
     assert "the ratio of medians is" in capsys.readouterr().out
 
 
-def test_the_quick_pass_bounds_each_ratio_at_twice_its_target() -> None:
-    from benchmarks._harness import judge
-
+def test_the_quick_pass_bounds_each_wall_clock_ratio_at_twice_its_target() -> None:
     case = _case(10.0)
     verdict = judge(case, {"dear": [25.0, 30.0], "cheap": [1.0, 1.2]}, QUICK)[0]
     assert (verdict.ratio, verdict.bound, verdict.met) == (25.0, 20.0, False)
@@ -99,10 +106,139 @@ def test_the_quick_pass_bounds_each_ratio_at_twice_its_target() -> None:
 
 
 def test_a_target_whose_contender_is_not_installed_is_neither_met_nor_missed() -> None:
-    from benchmarks._harness import FULL, judge
+    from benchmarks._harness import FULL
 
     verdict = judge(_case(1.0), {"cheap": [1.0]}, FULL)[0]
     assert (verdict.met, verdict.ratio) == (None, None)
+
+
+def test_an_instruction_count_is_judged_against_its_target_plus_the_stated_margin_in_every_run() -> None:
+    case = _case(1.5)
+    for budget in (QUICK, TINY):
+        assert budget.margin == 0.02
+        (met,) = judge(case, {"dear": [152.9, 160.0], "cheap": [100.0, 100.1]}, budget, INSTRUCTIONS)
+        assert (met.unit, met.bound, met.met) == (INSTRUCTIONS, 1.53, True)
+        (missed,) = judge(case, {"dear": [153.1], "cheap": [100.0]}, budget, INSTRUCTIONS)
+        assert missed.met is False  # 2.07% over the target: no slack for noise that instruction counts do not have
+        assert "(instructions)" in _describe(missed)
+
+
+CALLGRIND_OUTPUT = """\
+# callgrind format
+version: 1
+creator: callgrind-3.19.0
+pid: 4242
+part: 1
+
+events: Ir Dr
+summary: 86168142 1000
+ob=(3) /usr/lib/x86_64-linux-gnu/libc.so.6
+fn=(848) __mempcpy_avx_unaligned_erms
+251 44 2
+totals: 86168142 1000
+part: 2
+
+events: Dr Ir
+summary: 7 481279
+totals: 7 481279
+part: 3
+
+events: Ir
+totals: 92390
+"""
+
+
+def test_the_callgrind_parser_reads_each_parts_instructions_by_the_column_its_events_name() -> None:
+    assert parse(CALLGRIND_OUTPUT) == {1: 86168142, 2: 481279, 3: 92390}
+    with pytest.raises(ValueError, match=r"not instructions \(Ir\)"):
+        parse("events: Dr\nsummary: 5\n")
+    with pytest.raises(ValueError, match="no part"):
+        parse("# callgrind format\nversion: 1\n")
+
+
+def _needs_valgrind() -> None:
+    if shutil.which("valgrind") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("valgrind is missing: CI must have it (the quick benchmark pass needs it)")
+        pytest.skip("valgrind is not installed")
+
+
+CHEAP, DEAR = "len('abc')", "sorted(range(300, 0, -1))"
+
+
+@pytest.mark.slow
+def test_counted_instructions_repeat_and_grow_with_the_work_done() -> None:
+    _needs_valgrind()
+    statements = {"cheap": CHEAP, "cheap again": CHEAP, "dear": DEAR, "half as dear": "sorted(range(150, 0, -1))"}
+    fixed, calibrated = count(
+        [Counted("builtins:dict", "", (), {"cheap": CHEAP}, loops=20_000), Counted.of(dict, (), statements)], rounds=2
+    )
+    assert all(len(samples) == 2 for samples in calibrated.values())
+    cheap = min(fixed["cheap"])
+    assert 20 < cheap < 2000  # instructions per call of len(), its loop and markers subtracted
+    for name in ("cheap", "cheap again"):  # the same statement, measured apart, loops chosen by CPU time: the same
+        assert all(abs(value / cheap - 1) < 0.01 for value in calibrated[name]), (cheap, calibrated[name])
+    dear, half = min(calibrated["dear"]), min(calibrated["half as dear"])
+    assert dear > 20 * cheap
+    assert 1.5 < (dear - cheap) / (half - cheap) < 2.5
+
+
+@pytest.mark.slow
+def test_a_marker_called_by_a_statement_is_caught_rather_than_miscounted() -> None:
+    _needs_valgrind()
+    with pytest.raises(RuntimeError, match=r"something else in the measured process calls getppid\(\)"):
+        count([Counted("builtins:dict", "", (), {"calls the marker": "__import__('os').getppid()"}, loops=3)], 1)
+
+
+def _counted_case(ratio: float) -> Case:
+    return statements_case(
+        "synthetic",
+        f"dear within {ratio}x cheap",
+        dict,
+        (),
+        statements={"cheap": CHEAP, "dear": DEAR},
+        targets=(Target("dear", "cheap", ratio),),
+    )
+
+
+@pytest.mark.slow
+def test_the_quick_pass_judges_instruction_counts_and_fails_on_a_missed_target(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _needs_valgrind()
+    monkeypatch.setattr(run, "FAMILIES", {"synthetic": _family(_counted_case(1e9), _counted_case(1.5))})
+    assert run.main(["--quick", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    kind = "quick pass, instruction counts within 2% of the targets, times within 2x"
+    assert f"2 targets ({kind}): 1 met, 1 missed" in out
+    assert "MISSED dear within 1.5x cheap: dear / cheap = " in out
+    assert "x (instructions), target <= 1.5 (bound 1.53)" in out
+    rows = json.loads((tmp_path / "benchmarks.json").read_text())["rows"]
+    assert {row["unit"] for row in rows} == {INSTRUCTIONS}  # the quick pass counts, it does not time
+    cheap = next(row["best"] for row in rows if row["contender"] == "cheap")
+    assert 20 < cheap < 2000
+
+
+def test_the_quick_pass_fails_with_a_clear_message_when_valgrind_is_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(run, "FAMILIES", {"synthetic": _family(_counted_case(1e9))})
+    monkeypatch.setenv("PATH", str(tmp_path))  # no valgrind there
+    assert run.main(["--quick", "--out", str(tmp_path)]) == 2
+    assert "valgrind is not installed" in capsys.readouterr().err
+    assert not (tmp_path / "benchmarks.json").exists()
+
+
+def test_the_full_run_without_valgrind_still_times_and_reports_the_counts_as_not_measured(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(run, "FAMILIES", {"synthetic": _family(_counted_case(1e9))})
+    monkeypatch.setattr(run, "FULL", TINY)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert run.main(["--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "instruction counts not measured: valgrind is not installed" in captured.err
+    assert "2 targets (full run): 1 met, 0 missed, 1 not measured" in captured.out
 
 
 # -- the page: a summary of every target, then plots ---------------------------------------------------------------
@@ -116,6 +252,9 @@ def _report() -> Report:
         for contender, best in (("sara", loop * 0.9), ("hand-written loop", loop), ("pluggy pm.hook", loop * 2)):
             report.rows.append(Row("manager", case, contender, best, best * 1.1, "us"))
         report.rows.append(Row("manager", case, "naive getattr manager", loop * 1.2, loop * 1.3, "us"))
+        report.rows.append(Row("manager", case, "sara", loop * 9e3, loop * 9e3, INSTRUCTIONS))  # not drawn
+        counted = Verdict("manager", case, "sara", "hand-written loop", 1.1, 1.122, 0.95, 0.95, True, unit=INSTRUCTIONS)
+        report.verdicts.append(counted)
         report.verdicts.append(Verdict("manager", case, "sara", "hand-written loop", 1.1, 1.1, 0.9, 0.9, True))
     for size, sara in ((50, 40_000.0), (500, 60_000.0)):
         case = f"{size} distributions, operation in a fresh process"
@@ -145,12 +284,13 @@ def test_the_page_opens_with_a_summary_that_lists_every_target_with_its_ratios_a
     page = to_markdown(_report())
     summary = page.split("## Summary", 1)[1].split("\n## ", 1)[0]
     header, _rule, *rows = [line for line in summary.splitlines() if line.startswith("| ")]
-    assert header == "| family | target | cases | ratio (best rounds) | met |"
+    assert header == "| family | target | measure | cases | ratio (best rounds) | met |"
     assert rows == [
-        "| manager | sara / hand-written loop <= 1.1 | 3 | 0.90 | yes, all 3 |",
-        "| discovery | sara from_config (list + load 5) / bare entry_points(group=) <= 1.15 | 2 | 1.14 to 1.71 | "
-        "**no**, met by 1 of 2; missed by 500 distributions, operation in a fresh process (1.71) |",
-        "| import | import sara / import pluggy <= 1.5 | 1 | not measured | not measured |",
+        "| manager | sara / hand-written loop <= 1.1 (+2%) | instructions | 3 | 0.95 | yes, all 3 |",
+        "| manager | sara / hand-written loop <= 1.1 | wall clock | 3 | 0.90 | yes, all 3 |",
+        "| discovery | sara from_config (list + load 5) / bare entry_points(group=) <= 1.15 | wall clock | 2 | "
+        "1.14 to 1.71 | **no**, met by 1 of 2; missed by 500 distributions, operation in a fresh process (1.71) |",
+        "| import | import sara / import pluggy <= 1.5 | wall clock | 1 | not measured | not measured |",
     ]
     assert page.index("## Summary") < page.index("## manager")  # the full tables follow the summary
     assert "| 500 distributions, operation in a fresh process | sara from_config" in page
