@@ -3,10 +3,11 @@
 Nothing here is public. Each callback's hook is called the way pluggy calls hook implementations, with the arguments
 it names, taken from the hookspec's arguments and the trainer's context keywords. The manager's loop makes one of two
 calls, ``call(batch, metrics)`` or, when the trainer passed context keywords and the entry takes them,
-``call(batch, metrics, **kwargs)``; :func:`entry_for` decides which function makes that call right:
+``call(batch, metrics, **kwargs)`` (with only the first arguments, ``call(batch)``, for a method that names only
+those); :func:`entry_for` decides which function makes that call right:
 
-* a method whose parameters are the hookspec's arguments, in order (or a prefix of them and ``*args``), is called
-  directly; its entry takes the context when the method accepts ``**kwargs``;
+* a method whose parameters are the hookspec's arguments, or the first of them, in order (and perhaps ``*args``), is
+  called directly, with those arguments; its entry takes the context when the method accepts ``**kwargs``;
 * any other method (fewer arguments, another order, keyword-only or context arguments by name) is called through
   an adapter that picks its arguments by name and reports one it requires that the trainer did not pass.
 """
@@ -37,12 +38,15 @@ class Entry(NamedTuple):
         hook: the hook's name.
         call: the function the loop calls with the hookspec's arguments by position.
         context: whether ``call`` also receives the trainer's context keywords.
+        arity: how many of the hookspec's arguments ``call`` takes, from the first (``def on_batch_end(self,
+            batch)`` takes 1 of ``batch, metrics``); ``None``: all of them.
     """
 
     callback: object
     hook: str
     call: HookFunction
     context: bool
+    arity: int | None = None
 
 
 class Parameters(NamedTuple):
@@ -95,11 +99,10 @@ def entry_for(callback: object, hook: HookSpec) -> Entry:
     method: HookFunction = getattr(callback, hook.name)
     found = parameters_of(method)
     names = found.positional_only + found.named
-    # The hookspec's arguments, or a prefix of them and then ``*args`` (a decorator's ``(*args, **kwargs)``).
-    leading = names == hook.argnames or (found.var_positional and names == hook.argnames[: len(names)])
-    direct = found.only_positional_or_keyword and leading
-    if direct:
-        return Entry(callback, hook.name, method, found.var_keyword)
+    # The hookspec's arguments, or the first of them (then ``*args`` takes the others, if any: a decorator's wrapper).
+    if found.only_positional_or_keyword and names == hook.argnames[: len(names)]:
+        arity = None if found.var_positional or len(names) == len(hook.argnames) else len(names)
+        return Entry(callback, hook.name, method, found.var_keyword, arity)
     return Entry(callback, hook.name, by_name(method, found, hook), True)
 
 

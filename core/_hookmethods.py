@@ -8,9 +8,19 @@ a hand-written loop costs (``benchmarks/bench_dispatch.py`` compares them). The 
 ``super()`` as it would any method. For ``on_batch_end`` the source is::
 
     def on_batch_end(self, batch, metrics, **kwargs):
-        self._epoch = ...                          # hooks that receive ``epoch`` only: named in later errors
-        calls = self._calls["on_batch_end"]
-        if kwargs and calls.context:              # context keywords, and some function takes them
+        calls = self._calls.on_batch_end          # a HookCalls: the functions to call, in order
+        if calls.mixed:                           # some function takes only the first arguments: per function
+            for call, arity, context in calls.mixed:
+                try:
+                    if arity == 2:
+                        ...                       # call(batch, metrics, **kwargs) or call(batch, metrics)
+                    elif arity == 1:
+                        ...                       # call(batch, **kwargs) or call(batch)
+                    else:
+                        ...                       # call(**kwargs) or call()
+                except Exception as raised:
+                    self._failed(calls, call, raised, {"batch": batch, "metrics": metrics, **kwargs})
+        elif kwargs and calls.context:            # context keywords, and some function takes them
             for call, context in calls.pairs:
                 try:
                     if context:
@@ -19,14 +29,15 @@ a hand-written loop costs (``benchmarks/bench_dispatch.py`` compares them). The 
                         call(batch, metrics)
                 except Exception as raised:
                     self._failed(calls, call, raised, {"batch": batch, "metrics": metrics, **kwargs})
-        else:
+        elif calls.functions:                     # the usual case: every function takes every argument
             for call in calls.functions:
                 try:
                     call(batch, metrics)
                 except Exception as raised:
                     self._failed(calls, call, raised, {"batch": batch, "metrics": metrics, **kwargs})
 
-The hook that starts a run (``on_train_start``) first calls ``self._start_run()``.
+Hooks that receive ``epoch`` first keep it (``self._epoch = epoch``), for the errors of later hooks; the hook that
+starts a run (``on_train_start``) first calls ``self._start_run()``.
 """
 
 from __future__ import annotations
@@ -40,41 +51,61 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
-_LOCALS = frozenset({"self", "kwargs", "calls", "call", "context", "raised"})
+_LOCALS = frozenset({"self", "kwargs", "calls", "call", "context", "arity", "raised"})
 """The names the methods' source uses itself: no hookspec argument may take one."""
 
 
 def _source(hook: HookSpec) -> str:
     name, names = hook.name, hook.argnames
-    arguments = ", ".join(names)
-    with_context = f"{arguments}, **kwargs" if names else "**kwargs"
-    everything = "{" + "".join(f"{argument!r}: {argument}, " for argument in names) + "**kwargs}"
     clash = _LOCALS.intersection(names)
     if clash:  # a hookspec's argument would be shadowed by the loop's own names
         raise TypeError(f"hookspec {name}: argument(s) {sorted(clash)} clash with the manager's loop: rename them")
-    failed = f"self._failed(calls, call, raised, {everything})"
+
+    def call(count: int, context: bool) -> str:
+        passed = [*names[:count], "**kwargs"] if context else list(names[:count])
+        return f"call({', '.join(passed)})"
+
+    everything = "{" + "".join(f"{argument!r}: {argument}, " for argument in names) + "**kwargs}"
+    failed = [
+        "            except Exception as raised:",
+        f"                self._failed(calls, call, raised, {everything})",
+    ]
     lines = [f"def {name}(self, {''.join(f'{argument}, ' for argument in names)}**kwargs):"]
     if hook.scope == "run" and hook.boundary == "start":
         lines.append("    self._start_run()")
     if "epoch" in names:
         lines.append("    self._epoch = epoch")
+    lines.append(f"    calls = self._calls.{name}")
+    if names:  # a hook without arguments has no function that takes fewer
+        lines += [
+            "    if calls.mixed:  # some function takes only the first arguments",
+            "        for call, arity, context in calls.mixed:",
+            "            try:",
+        ]
+    for count in range(len(names), -1, -1) if names else ():
+        keyword = "if" if count == len(names) else "elif" if count else "else"
+        lines += [
+            f"                {keyword}{f' arity == {count}' if count else ''}:",
+            "                    if context:",
+            f"                        {call(count, True)}",
+            "                    else:",
+            f"                        {call(count, False)}",
+        ]
     lines += [
-        f"    calls = self._calls[{name!r}]",
-        "    if kwargs and calls.context:",
+        *(failed if names else []),
+        f"    {'elif' if names else 'if'} kwargs and calls.context:",
         "        for call, context in calls.pairs:",
         "            try:",
         "                if context:",
-        f"                    call({with_context})",
+        f"                    {call(len(names), True)}",
         "                else:",
-        f"                    call({arguments})",
-        "            except Exception as raised:",
-        f"                {failed}",
-        "    else:",
+        f"                    {call(len(names), False)}",
+        *failed,
+        "    elif calls.functions:",
         "        for call in calls.functions:",
         "            try:",
-        f"                call({arguments})",
-        "            except Exception as raised:",
-        f"                {failed}",
+        f"                {call(len(names), False)}",
+        *failed,
     ]
     return "\n".join(lines) + "\n"
 

@@ -25,7 +25,7 @@ import contextlib
 import functools
 import os
 import weakref
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 from . import _failures, _state
 from ._callback import TRIGGER_ATTRIBUTE, BaseCallback, overrides
@@ -59,17 +59,32 @@ ConfigSource = Union["Mapping[str, Any]", str, "os.PathLike[str]"]
 
 
 class HookCalls:
-    """What one call of a hook runs: the functions in call order, whether each takes the context, and whose it is."""
+    """What one call of a hook runs: the functions in call order, how each is called, and whose each is.
 
-    __slots__ = ("callbacks", "context", "functions", "hook", "pairs")
+    Attributes:
+        hook: the hook's name.
+        functions: the functions, in call order, each called with every hookspec argument.
+        pairs: ``(function, whether it takes the context keywords)``, in call order.
+        context: whether any function takes the context keywords.
+        mixed: ``(function, how many of the first hookspec arguments it takes, context)``, in call order, when some
+            function takes fewer than all; empty otherwise (the usual case, called through ``functions``).
+        callbacks: whose each function is, in call order (``None``: one of the manager's observers).
+    """
+
+    __slots__ = ("callbacks", "context", "functions", "hook", "mixed", "pairs")
 
     def __init__(self, hook: str, entries: Sequence[Entry]) -> None:
-        callbacks, _, functions, contexts = zip(*entries) if entries else ((), (), (), ())
+        callbacks, _, functions, contexts, arities = zip(*entries) if entries else ((), (), (), (), ())
         functions = _distinct(functions)
         self.hook = hook
         self.functions: tuple[HookFunction, ...] = functions
         self.pairs = tuple(zip(functions, contexts))
         self.context = True in contexts
+        full = len(HOOKS[hook].argnames)
+        some = any(arity is not None for arity in arities)
+        self.mixed = (
+            tuple(zip(functions, [full if arity is None else arity for arity in arities], contexts)) if some else ()
+        )
         self.callbacks: tuple[object, ...] = callbacks
 
     def callback_of(self, call: HookFunction) -> object:
@@ -96,14 +111,22 @@ def _distinct(functions: tuple[HookFunction, ...]) -> tuple[HookFunction, ...]:
     return tuple(distinct)
 
 
-class _Refusing(dict):  # type: ignore[type-arg]
+class HookCallsByHook:
+    """The :class:`HookCalls` of every hook of one manager, one attribute per hook (``calls.on_batch_end``)."""
+
+    __slots__ = tuple(HOOKS)
+
+    def __getattr__(self, hook: str) -> HookCalls:
+        raise AttributeError(hook)  # pragma: no cover - every hook is set before the first call
+
+
+class _Refusing:
     """The hook calls of a manager whose list holds something invalid: every hook call raises that error."""
 
     def __init__(self, error: TrainingError) -> None:
-        super().__init__()
         self.error = error
 
-    def __missing__(self, hook: str) -> HookCalls:
+    def __getattr__(self, hook: str) -> HookCalls:
         raise self.error
 
 
@@ -171,10 +194,10 @@ class CallbackManager:
     def _setup(self, callbacks: list[BaseCallback], *, profile: bool) -> None:
         """The manager's own state, empty: what a new manager and a copy start from."""
         self._lock = _thread.RLock()
-        self._callbacks: CallbackList[BaseCallback] = CallbackList(callbacks, self._list_changed)
+        self._callbacks: CallbackList[BaseCallback] = CallbackList(callbacks, _notifier(self))
         self._entries: dict[int, tuple[BaseCallback, dict[str, Entry]]] = {}  # the registered callbacks' entries
         self._active: tuple[BaseCallback, ...] = ()  # those that run here, in call order
-        self._calls: dict[str, HookCalls] = {}
+        self._calls: HookCallsByHook | _Refusing = HookCallsByHook()
         self._disabled: dict[int, BaseCallback] = {}
         self._warned: dict[tuple[int, str], list[Any]] = {}  # (callback, hook) -> [failures since reported, epoch]
         self._invalid: TrainingError | None = None
@@ -214,7 +237,7 @@ class CallbackManager:
     @callbacks.setter
     def callbacks(self, callbacks: Iterable[BaseCallback]) -> None:
         with self._lock:
-            self._callbacks = CallbackList(callbacks, self._list_changed)
+            self._callbacks = CallbackList(callbacks, _notifier(self))
             self._list_changed()
 
     def _validate_callbacks(self) -> None:
@@ -462,14 +485,14 @@ class CallbackManager:
 
     def _rebuild(self, hooks: Iterable[str]) -> None:
         """Make the calls of ``hooks`` from the active callbacks' entries, between the observers' own."""
-        calls = {} if isinstance(self._calls, _Refusing) else self._calls
+        calls = HookCallsByHook() if isinstance(self._calls, _Refusing) else self._calls
         observers = [observer for observer in (self._clock, self._profiler) if observer is not None]
         entries = [self._entries[id(callback)][1] for callback in self._active]
         for name in hooks:
             ordered = [entry for observer in observers if (entry := observer.before.get(name))]
             ordered += [entry for found in entries if (entry := found.get(name))]
             ordered += [entry for observer in observers if (entry := observer.after.get(name))]
-            calls[name] = HookCalls(name, ordered)
+            setattr(calls, name, HookCalls(name, ordered))
         self._calls = calls
 
     # -- a run and its failures ------------------------------------------------------------------------------------
@@ -591,7 +614,7 @@ class CallbackManager:
             self._start_run()
         if "epoch" in kwargs:
             self._epoch = kwargs["epoch"]
-        for callback in self._calls[hook_name].callbacks:
+        for callback in getattr(self._calls, hook_name).callbacks:
             if callback is None:  # the manager's observers need every argument
                 continue
             try:
@@ -653,6 +676,20 @@ _TRANSIENT = frozenset(
 for _hook in HOOKS.values():
     setattr(CallbackManager, _hook.name, hook_method(_hook, CallbackManager))
 del _hook
+
+
+def _notifier(manager: CallbackManager) -> Callable[[], None]:
+    """What ``manager``'s list calls when it changes: through a weak reference, so that a dropped manager is freed at
+    once, without the cycle collector (the list would otherwise keep its manager alive, and the manager its list).
+    """
+    owner = weakref.ref(manager)
+
+    def changed() -> None:
+        found = owner()
+        if found is not None:
+            found._list_changed()
+
+    return changed
 
 
 _hooks_by_class: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()

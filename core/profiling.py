@@ -176,9 +176,11 @@ class Profiler:
         record = self.records.get(key)
         if record is None or record.callback is not entry.callback:
             record = self.records[key] = HookRecord(entry.callback, entry.hook)
-        call, context, clock = entry.call, entry.context, time.perf_counter
+        call, context, arity, clock = entry.call, entry.context, entry.arity, time.perf_counter
 
         def timed(*args: object, **kwargs: object) -> object:
+            if arity is not None:
+                args = args[:arity]
             start = clock()
             try:
                 return call(*args, **kwargs) if context else call(*args)
@@ -189,7 +191,7 @@ class Profiler:
                 if elapsed > record.max:  # noqa: PLR1730 - a comparison costs less than a call of max()
                     record.max = elapsed
 
-        return entry._replace(call=timed, context=True)
+        return entry._replace(call=timed, context=True, arity=None)
 
     def forget(self, callback: object) -> None:
         """Drop the records of ``callback``, which left the manager."""

@@ -255,14 +255,17 @@ class Gate:
 
     def wrap(self, entry: Entry) -> Entry:
         """``entry``, called only while the gate is open for its hook's scope."""
-        call, context, scope, is_open = entry.call, entry.context, HOOKS[entry.hook].scope, self.open
+        call, context, arity = entry.call, entry.context, entry.arity
+        scope, is_open = HOOKS[entry.hook].scope, self.open
 
         def gated(*args: object, **kwargs: object) -> object:
             if is_open[scope]:
+                if arity is not None:
+                    args = args[:arity]
                 return call(*args, **kwargs) if context else call(*args)
             return None
 
-        return entry._replace(call=gated, context=True)
+        return entry._replace(call=gated, context=True, arity=None)
 
 
 class TriggerClock:

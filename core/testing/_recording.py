@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-BATCH_HOOKS = frozenset({"on_batch_start", "on_batch_end"})
-"""The hooks that belong to a batch."""
+BATCH_HOOKS = frozenset(name for name, spec in HOOKS.items() if spec.scope == "batch")
+"""The hooks that belong to a training batch (their hookspec's scope)."""
 
 
 def hook_methods(handler: str, *, cleanup: bool = True) -> dict[str, Callable[..., None]]:
@@ -133,7 +133,7 @@ class EventRecorder(BaseCallback):
             self._batch = None
         if "metrics" in arguments and isinstance(arguments["metrics"], Mapping):
             arguments["metrics"] = dict(arguments["metrics"])
-        batch = self._batch if hook in BATCH_HOOKS or hook == "on_exception" else None
+        batch = self._batch if hook in BATCH_HOOKS or HOOKS[hook].cleanup else None
         self.events.append(Event(hook, self._epoch, batch, arguments, dict(context)))
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
-_EPOCH_HOOKS = frozenset(HOOKS) - {"on_train_start", "on_train_end", "on_exception"}
+_EPOCH_HOOKS = frozenset(name for name, spec in HOOKS.items() if spec.scope != "run")
 # fit()'s own arguments that a test may want to give through ``context``.
 _FIT_KEYWORDS = ("model", "config", "control", "save_checkpoint", "output_dir")
 
