@@ -569,9 +569,18 @@ def test_a_change_rebuilds_only_the_hooks_that_the_changed_callback_overrides(bu
     assert builds.calls - before == Counter(["on_batch_end"] * 2)
     manager.callbacks.append(WithKwargs())
     assert builds.calls - before == Counter(["on_batch_end"] * 3 + ["on_epoch_end"])
+
+
+def test_a_change_of_the_callbacks_rebuilds_the_hooks_it_touches_before_it_returns_then_never(builds: Builds) -> None:
+    manager = _mixed()
+    manager.on_batch_end(0, {})
+    manager.callbacks.append(WithKwargs())  # overrides on_batch_end and on_epoch_end
+    touched = EVERY_HOOK_ONCE + Counter(["on_batch_end", "on_epoch_end"])
+    assert builds.calls == touched, "a change rebuilds the hooks it touches, before it returns"
     for batch in range(20):
         manager.on_batch_end(batch, {})
-    assert builds.calls - before == Counter(["on_batch_end"] * 3 + ["on_epoch_end"])
+        manager.on_epoch_end(0, {})
+    assert builds.calls == touched
 
 
 def test_a_callback_that_adds_a_one_shot_callback_every_batch_rebuilds_one_hook_per_change(builds: Builds) -> None:
