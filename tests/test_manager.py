@@ -370,8 +370,14 @@ def test_a_removed_callback_is_released_even_when_another_is_registered_twice(mo
 
 # -- copies ----------------------------------------------------------------------------------------------------------
 
+COPIES: dict[str, Callable[[CallbackManager], CallbackManager]] = {
+    "copy": copy.copy,
+    "deepcopy": copy.deepcopy,
+    "pickle": lambda manager: pickle.loads(pickle.dumps(manager)),
+}
 
-@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+
+@pytest.mark.parametrize("how", COPIES)
 def test_a_copy_shares_no_run_state_with_its_original(how: str) -> None:
     failing = Failing()
     tolerated = Failing("disable")
@@ -380,9 +386,7 @@ def test_a_copy_shares_no_run_state_with_its_original(how: str) -> None:
     with pytest.raises(TrainingError):
         manager.on_batch_end(0, {})
     assert [type(cb).__name__ for cb in manager.disabled] == ["Failing"]
-    clone = {"copy": copy.copy, "deepcopy": copy.deepcopy, "pickle": lambda m: pickle.loads(pickle.dumps(m))}[how](
-        manager
-    )
+    clone = COPIES[how](manager)
     assert clone.disabled == ()  # a copy starts a new run
     clone.on_epoch_start(2)
     with pytest.raises(TrainingError, match="epoch 2") as raised:
@@ -403,10 +407,10 @@ def test_a_copy_calls_its_own_callbacks_and_the_original_its_own() -> None:
         assert manager.callbacks[1].tickets == []  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("how", COPIES)
 def test_a_copy_of_a_profiling_manager_keeps_profiling(how: str) -> None:
     manager = CallbackManager([Probe()], profile=True)
-    clone = copy.deepcopy(manager) if how == "deepcopy" else pickle.loads(pickle.dumps(manager))
+    clone = COPIES[how](manager)
     clone.on_train_start()
     clone.on_batch_end(0, {})
     assert clone.timings is not None
