@@ -20,7 +20,8 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from altametris.sara.core.base_callback import BaseCallback, CallbackManager
+from _helpers import BATCHES, StateSaver, batch_loss, epoch_loss, with_state_saver
+from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.control import TrainingControl
 from altametris.sara.core.loop import FitResult, fit
 
@@ -38,34 +39,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
 ]
 
-BATCHES = 4
-
-
-def batch_loss(epoch: int, batch: int) -> float:
-    return 1.0 / (1 + epoch * BATCHES + batch)
-
-
-def epoch_loss(epoch: int) -> float:
-    return sum(batch_loss(epoch, batch) for batch in range(BATCHES)) / BATCHES
-
-
-class StateSaver(BaseCallback):
-    """Keeps the manager's state after every epoch, as a checkpoint would (through JSON, as it would be stored)."""
-
-    def __init__(self, manager: CallbackManager) -> None:
-        self.manager = manager
-        self.saved: dict[int, Any] = {}
-
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], **kwargs: Any) -> None:
-        self.saved[epoch] = json.loads(json.dumps(self.manager.state_dict()))
-
 
 def make(params: dict[str, Any]) -> tuple[CallbackManager, StateSaver]:
-    config = {"callbacks": [{"name": "mlflow_logger", "params": params}]}
-    manager = CallbackManager.from_config(config)
-    saver = StateSaver(manager)
-    manager.add_callback(saver)
-    return manager, saver
+    return with_state_saver({"callbacks": [{"name": "mlflow_logger", "params": params}]})
 
 
 def train(

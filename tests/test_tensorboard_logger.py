@@ -6,18 +6,19 @@ Runs where tensorboardX and tensorboard are installed (``tox -e trackers``, whic
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import struct
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from altametris.sara.core.base_callback import BaseCallback, CallbackManager
+from _helpers import BATCHES, StateSaver, batch_loss, epoch_loss, with_state_saver
 from altametris.sara.core.loop import FitResult, fit
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from altametris.sara.core.base_callback import CallbackManager
 
 if os.environ.get("SARA_REQUIRE_TRACKERS") != "1":
     pytest.importorskip("tensorboardX")
@@ -25,33 +26,9 @@ if os.environ.get("SARA_REQUIRE_TRACKERS") != "1":
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-BATCHES = 4
-
-
-def batch_loss(epoch: int, batch: int) -> float:
-    return 1.0 / (1 + epoch * BATCHES + batch)
-
-
-def epoch_loss(epoch: int) -> float:
-    return sum(batch_loss(epoch, batch) for batch in range(BATCHES)) / BATCHES
-
-
-class StateSaver(BaseCallback):
-    """Keeps the manager's state after every epoch, as a checkpoint would (through JSON, as it would be stored)."""
-
-    def __init__(self, manager: CallbackManager) -> None:
-        self.manager = manager
-        self.saved: dict[int, Any] = {}
-
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], **kwargs: Any) -> None:
-        self.saved[epoch] = json.loads(json.dumps(self.manager.state_dict()))
-
 
 def make(params: dict[str, Any] | None = None) -> tuple[CallbackManager, StateSaver]:
-    manager = CallbackManager.from_config({"callbacks": [{"name": "tensorboard_logger", "params": params or {}}]})
-    saver = StateSaver(manager)
-    manager.add_callback(saver)
-    return manager, saver
+    return with_state_saver({"callbacks": [{"name": "tensorboard_logger", "params": params or {}}]})
 
 
 def train(
