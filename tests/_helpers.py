@@ -10,13 +10,13 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from altametris.sara.core.base_callback import BaseCallback, CallbackManager
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
-    from pathlib import Path
 
     from altametris.sara.core.testing import Event, EventRecorder
 
@@ -87,6 +87,10 @@ def with_state_saver(config: Mapping[str, Any]) -> tuple[CallbackManager, StateS
 # ==================================================================================================================
 
 
+KILL_AT_WRITE = Path(__file__).with_name("kill_at_write.py")
+"""The child that runs a workload and kills itself right after a chosen change to a file (see its docstring)."""
+
+
 def demo_config(
     *,
     before: Sequence[str] = (),
@@ -136,4 +140,5 @@ def start_demo(*args: str, stdout: int = subprocess.PIPE) -> subprocess.Popen[st
         stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
+        errors="replace",  # a process killed in the middle of a character leaves half of it
     )

@@ -24,6 +24,7 @@ import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
+from _helpers import TIMER_COLUMNS, csv_rows, demo_config, json_lines, start_demo
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,38 +36,17 @@ pytestmark = [
 
 TRIALS = int(os.environ.get("SARA_KILL_TRIALS", "8"))
 SEED = int(os.environ.get("SARA_KILL_SEED", str(random.SystemRandom().randrange(2**32))))
-TIMINGS = {"epoch_seconds", "elapsed_seconds", "batches_per_second"}
 
-CONFIG = """\
-[[callbacks]]
-name = "timer"
-
-[[callbacks]]
-name = "csv_logger"
-params = { path = "metrics.csv", per_batch = true }
-
-[[callbacks]]
-name = "checkpoint"
-params = { dirpath = "checkpoints", monitor = "val_loss", save_top_k = 2, filename = "epoch{epoch:03d}.json" }
-
-[[callbacks]]
-name = "jsonl_logger"
-params = { path = "logs/metrics.jsonl" }
-
-[[callbacks]]
-name = "early_stopping"
-params = { monitor = "val_loss", patience = 3, min_delta = 0.002 }
-
-[[callbacks]]
-name = "history"
-
-[demo]
-epochs = 60
-points = 160
-batch_size = 16
-learning_rate = 0.5
-pause_seconds = 0.004
-"""
+CONFIG = demo_config(
+    before=["timer"],
+    after=[("early_stopping", {"monitor": "val_loss", "patience": 3, "min_delta": 0.002}), "history"],
+    jsonl_per_batch=False,
+    epochs=60,
+    points=160,
+    batch_size=16,
+    learning_rate=0.5,
+    pause_seconds=0.004,
+)
 
 
 class Outcome(NamedTuple):
@@ -79,22 +59,11 @@ class Outcome(NamedTuple):
     checkpoints: dict[str, Any]
 
 
-def demo(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "altametris.sara.core", "demo", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def outcome(folder: Path) -> Outcome:
     temporaries = sorted(str(path.relative_to(folder)) for path in folder.rglob("*.tmp"))
     assert temporaries == [], f"temporary files left (seed {SEED}): {temporaries}"
-    with open(folder / "metrics.csv", newline="", encoding="utf-8") as file:
-        rows = [{key: value for key, value in row.items() if key not in TIMINGS} for row in csv.DictReader(file)]
-    lines = [json.loads(line) for line in (folder / "logs" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-    lines = [{key: value for key, value in line.items() if key not in TIMINGS} for line in lines]
+    rows = csv_rows(folder / "metrics.csv", drop=TIMER_COLUMNS)
+    lines = json_lines(folder / "logs" / "metrics.jsonl", drop=TIMER_COLUMNS)
     state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     checkpoints = {}
     for path in sorted((folder / "checkpoints").iterdir()):
@@ -109,7 +78,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Outcome, 
     root = tmp_path_factory.mktemp("reference")
     config = root / "train.toml"
     config.write_text(CONFIG)
-    process = demo("--config", str(config), "--output", str(root / "run"))
+    process = start_demo("--config", str(config), "--output", str(root / "run"))
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert "stopped by early_stopping" in out  # the comparison covers an early stop, and K files of a ranking
@@ -154,7 +123,7 @@ def _run_trials(
                 if round_ >= kills:
                     continue
                 args = ("--config", str(config), "--output", str(folder)) if round_ == 0 else ("--resume", str(folder))
-                running.append((folder, demo(*args), rng.uniform(0.0, duration)))
+                running.append((folder, start_demo(*args), rng.uniform(0.0, duration)))
             for folder, process, _ in running:
                 _wait_for_start(folder, process)
             started = time.monotonic()
@@ -230,7 +199,7 @@ def test_issue13_repro4_sigint_keeps_its_exit_status_and_the_last_saved_state_re
 ) -> None:
     config, expected, duration = reference
     folder = tmp_path / "run"
-    process = demo("--config", str(config), "--output", str(folder))
+    process = start_demo("--config", str(config), "--output", str(folder))
     _wait_for_start(folder, process)
     time.sleep(duration / 3)
     process.send_signal(signal.SIGINT)
