@@ -10,14 +10,18 @@ import csv
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from altametris.sara.core.base_callback import BaseCallback, CallbackManager
+from altametris.sara.core.control import TrainingControl
+from altametris.sara.core.loop import fit
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
 
+    from altametris.sara.core.loop import FitResult
     from altametris.sara.core.testing import Event, EventRecorder
 
 # ==================================================================================================================
@@ -72,6 +76,57 @@ class StateSaver(BaseCallback):
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float], **kwargs: Any) -> None:
         self.saved[epoch] = json.loads(json.dumps(self.manager.state_dict()))
+
+
+def fit_known_losses(
+    manager: CallbackManager,
+    folder: Path,
+    *,
+    epochs: int,
+    start_epoch: int = 0,
+    fail_at: tuple[int, int] | None = None,
+    stop_at: tuple[int, int, str | None] | None = None,
+    at_epoch_start: Mapping[int, Callable[[], object]] | None = None,
+    pause: float = 0.0,
+    offset: float = 0.0,
+    config: Mapping[str, Any] | None = None,
+) -> FitResult:
+    """``fit()`` over :data:`BATCHES` batches an epoch whose loss is :func:`batch_loss` (plus ``offset``), validation
+    ``val_loss = 0.5 + epoch``, into ``folder``.
+
+    It may fail at a batch (``fail_at=(epoch, batch)``), request a stop at one (``stop_at=(epoch, batch, source)``),
+    call a function when an epoch starts (``at_epoch_start``), pause after each batch, and pass ``config`` to ``fit``.
+    """
+    control = TrainingControl()
+    where = {"epoch": start_epoch}
+
+    def batches(epoch: int) -> range:
+        where["epoch"] = epoch
+        if at_epoch_start and epoch in at_epoch_start:
+            at_epoch_start[epoch]()
+        return range(BATCHES)
+
+    def step(batch: int) -> dict[str, float]:
+        epoch = where["epoch"]
+        if fail_at == (epoch, batch):
+            raise RuntimeError("the GPU caught fire")
+        if stop_at is not None and stop_at[:2] == (epoch, batch):
+            control.request_stop("stop requested", source=stop_at[2])
+        if pause:
+            time.sleep(pause)
+        return {"loss": batch_loss(epoch, batch) + offset}
+
+    return fit(
+        manager,
+        epochs=epochs,
+        start_epoch=start_epoch,
+        data=batches,
+        train_step=step,
+        validate=lambda: {"val_loss": 0.5 + where["epoch"]},
+        output_dir=folder,
+        config=config,
+        control=control,
+    )
 
 
 def with_state_saver(config: Mapping[str, Any]) -> tuple[CallbackManager, StateSaver]:
