@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -196,4 +198,26 @@ def start_demo(*args: str, stdout: int = subprocess.PIPE) -> subprocess.Popen[st
         stderr=subprocess.PIPE,
         text=True,
         errors="replace",  # a process killed in the middle of a character leaves half of it
+    )
+
+
+# ==================================================================================================================
+# Two ranks under torchrun (test_torchrun.py, test_integrations_torchrun.py)
+# ==================================================================================================================
+
+
+def torchrun(script: Path, *args: str, timeout: float, **env: str) -> subprocess.CompletedProcess[str]:
+    """``torchrun --standalone --nproc_per_node=2 SCRIPT ARGS``, one thread a rank, unbuffered, ``env`` added.
+
+    The timeout turns a hang (one rank waiting at a collective) into a failure instead of blocking CI.
+    """
+    launcher = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
+    assert launcher is not None, "torch is installed but its torchrun launcher is not on PATH"
+    return subprocess.run(
+        [launcher, "--standalone", "--nproc_per_node=2", str(script), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **env},
+        timeout=timeout,
+        check=False,
     )
