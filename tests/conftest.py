@@ -328,3 +328,10 @@ def example_plugin(fake_site: FakeSite, monkeypatch: pytest.MonkeyPatch) -> Iter
     discovery.clear_cache()
     yield how
     discovery.clear_cache()
+
+
+# ==================================================================================================================
+# Shared helpers (tests/_helpers.py): importable as ``_helpers``, which --import-mode=importlib alone does not allow
+# ==================================================================================================================
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,5 @@
-"""Run a workload that SIGKILLs itself right after its k-th change to a file: the child of test_write_boundaries.py.
+"""Run a workload that SIGKILLs itself right after its k-th change to a file: the child of test_write_boundaries.py
+and test_kill_resume.py.
 
 Usage: ``python kill_at_write.py ROOT K EVENTS WORKLOAD [ARGS...]``
 
@@ -8,6 +9,12 @@ file's ``write``, under the usual buffered and text layers), each ``truncate()``
 ``os.rename``, ``os.remove`` and ``os.unlink``. Each one is an *event*; right after the K-th event the process
 sends itself SIGKILL, so nothing else runs: no ``finally``, no flush, no close. With ``K = 0`` it runs to the end and
 writes the list of its events to ``EVENTS`` (one per line), so that the parent knows how many there are.
+
+Two environment variables choose another point and another signal: with ``KILL_AT_WRITE_MATCHING=TEXT``, K counts
+only the events that start with ``TEXT`` (``replace .state.json.`` counts the demo's snapshots, ``open
+checkpoints/.`` its checkpoints being written), so that the parent names the point without a first run to count;
+``KILL_AT_WRITE_SIGNAL=SIGINT`` (any signal's name; SIGKILL by default) sends that signal instead, which Python turns
+into ``KeyboardInterrupt`` right there, in the workload's own thread, as a Ctrl-C at that moment would.
 
 Workloads:
 
@@ -28,7 +35,10 @@ from typing import Any
 ROOT = os.path.realpath(sys.argv[1])
 KILL_AT = int(sys.argv[2])
 EVENTS_FILE = sys.argv[3]
+MATCHING = os.environ.get("KILL_AT_WRITE_MATCHING", "")
+SIGNAL = signal.Signals[os.environ.get("KILL_AT_WRITE_SIGNAL", "SIGKILL")]
 _events: list[str] = []
+_matched = 0
 _real_open = io.open
 
 
@@ -44,9 +54,12 @@ def _relative(path: Any) -> str | None:
 
 
 def _event(what: str) -> None:
+    global _matched  # noqa: PLW0603 - one counter for the whole process
     _events.append(what)
-    if len(_events) == KILL_AT:
-        os.kill(os.getpid(), signal.SIGKILL)
+    if what.startswith(MATCHING):
+        _matched += 1
+        if _matched == KILL_AT:
+            os.kill(os.getpid(), SIGNAL)
 
 
 class _CountedFileIO(io.FileIO):

@@ -151,6 +151,25 @@ def test_the_kept_files_survive_a_resume_and_the_ranking_goes_on(tmp_path: Path)
     assert [entry.epoch for entry in resumed.saved] == [4, 1]
 
 
+def test_a_resume_removes_the_files_saved_after_its_state_and_keeps_what_an_uninterrupted_run_keeps(
+    tmp_path: Path,
+) -> None:
+    def checkpoint(folder: str) -> Checkpoint:
+        return Checkpoint(dirpath=tmp_path / folder, save_top_k=3, filename="epoch{epoch:03d}-{val_loss:.2f}.ckpt")
+
+    interrupted = checkpoint("run")
+    train(interrupted, [0.5, 0.4], tmp_path / "run")
+    state = json.loads(json.dumps(interrupted.state_dict()))  # the state saved with epoch 1
+    train(interrupted, [0.3], tmp_path / "run", start=2)  # epoch 2 saved a file, then the process died
+    resumed = checkpoint("run")
+    resumed.load_state_dict(state)
+    # The redone epoch 2 scores otherwise (a training on a GPU is not the same bit for bit): another file name.
+    train(resumed, [0.45, 0.35], tmp_path / "run", start=2)
+    train(checkpoint("uninterrupted"), [0.5, 0.4, 0.45, 0.35], tmp_path / "uninterrupted")
+    assert files(tmp_path / "run") == files(tmp_path / "uninterrupted")
+    assert files(tmp_path / "run") == ["epoch001-0.40.ckpt", "epoch002-0.45.ckpt", "epoch003-0.35.ckpt"]
+
+
 def test_files_gone_before_a_resume_are_forgotten(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     first = Checkpoint(dirpath=tmp_path)
     train(first, [0.5], tmp_path)

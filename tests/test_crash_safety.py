@@ -23,11 +23,11 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
+from _helpers import demo_config, start_demo
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,46 +40,26 @@ pytestmark = [
 TRIALS = int(os.environ.get("SARA_KILL_TRIALS", "8"))
 SEED = int(os.environ.get("SARA_KILL_SEED", str(random.SystemRandom().randrange(2**32))))
 
-CONFIG = """\
-[[callbacks]]
-name = "timer"
-
-[[callbacks]]
-name = "csv_logger"
-params = { path = "metrics.csv", per_batch = true }
-
-[[callbacks]]
-name = "jsonl_logger"
-params = { path = "logs/metrics.jsonl", per_batch = true }
-
-[[callbacks]]
-name = "checkpoint"
-params = { dirpath = "checkpoints", monitor = "val_loss", save_top_k = 3, filename = "epoch{epoch:03d}.json" }
-
-[[callbacks]]
-name = "metrics_logger"
-
-[demo]
-epochs = 400
-points = 200
-batch_size = 8
-learning_rate = 0.05
-pause_seconds = 0.001
-"""
+CONFIG = demo_config(
+    before=["timer"],
+    after=["metrics_logger"],
+    save_top_k=3,
+    epochs=400,
+    points=200,
+    batch_size=8,
+    learning_rate=0.05,
+    pause_seconds=0.001,
+)
 
 
 class Trial(NamedTuple):
     folder: Path
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[str]
     delay: float  # seconds after the training starts (negative: after the process starts, maybe before any file)
 
 
-def _start(config: Path, folder: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "altametris.sara.core", "demo", "--config", str(config), "--output", str(folder)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def _start(config: Path, folder: Path) -> subprocess.Popen[str]:
+    return start_demo("--config", str(config), "--output", str(folder), stdout=subprocess.DEVNULL)
 
 
 def check_run_folder(folder: Path) -> dict[str, int]:
@@ -141,7 +121,7 @@ def _kill_all(trials: list[Trial]) -> tuple[int, dict[str, int]]:
                 continue
             trial.process.kill()
             trial.process.wait(timeout=30)
-            errors = trial.process.stderr.read().decode(errors="replace") if trial.process.stderr else ""
+            errors = trial.process.stderr.read() if trial.process.stderr else ""
             if trial.process.stderr:
                 trial.process.stderr.close()
             assert running or trial.process.returncode == 0, f"the demo failed before it was killed:\n{errors}"

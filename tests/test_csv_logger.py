@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _helpers import csv_rows
 from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.exceptions import PluginParameterError, TrainingError
 from altametris.sara.core.testing import check_callback
@@ -17,11 +18,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from altametris.sara.core.testing import Recording
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
 
 
 def header(path: Path) -> list[str]:
@@ -36,11 +32,11 @@ def test_one_row_per_epoch_with_every_metric_at_full_precision(tmp_path: Path) -
     logger.on_epoch_end(1, {"loss": 0.25, "accuracy": 0.75})
     logger.on_train_end()
     assert header(tmp_path / "m.csv") == ["epoch", "loss", "accuracy"]
-    assert rows(tmp_path / "m.csv") == [
+    assert csv_rows(tmp_path / "m.csv") == [
         {"epoch": "0", "loss": repr(1 / 3), "accuracy": "0.5"},
         {"epoch": "1", "loss": "0.25", "accuracy": "0.75"},
     ]
-    assert float(rows(tmp_path / "m.csv")[0]["loss"]) == 1 / 3
+    assert float(csv_rows(tmp_path / "m.csv")[0]["loss"]) == 1 / 3
 
 
 def test_per_batch_adds_batch_rows_and_epoch_rows_have_an_empty_batch_cell(tmp_path: Path) -> None:
@@ -51,7 +47,7 @@ def test_per_batch_adds_batch_rows_and_epoch_rows_have_an_empty_batch_cell(tmp_p
     manager.on_batch_end(1, {"loss": 1.0})
     manager.on_epoch_end(0, {"loss": 1.5})
     manager.on_train_end()
-    assert [(row["epoch"], row["batch"], row["loss"]) for row in rows(tmp_path / "m.csv")] == [
+    assert [(row["epoch"], row["batch"], row["loss"]) for row in csv_rows(tmp_path / "m.csv")] == [
         ("0", "0", "2.0"),
         ("0", "1", "1.0"),
         ("0", "", "1.5"),
@@ -69,7 +65,7 @@ def test_a_new_metric_adds_a_column_to_the_whole_file_through_a_temporary_file(t
     logger.on_train_end()
     assert os.stat(path).st_ino != inode  # replaced, not rewritten in place
     assert header(path) == ["epoch", "loss", "val_loss"]
-    assert rows(path) == [
+    assert csv_rows(path) == [
         {"epoch": "0", "loss": "1.0", "val_loss": ""},
         {"epoch": "1", "loss": "0.5", "val_loss": "0.7"},
         {"epoch": "2", "loss": "", "val_loss": "0.6"},
@@ -81,7 +77,7 @@ def test_every_row_is_on_disk_as_soon_as_it_is_written(tmp_path: Path) -> None:
     logger = CSVLogger(path=tmp_path / "m.csv")
     logger.on_train_start()
     logger.on_epoch_end(0, {"loss": 1.0})
-    assert rows(tmp_path / "m.csv") == [{"epoch": "0", "loss": "1.0"}]
+    assert csv_rows(tmp_path / "m.csv") == [{"epoch": "0", "loss": "1.0"}]
     logger.on_train_end()
 
 
@@ -113,7 +109,7 @@ def test_append_continues_a_resumed_run_and_cuts_a_row_left_half_written(tmp_pat
     logger.on_epoch_end(2, {"loss": 0.25})
     logger.on_epoch_end(3, {"loss": 0.125, "val_loss": 0.3})
     logger.on_train_end()
-    assert rows(path) == [
+    assert csv_rows(path) == [
         {"epoch": "0", "loss": "1.0", "val_loss": ""},
         {"epoch": "1", "loss": "0.5", "val_loss": ""},
         {"epoch": "2", "loss": "0.25", "val_loss": ""},
@@ -126,7 +122,7 @@ def test_append_to_a_missing_file_starts_one(tmp_path: Path) -> None:
     logger.on_train_start()
     logger.on_epoch_end(0, {"loss": 1.0})
     logger.on_train_end()
-    assert rows(tmp_path / "m.csv") == [{"epoch": "0", "loss": "1.0"}]
+    assert csv_rows(tmp_path / "m.csv") == [{"epoch": "0", "loss": "1.0"}]
 
 
 def test_a_relative_path_resolves_in_the_output_dir_and_its_folder_is_created(
@@ -168,7 +164,7 @@ def test_a_metric_named_epoch_cannot_hide_the_epoch(tmp_path: Path) -> None:
     logger.on_train_start()
     logger.on_epoch_end(4, {"epoch": 99.0, "loss": 1.0})
     logger.on_train_end()
-    assert rows(tmp_path / "m.csv") == [{"epoch": "4", "loss": "1.0"}]
+    assert csv_rows(tmp_path / "m.csv") == [{"epoch": "4", "loss": "1.0"}]
 
 
 @pytest.mark.parametrize(
@@ -203,12 +199,12 @@ def test_a_failure_anywhere_closes_the_file_with_every_finished_epoch_in_it(
     assert recording.hooks[-1] == "on_exception"
     assert logger.closed
     finished = len(recording.of("on_epoch_end"))
-    assert [row["epoch"] for row in rows(tmp_path / "metrics.csv")] == [str(epoch) for epoch in range(finished)]
+    assert [row["epoch"] for row in csv_rows(tmp_path / "metrics.csv")] == [str(epoch) for epoch in range(finished)]
 
 
 def test_per_batch_rows_follow_the_simulated_training(sara_simulate: Callable[..., Recording], tmp_path: Path) -> None:
     sara_simulate(CSVLogger(path="metrics.csv", per_batch=True), epochs=2, batches=2, validate=False)
-    assert [(row["epoch"], row["batch"]) for row in rows(tmp_path / "metrics.csv")] == [
+    assert [(row["epoch"], row["batch"]) for row in csv_rows(tmp_path / "metrics.csv")] == [
         ("0", "0"),
         ("0", "1"),
         ("0", ""),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import subprocess
@@ -11,15 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _helpers import csv_rows
 from altametris.sara.core.cli.demo import embedded_config, run_demo
 from altametris.sara.core.exceptions import ConfigError, PluginError
 
 FAST = "[demo]\npause_seconds = 0\n"
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as file:
-        return list(csv.DictReader(file))
 
 
 @pytest.mark.slow
@@ -34,7 +29,7 @@ def test_the_demo_command_exits_0_and_its_run_folder_holds_a_csv_that_parses(tmp
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    rows = read_csv(run / "metrics.csv")
+    rows = csv_rows(run / "metrics.csv")
     assert rows
     assert [int(row["epoch"]) for row in rows] == list(range(len(rows)))
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])  # it learns
@@ -72,7 +67,7 @@ def test_run_demo_writes_everything_into_the_run_folder(tmp_path: Path, monkeypa
     assert len(checkpoints) == 1
     assert written - checkpoints == {"logs/metrics.csv", "metrics.jsonl", "state.json", "train.log"}
     assert sorted(tmp_path.iterdir()) == [config, tmp_path / "out"]  # nothing outside the run folder
-    assert len(read_csv(folder / "logs" / "metrics.csv")) == 3
+    assert len(csv_rows(folder / "logs" / "metrics.csv")) == 3
     weights = json.loads(next((folder / "ckpt").iterdir()).read_text())
     assert set(weights) == {"weights", "bias", "callbacks"}  # the callbacks' state, saved with the checkpoint
     state = json.loads((folder / "state.json").read_text())
@@ -202,7 +197,7 @@ def test_resume_continues_a_run_with_its_own_config_and_refuses_what_is_no_run(t
     run_demo(resume=tmp_path / "run", stream=stream)
     assert "resuming" in stream.getvalue()
     assert "Training ended after epoch 1" in stream.getvalue()
-    assert len(read_csv(tmp_path / "run" / "m.csv")) == 2
+    assert len(csv_rows(tmp_path / "run" / "m.csv")) == 2
     with pytest.raises(ConfigError, match="cannot be given"):
         run_demo(resume=tmp_path / "run", config=config, stream=io.StringIO())
     with pytest.raises(ConfigError, match=r"holds no state\.json"):

@@ -5,13 +5,13 @@ Skipped where Keras is not installed, except in tox env ``bridges`` (``SARA_REQU
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import zipfile
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _helpers import csv_rows, events_of
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 if os.environ.get("SARA_REQUIRE_BRIDGES") != "1":
@@ -74,15 +74,6 @@ def train(callback: SaraCallback, *, epochs: int = 4, crash_at: int | None = Non
     return model
 
 
-def of(recorder: EventRecorder, hook: str) -> list[Any]:
-    return [event for event in recorder.events if event.hook == hook]
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
-
-
 def test_the_hooks_run_in_hookspec_order_with_this_epochs_validation_only(tmp_path: Path) -> None:
     recorder = EventRecorder()
     callback = SaraCallback(CallbackManager([recorder]), output_dir=tmp_path)
@@ -91,8 +82,8 @@ def test_the_hooks_run_in_hookspec_order_with_this_epochs_validation_only(tmp_pa
     validation = ["on_validation_start", "on_validation_end"]
     assert recorder.hooks == ["on_train_start", *epoch, "on_epoch_end", *epoch, *validation, "on_epoch_end", *epoch,
                               "on_epoch_end", "on_train_end"]  # fmt: skip
-    assert [event.epoch for event in of(recorder, "on_epoch_end")] == [0, 1, 2]
-    ends = [event.arguments["metrics"] for event in of(recorder, "on_epoch_end")]
+    assert [event.epoch for event in events_of(recorder, "on_epoch_end")] == [0, 1, 2]
+    ends = [event.arguments["metrics"] for event in events_of(recorder, "on_epoch_end")]
     assert [sorted(metrics) for metrics in ends] == [["loss"], ["loss", "val_loss"], ["loss"]]
     assert ends[1]["val_loss"] == pytest.approx(0.7)
     assert all(type(value) is float for metrics in ends for value in metrics.values())
@@ -107,7 +98,7 @@ def test_early_stopping_by_name_stops_fit_at_the_right_epoch(tmp_path: Path) -> 
     callback = SaraCallback({"callbacks": [{"name": "early_stopping", "params": {"patience": 2}}]})
     callback.manager.add_callback(recorder)
     train(callback, epochs=8)
-    assert [event.epoch for event in of(recorder, "on_epoch_end")][-1] == 4
+    assert [event.epoch for event in events_of(recorder, "on_epoch_end")][-1] == 4
     assert callback.control.stop_source == "early_stopping"
 
 
@@ -119,7 +110,7 @@ def test_csv_logger_and_checkpoint_write_through_model_save(tmp_path: Path) -> N
         ]
     }
     train(SaraCallback(config, output_dir=tmp_path), epochs=4)
-    table = rows(tmp_path / "metrics.csv")
+    table = csv_rows(tmp_path / "metrics.csv")
     assert [(row["epoch"], float(row["val_loss"])) for row in table] == [
         (str(i), pytest.approx(CURVE[i])) for i in range(4)
     ]
@@ -138,7 +129,7 @@ def test_a_crash_in_the_training_step_reaches_on_exception_through_guard(tmp_pat
     assert recorder.hooks[-1] == "on_exception"
     assert (recorder.events[-1].epoch, recorder.events[-1].batch) == (1, 1)
     assert manager.callbacks[0]._file is None  # closed
-    assert [row["epoch"] for row in rows(tmp_path / "m.csv")] == ["0"]
+    assert [row["epoch"] for row in csv_rows(tmp_path / "m.csv")] == ["0"]
 
 
 CONFIG = {
@@ -171,8 +162,8 @@ def test_a_run_interrupted_and_resumed_with_backup_and_restore_ends_as_an_uninte
     assert [m for _, m in got] == [pytest.approx(m, rel=1e-4) for _, m in expected]
     assert resumed.control.stop_reason == whole.control.stop_reason
     keep = ("epoch", "val_loss")
-    assert [[row[k] for k in keep] for row in rows(folder / "metrics.csv")] == [
-        [row[k] for k in keep] for row in rows(tmp_path / "whole" / "metrics.csv")
+    assert [[row[k] for k in keep] for row in csv_rows(folder / "metrics.csv")] == [
+        [row[k] for k in keep] for row in csv_rows(tmp_path / "whole" / "metrics.csv")
     ]
 
 

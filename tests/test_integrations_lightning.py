@@ -6,12 +6,12 @@ env ``bridges`` (``SARA_REQUIRE_BRIDGES=1``), where a missing Lightning fails.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _helpers import csv_rows, events_of
 
 if os.environ.get("SARA_REQUIRE_BRIDGES") != "1":
     pytest.importorskip("lightning")
@@ -99,15 +99,6 @@ def train(
     return trainer
 
 
-def of(recorder: EventRecorder, hook: str) -> list[Any]:
-    return [event for event in recorder.events if event.hook == hook]
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
-
-
 def test_the_hooks_run_in_hookspec_order_0_indexed_with_this_epochs_validation_only(tmp_path: Path) -> None:
     recorder = EventRecorder()
     callback = SaraCallback(CallbackManager([recorder]))
@@ -125,15 +116,15 @@ def test_the_hooks_run_in_hookspec_order_0_indexed_with_this_epochs_validation_o
         "on_epoch_end",
         "on_train_end",
     ]
-    assert [event.epoch for event in of(recorder, "on_epoch_end")] == [0, 1, 2]
-    assert [event.batch for event in of(recorder, "on_batch_end")][:4] == [0, 1, 2, 3]
-    ends = [event.arguments["metrics"] for event in of(recorder, "on_epoch_end")]
+    assert [event.epoch for event in events_of(recorder, "on_epoch_end")] == [0, 1, 2]
+    assert [event.batch for event in events_of(recorder, "on_batch_end")][:4] == [0, 1, 2, 3]
+    ends = [event.arguments["metrics"] for event in events_of(recorder, "on_epoch_end")]
     # Lightning still holds epoch 1's val_loss at epoch 2: it is not passed on.
     assert [sorted(metrics) for metrics in ends] == [["loss", "train_loss"], ["loss", "train_loss", "val_loss"],
                                                      ["loss", "train_loss"]]  # fmt: skip
     assert ends[1]["val_loss"] == pytest.approx(0.7)
     assert all(type(value) is float for metrics in ends for value in metrics.values())
-    assert of(recorder, "on_validation_end")[0].arguments["metrics"] == {"val_loss": pytest.approx(0.7)}
+    assert events_of(recorder, "on_validation_end")[0].arguments["metrics"] == {"val_loss": pytest.approx(0.7)}
     context = recorder.events[0].context
     assert sorted(context) == ["control", "epochs", "model", "num_batches", "output_dir", "save_checkpoint", "trainer"]
     assert (context["epochs"], context["num_batches"], context["output_dir"]) == (3, 4, tmp_path)
@@ -162,7 +153,7 @@ def test_stop_training_raised_by_a_callback_stops_the_trainer(tmp_path: Path) ->
     callback = SaraCallback(CallbackManager([recorder, Stopper()]))
     trainer = train(callback, tmp_path, epochs=4)
     assert callback.control.stop_reason == "enough"
-    assert [event.batch for event in of(recorder, "on_batch_end")] == [0, 1]  # stopped after the batch
+    assert [event.batch for event in events_of(recorder, "on_batch_end")] == [0, 1]  # stopped after the batch
     assert recorder.hooks[-2:] == ["on_epoch_end", "on_train_end"]
     assert trainer.should_stop
 
@@ -175,7 +166,7 @@ def test_csv_logger_and_checkpoint_write_through_the_trainer(tmp_path: Path) -> 
         ]
     }
     train(SaraCallback(config), tmp_path, epochs=4)
-    table = rows(tmp_path / "metrics.csv")
+    table = csv_rows(tmp_path / "metrics.csv")
     assert [row["epoch"] for row in table] == ["0", "1", "2", "3"]
     assert [float(row["val_loss"]) for row in table] == pytest.approx(CURVE[:4])
     assert all(float(row["loss"]) > 0 and float(row["train_loss"]) > 0 for row in table)
@@ -187,7 +178,8 @@ def test_csv_logger_and_checkpoint_write_through_the_trainer(tmp_path: Path) -> 
     resumed, recorder = SaraCallback(config), EventRecorder()
     resumed.manager.add_callback(recorder)
     train(resumed, tmp_path / "again", epochs=5, ckpt_path=str(tmp_path / "ckpt" / "epoch003.ckpt"))
-    assert [event.epoch for event in of(recorder, "on_epoch_end")] == [4]  # a full checkpoint: Lightning resumes it
+    # a full checkpoint: Lightning resumes it
+    assert [event.epoch for event in events_of(recorder, "on_epoch_end")] == [4]
 
 
 def test_a_crash_in_the_training_step_reaches_on_exception_and_closes_files(tmp_path: Path) -> None:
@@ -201,7 +193,7 @@ def test_a_crash_in_the_training_step_reaches_on_exception_and_closes_files(tmp_
     assert str(recorder.events[-1].arguments["error"]) == "the training step failed"
     assert manager.callbacks[0].file_path is not None
     assert manager.callbacks[0]._file is None  # closed
-    assert [row["epoch"] for row in rows(tmp_path / "m.csv")] == ["0"]
+    assert [row["epoch"] for row in csv_rows(tmp_path / "m.csv")] == ["0"]
 
 
 CONFIG = {
@@ -247,8 +239,8 @@ def test_a_run_interrupted_and_resumed_from_lightnings_checkpoint_ends_as_an_uni
     assert (whole.control.stop_reason is not None) == (every == 1)  # val_loss every 2 epochs keeps improving
     if every == 1:  # the checkpoint was written after epoch 2's end: the CSV rows are those of the whole run
         keep = ("epoch", "val_loss")
-        assert [{k: row[k] for k in keep} for row in rows(folder / "metrics.csv")] == [
-            {k: row[k] for k in keep} for row in rows(tmp_path / "whole" / "metrics.csv")
+        assert [{k: row[k] for k in keep} for row in csv_rows(folder / "metrics.csv")] == [
+            {k: row[k] for k in keep} for row in csv_rows(tmp_path / "whole" / "metrics.csv")
         ]
 
 

@@ -7,15 +7,12 @@ a framework is missing.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
+from _helpers import csv_rows, torchrun
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -155,17 +152,7 @@ def test_a_stop_on_rank_one_stops_both_ranks_at_the_same_epoch_and_only_rank_zer
         pytest.importorskip(framework)
     script = tmp_path / "train.py"
     script.write_text(LIGHTNING if framework == "lightning" else TRANSFORMERS)
-    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
-    assert torchrun is not None, "torch is installed but its torchrun launcher is not on PATH"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(
-        [torchrun, "--standalone", "--nproc_per_node=2", str(script), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,  # a hang (one rank waiting at a collective) fails here instead of blocking CI
-        check=False,
-    )
+    result = torchrun(script, str(tmp_path), timeout=240, PYTHONWARNINGS="ignore")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     reports = [json.loads((tmp_path / f"report-{rank}.json").read_text()) for rank in (0, 1)]
     assert [report["rank"] for report in reports] == [0, 1]
@@ -173,5 +160,4 @@ def test_a_stop_on_rank_one_stops_both_ranks_at_the_same_epoch_and_only_rank_zer
     assert reports[1]["stop_reason"] == "rank 1 had enough"
     assert reports[0]["stop_reason"] == "rank 1: rank 1 had enough"
     assert [report["csv_opened"] for report in reports] == [True, False]
-    with (tmp_path / "metrics.csv").open(newline="") as file:
-        assert [row["epoch"] for row in csv.DictReader(file)] == ["0", "1"]
+    assert [row["epoch"] for row in csv_rows(tmp_path / "metrics.csv")] == ["0", "1"]

@@ -6,12 +6,12 @@ is downloaded. Skipped where transformers is not installed, except in tox env ``
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from _helpers import csv_rows, events_of
 
 if os.environ.get("SARA_REQUIRE_BRIDGES") != "1":
     pytest.importorskip("transformers")
@@ -92,29 +92,20 @@ def train(
     return trainer
 
 
-def of(recorder: EventRecorder, hook: str) -> list[Any]:
-    return [event for event in recorder.events if event.hook == hook]
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
-
-
 def test_the_hooks_run_in_hookspec_order_with_every_steps_loss_and_eval_renamed_val(tmp_path: Path) -> None:
     recorder = EventRecorder()
     callback = SaraCallback(CallbackManager([recorder]))
     train(callback, tmp_path, epochs=2)
     epoch = ["on_epoch_start", *["on_batch_start", "on_batch_end"] * 4, "on_validation_start", "on_validation_end"]
     assert recorder.hooks == ["on_train_start", *epoch, "on_epoch_end", *epoch, "on_epoch_end", "on_train_end"]
-    assert [event.epoch for event in of(recorder, "on_epoch_end")] == [0, 1]
-    assert [event.batch for event in of(recorder, "on_batch_end")] == [0, 1, 2, 3] * 2
-    batch = of(recorder, "on_batch_end")[0].arguments["metrics"]
+    assert [event.epoch for event in events_of(recorder, "on_epoch_end")] == [0, 1]
+    assert [event.batch for event in events_of(recorder, "on_batch_end")] == [0, 1, 2, 3] * 2
+    batch = events_of(recorder, "on_batch_end")[0].arguments["metrics"]
     assert sorted(batch) == ["grad_norm", "learning_rate", "loss"]
-    validation = of(recorder, "on_validation_end")[0].arguments["metrics"]
+    validation = events_of(recorder, "on_validation_end")[0].arguments["metrics"]
     assert sorted(validation) == ["val_loss"]
-    ends = [event.arguments["metrics"] for event in of(recorder, "on_epoch_end")]
-    losses = [event.arguments["metrics"]["loss"] for event in of(recorder, "on_batch_end")[:4]]
+    ends = [event.arguments["metrics"] for event in events_of(recorder, "on_epoch_end")]
+    losses = [event.arguments["metrics"]["loss"] for event in events_of(recorder, "on_batch_end")[:4]]
     assert ends[0]["loss"] == pytest.approx(sum(losses) / 4)
     assert ends[0]["val_loss"] == validation["val_loss"]
     assert all(type(value) is float for metrics in ends for value in metrics.values())
@@ -142,7 +133,7 @@ def test_csv_logger_and_checkpoint_write_through_the_trainer(tmp_path: Path) -> 
         ]
     }
     train(SaraCallback(config), tmp_path, epochs=3)
-    table = rows(tmp_path / "metrics.csv")
+    table = csv_rows(tmp_path / "metrics.csv")
     assert [row["epoch"] for row in table] == ["0", "1", "2"]
     assert all(float(row["loss"]) > 0 and float(row["val_loss"]) > 0 for row in table)
     assert sorted(path.name for path in (tmp_path / "ckpt").iterdir()) == ["epoch001.ckpt", "epoch002.ckpt"]
@@ -160,7 +151,7 @@ def test_a_crash_in_the_training_step_reaches_on_exception_through_guard(tmp_pat
     assert recorder.hooks[-1] == "on_exception"
     assert (recorder.events[-1].epoch, recorder.events[-1].batch) == (1, 1)
     assert manager.callbacks[0]._file is None  # closed
-    assert [row["epoch"] for row in rows(tmp_path / "m.csv")] == ["0"]
+    assert [row["epoch"] for row in csv_rows(tmp_path / "m.csv")] == ["0"]
 
 
 CONFIG = {
@@ -196,8 +187,8 @@ def test_a_run_interrupted_and_resumed_from_the_trainers_checkpoint_ends_as_an_u
     assert [metrics for _, metrics in got] == [pytest.approx(metrics, rel=1e-4) for _, metrics in expected]
     assert resumed.control.stop_reason == whole.control.stop_reason
     keep = ("epoch", "val_loss")
-    assert [[row[k][:6] for k in keep] for row in rows(folder / "metrics.csv")] == [
-        [row[k][:6] for k in keep] for row in rows(tmp_path / "whole" / "metrics.csv")
+    assert [[row[k][:6] for k in keep] for row in csv_rows(folder / "metrics.csv")] == [
+        [row[k][:6] for k in keep] for row in csv_rows(tmp_path / "whole" / "metrics.csv")
     ]
 
 
@@ -224,7 +215,7 @@ def test_a_run_resumed_from_a_checkpoint_inside_an_epoch_ends_with_the_same_epoc
     resumed = SaraCallback(config)
     resumed.manager.add_callback(recorder)
     train(resumed, folder, epochs=3, resume=True, **options)
-    assert [event.batch for event in of(recorder, "on_batch_end")][:2] == [2, 3]  # numbered within the epoch
+    assert [event.batch for event in events_of(recorder, "on_batch_end")][:2] == [2, 3]  # numbered within the epoch
     got, expected = resumed.manager.callbacks[0], whole.manager.callbacks[0]
     assert got.epochs == expected.epochs == [0, 1, 2]  # type: ignore[attr-defined]
     assert got.metrics == [pytest.approx(m, rel=1e-4) for m in expected.metrics]  # type: ignore[attr-defined]

@@ -9,6 +9,10 @@ the run writes at most the batch in flight (and the end of its epoch, when it wa
 
 The trials run side by side. ``SARA_KILL_TRIALS`` sets how many of each signal (8 by default, 64 in ``tox -e fuzz``);
 ``SARA_KILL_SEED`` replays a run's kill times (the seed is printed, and named in every failure).
+
+The other tests signal the demo at a chosen file change instead (tests/kill_at_write.py), the same point every time
+whatever the machine's load: a Ctrl-C right after a snapshot, and a SIGKILL at each state that a checkpoint's save can
+leave (its temporary half written, the file in place but not in the saved state, an older file already removed).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
+from _helpers import KILL_AT_WRITE, TIMER_COLUMNS, csv_rows, demo_config, json_lines, start_demo
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,38 +40,17 @@ pytestmark = [
 
 TRIALS = int(os.environ.get("SARA_KILL_TRIALS", "8"))
 SEED = int(os.environ.get("SARA_KILL_SEED", str(random.SystemRandom().randrange(2**32))))
-TIMINGS = {"epoch_seconds", "elapsed_seconds", "batches_per_second"}
 
-CONFIG = """\
-[[callbacks]]
-name = "timer"
-
-[[callbacks]]
-name = "csv_logger"
-params = { path = "metrics.csv", per_batch = true }
-
-[[callbacks]]
-name = "checkpoint"
-params = { dirpath = "checkpoints", monitor = "val_loss", save_top_k = 2, filename = "epoch{epoch:03d}.json" }
-
-[[callbacks]]
-name = "jsonl_logger"
-params = { path = "logs/metrics.jsonl" }
-
-[[callbacks]]
-name = "early_stopping"
-params = { monitor = "val_loss", patience = 3, min_delta = 0.002 }
-
-[[callbacks]]
-name = "history"
-
-[demo]
-epochs = 60
-points = 160
-batch_size = 16
-learning_rate = 0.5
-pause_seconds = 0.004
-"""
+CONFIG = demo_config(
+    before=["timer"],
+    after=[("early_stopping", {"monitor": "val_loss", "patience": 3, "min_delta": 0.002}), "history"],
+    jsonl_per_batch=False,
+    epochs=60,
+    points=160,
+    batch_size=16,
+    learning_rate=0.5,
+    pause_seconds=0.004,
+)
 
 
 class Outcome(NamedTuple):
@@ -79,22 +63,11 @@ class Outcome(NamedTuple):
     checkpoints: dict[str, Any]
 
 
-def demo(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "altametris.sara.core", "demo", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def outcome(folder: Path) -> Outcome:
     temporaries = sorted(str(path.relative_to(folder)) for path in folder.rglob("*.tmp"))
     assert temporaries == [], f"temporary files left (seed {SEED}): {temporaries}"
-    with open(folder / "metrics.csv", newline="", encoding="utf-8") as file:
-        rows = [{key: value for key, value in row.items() if key not in TIMINGS} for row in csv.DictReader(file)]
-    lines = [json.loads(line) for line in (folder / "logs" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-    lines = [{key: value for key, value in line.items() if key not in TIMINGS} for line in lines]
+    rows = csv_rows(folder / "metrics.csv", drop=TIMER_COLUMNS)
+    lines = json_lines(folder / "logs" / "metrics.jsonl", drop=TIMER_COLUMNS)
     state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     checkpoints = {}
     for path in sorted((folder / "checkpoints").iterdir()):
@@ -109,7 +82,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Outcome, 
     root = tmp_path_factory.mktemp("reference")
     config = root / "train.toml"
     config.write_text(CONFIG)
-    process = demo("--config", str(config), "--output", str(root / "run"))
+    process = start_demo("--config", str(config), "--output", str(root / "run"))
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert "stopped by early_stopping" in out  # the comparison covers an early stop, and K files of a ranking
@@ -154,7 +127,7 @@ def _run_trials(
                 if round_ >= kills:
                     continue
                 args = ("--config", str(config), "--output", str(folder)) if round_ == 0 else ("--resume", str(folder))
-                running.append((folder, demo(*args), rng.uniform(0.0, duration)))
+                running.append((folder, start_demo(*args), rng.uniform(0.0, duration)))
             for folder, process, _ in running:
                 _wait_for_start(folder, process)
             started = time.monotonic()
@@ -225,20 +198,67 @@ def test_a_run_signalled_at_random_moments_and_resumed_ends_as_an_uninterrupted_
         )
 
 
+def _signal_at_write(
+    config: Path, folder: Path, matching: str, count: int, signal_name: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the demo of ``config`` into ``folder`` until its ``count``-th file change that starts with ``matching``,
+    right after which it sends itself ``signal_name`` (tests/kill_at_write.py: the point is a write, not a time)."""
+    env = {**os.environ, "KILL_AT_WRITE_MATCHING": matching, "KILL_AT_WRITE_SIGNAL": signal_name}
+    events = folder.with_name(f"{folder.name}-events.txt")
+    command = [
+        sys.executable,
+        str(KILL_AT_WRITE),
+        str(folder),
+        str(count),
+        str(events),
+        "demo",
+        str(config),
+        str(folder),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
 def test_issue13_repro4_sigint_keeps_its_exit_status_and_the_last_saved_state_resumes(
     reference: tuple[Path, Outcome, float], tmp_path: Path
 ) -> None:
-    config, expected, duration = reference
+    config, expected, _ = reference
     folder = tmp_path / "run"
-    process = demo("--config", str(config), "--output", str(folder))
-    _wait_for_start(folder, process)
-    time.sleep(duration / 3)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err  # today's behaviour: on_exception, then exit 130
-    assert "interrupted" in err
-    assert f"Resume with: sara-callbacks demo --resume {folder}" in out
-    assert json.loads((folder / "state.json").read_text())["epoch"] is not None  # saved before the interruption
+    # Ctrl-C right after the snapshot of epoch 2 is in place: the 4th, the first being the run's start.
+    interrupted = _signal_at_write(config, folder, "replace .state.json.", 4, "SIGINT")
+    assert interrupted.returncode == 130, interrupted.stderr  # today's behaviour: on_exception, then exit 130
+    assert "interrupted" in interrupted.stderr
+    assert "Interrupted: the state after epoch 2 is saved" in interrupted.stdout
+    assert f"Resume with: sara-callbacks demo --resume {folder}" in interrupted.stdout
+    assert json.loads((folder / "state.json").read_text())["epoch"] == 2
+    resumed = _resume(folder)
+    assert resumed.returncode == 0, resumed.stderr
+    assert outcome(folder) == expected
+
+
+def _kept_by_the_state(folder: Path) -> set[str]:
+    """The checkpoint files that the run's ``state.json`` lists."""
+    callbacks = json.loads((folder / "state.json").read_text(encoding="utf-8"))["callbacks"]
+    (state,) = [state for key, state in callbacks.items() if key.startswith("Checkpoint")]
+    return {filename for filename, _, _ in state["saved"]}
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "open checkpoints/.",  # the third checkpoint half written: its temporary file is left
+        "replace checkpoints/.",  # the third checkpoint in place, which the saved state does not list
+        "unlink checkpoints/",  # the file the third checkpoint pushed out of the best 2 removed; the state lists it
+    ],
+)
+def test_a_run_killed_while_it_saves_a_checkpoint_and_resumed_keeps_the_files_of_an_uninterrupted_run(
+    point: str, reference: tuple[Path, Outcome, float], tmp_path: Path
+) -> None:
+    config, expected, _ = reference
+    folder = tmp_path / "run"
+    killed = _signal_at_write(config, folder, point, 1 if point.startswith("unlink") else 3, "SIGKILL")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = {path.name for path in (folder / "checkpoints").iterdir()}
+    assert left != _kept_by_the_state(folder), f"killed at {point!r}, nothing was left to clean up: {left}"
     resumed = _resume(folder)
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(folder) == expected

@@ -20,8 +20,8 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from altametris.sara.core.base_callback import BaseCallback, CallbackManager
-from altametris.sara.core.control import TrainingControl
+from _helpers import BATCHES, StateSaver, batch_loss, epoch_loss, fit_known_losses, with_state_saver
+from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.loop import FitResult, fit
 
 if TYPE_CHECKING:
@@ -38,78 +38,18 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy is deprecated"),
 ]
 
-BATCHES = 4
-
-
-def batch_loss(epoch: int, batch: int) -> float:
-    return 1.0 / (1 + epoch * BATCHES + batch)
-
-
-def epoch_loss(epoch: int) -> float:
-    return sum(batch_loss(epoch, batch) for batch in range(BATCHES)) / BATCHES
-
-
-class StateSaver(BaseCallback):
-    """Keeps the manager's state after every epoch, as a checkpoint would (through JSON, as it would be stored)."""
-
-    def __init__(self, manager: CallbackManager) -> None:
-        self.manager = manager
-        self.saved: dict[int, Any] = {}
-
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], **kwargs: Any) -> None:
-        self.saved[epoch] = json.loads(json.dumps(self.manager.state_dict()))
-
 
 def make(params: dict[str, Any]) -> tuple[CallbackManager, StateSaver]:
-    config = {"callbacks": [{"name": "mlflow_logger", "params": params}]}
-    manager = CallbackManager.from_config(config)
-    saver = StateSaver(manager)
-    manager.add_callback(saver)
-    return manager, saver
+    return with_state_saver({"callbacks": [{"name": "mlflow_logger", "params": params}]})
 
 
-def train(
-    manager: CallbackManager,
-    folder: Path,
-    *,
-    epochs: int = 3,
-    start_epoch: int = 0,
-    fail_at: tuple[int, int] | None = None,
-    stop_at: tuple[int, int, str | None] | None = None,
-    at_epoch_start: dict[int, Any] | None = None,
-    pause: float = 0.0,
-) -> FitResult:
-    """``fit()`` over 4 batches an epoch whose loss is :func:`batch_loss`; may fail, stop or act at chosen points."""
-    control = TrainingControl()
-    where = {"epoch": start_epoch}
+PARAMS = {"callbacks": ["mlflow_logger"], "lr": 0.01, "optimizer": {"name": "adam", "betas": [0.9, 0.99]}}
+"""The config the trainings pass to ``fit()``: the run's params."""
 
-    def batches(epoch: int) -> range:
-        where["epoch"] = epoch
-        if at_epoch_start and epoch in at_epoch_start:
-            at_epoch_start[epoch]()
-        return range(BATCHES)
 
-    def step(batch: int) -> dict[str, float]:
-        epoch = where["epoch"]
-        if fail_at == (epoch, batch):
-            raise RuntimeError("the GPU caught fire")
-        if stop_at is not None and stop_at[:2] == (epoch, batch):
-            control.request_stop("stop requested", source=stop_at[2])
-        if pause:
-            time.sleep(pause)
-        return {"loss": batch_loss(epoch, batch)}
-
-    return fit(
-        manager,
-        epochs=epochs,
-        start_epoch=start_epoch,
-        data=batches,
-        train_step=step,
-        validate=lambda: {"val_loss": 0.5 + where["epoch"]},
-        output_dir=folder,
-        config={"callbacks": ["mlflow_logger"], "lr": 0.01, "optimizer": {"name": "adam", "betas": [0.9, 0.99]}},
-        control=control,
-    )
+def train(manager: CallbackManager, folder: Path, **options: Any) -> FitResult:
+    """:func:`_helpers.fit_known_losses`, passing :data:`PARAMS`; may fail, stop or act at chosen points."""
+    return fit_known_losses(manager, folder, config=PARAMS, **options)
 
 
 def history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:

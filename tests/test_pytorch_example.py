@@ -6,13 +6,13 @@ Runs where torch is installed (``tox -e distributed``, which sets ``SARA_REQUIRE
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from _helpers import TIMER_COLUMNS, csv_rows
 
 if os.environ.get("SARA_REQUIRE_TORCH"):
     import torch
@@ -22,7 +22,6 @@ else:
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name == "nt", reason="needs SIGKILL")]
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "pytorch_resume.py"
-TIMINGS = {"epoch_seconds", "elapsed_seconds", "batches_per_second"}
 
 
 def example(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,8 +31,7 @@ def example(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def rows(folder: Path) -> list[dict[str, str]]:
-    with open(folder / "metrics.csv", newline="") as file:
-        return [{k: v for k, v in row.items() if k not in TIMINGS} for row in csv.DictReader(file)]
+    return csv_rows(folder / "metrics.csv", drop=TIMER_COLUMNS)
 
 
 def test_a_killed_run_resumed_from_the_torch_checkpoint_ends_as_an_uninterrupted_one(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from _helpers import TIMER_COLUMNS, csv_rows, json_lines
 from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.loop import FitResult, fit
 from altametris.sara.plugins.history import History
@@ -150,19 +151,6 @@ def train_saving_state(folder: Path, *, crash_in: int | None = None, resume_from
     )
 
 
-TIMINGS = {"epoch_seconds", "elapsed_seconds", "batches_per_second"}  # the timer's: never equal in two runs
-
-
-def rows_without_timings(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as file:
-        return [{k: v for k, v in row.items() if k not in TIMINGS} for row in csv.DictReader(file)]
-
-
-def lines_without_timings(path: Path) -> list[dict[str, object]]:
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    return [{k: v for k, v in line.items() if k not in TIMINGS} for line in lines]
-
-
 @pytest.mark.parametrize("crash_in", [3, 4, 6, 8])
 def test_issue13_repro2_a_resume_with_the_same_config_keeps_the_rows_up_to_the_saved_point(
     crash_in: int, tmp_path: Path
@@ -175,9 +163,10 @@ def test_issue13_repro2_a_resume_with_the_same_config_keeps_the_rows_up_to_the_s
     result = train_saving_state(folder, resume_from=latest)
 
     assert (result.last_epoch, result.stop_reason) == (expected.last_epoch, expected.stop_reason)
-    assert rows_without_timings(folder / "metrics.csv") == rows_without_timings(tmp_path / "uninterrupted/metrics.csv")
-    assert lines_without_timings(folder / "metrics.jsonl") == lines_without_timings(
-        tmp_path / "uninterrupted/metrics.jsonl"
+    full = tmp_path / "uninterrupted"
+    assert csv_rows(folder / "metrics.csv", drop=TIMER_COLUMNS) == csv_rows(full / "metrics.csv", drop=TIMER_COLUMNS)
+    assert json_lines(folder / "metrics.jsonl", drop=TIMER_COLUMNS) == json_lines(
+        full / "metrics.jsonl", drop=TIMER_COLUMNS
     )
     assert sorted(p.name for p in (folder / "ckpt").iterdir()) == sorted(
         p.name for p in (tmp_path / "uninterrupted/ckpt").iterdir()

@@ -6,18 +6,18 @@ Runs where tensorboardX and tensorboard are installed (``tox -e trackers``, whic
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import struct
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from altametris.sara.core.base_callback import BaseCallback, CallbackManager
-from altametris.sara.core.loop import FitResult, fit
+from _helpers import BATCHES, StateSaver, batch_loss, epoch_loss, fit_known_losses, with_state_saver
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from altametris.sara.core.base_callback import CallbackManager
 
 if os.environ.get("SARA_REQUIRE_TRACKERS") != "1":
     pytest.importorskip("tensorboardX")
@@ -25,65 +25,9 @@ if os.environ.get("SARA_REQUIRE_TRACKERS") != "1":
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-BATCHES = 4
-
-
-def batch_loss(epoch: int, batch: int) -> float:
-    return 1.0 / (1 + epoch * BATCHES + batch)
-
-
-def epoch_loss(epoch: int) -> float:
-    return sum(batch_loss(epoch, batch) for batch in range(BATCHES)) / BATCHES
-
-
-class StateSaver(BaseCallback):
-    """Keeps the manager's state after every epoch, as a checkpoint would (through JSON, as it would be stored)."""
-
-    def __init__(self, manager: CallbackManager) -> None:
-        self.manager = manager
-        self.saved: dict[int, Any] = {}
-
-    def on_epoch_end(self, epoch: int, metrics: dict[str, float], **kwargs: Any) -> None:
-        self.saved[epoch] = json.loads(json.dumps(self.manager.state_dict()))
-
 
 def make(params: dict[str, Any] | None = None) -> tuple[CallbackManager, StateSaver]:
-    manager = CallbackManager.from_config({"callbacks": [{"name": "tensorboard_logger", "params": params or {}}]})
-    saver = StateSaver(manager)
-    manager.add_callback(saver)
-    return manager, saver
-
-
-def train(
-    manager: CallbackManager,
-    folder: Path,
-    *,
-    epochs: int,
-    start_epoch: int = 0,
-    fail_at: tuple[int, int] | None = None,
-    offset: float = 0.0,
-) -> FitResult:
-    """``fit()`` over 4 batches an epoch whose loss is :func:`batch_loss` (plus ``offset``); may fail at a batch."""
-    where = {"epoch": start_epoch}
-
-    def batches(epoch: int) -> range:
-        where["epoch"] = epoch
-        return range(BATCHES)
-
-    def step(batch: int) -> dict[str, float]:
-        if fail_at == (where["epoch"], batch):
-            raise RuntimeError("the GPU caught fire")
-        return {"loss": batch_loss(where["epoch"], batch) + offset}
-
-    return fit(
-        manager,
-        epochs=epochs,
-        start_epoch=start_epoch,
-        data=batches,
-        train_step=step,
-        validate=lambda: {"val_loss": 0.5 + where["epoch"]},
-        output_dir=folder,
-    )
+    return with_state_saver({"callbacks": [{"name": "tensorboard_logger", "params": params or {}}]})
 
 
 def scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
@@ -105,7 +49,7 @@ def tags(folder: Path) -> list[str]:
 
 def test_batch_scalars_at_the_batches_seen_and_epoch_scalars_at_the_epochs_last_step(tmp_path: Path) -> None:
     manager, _ = make()
-    train(manager, tmp_path, epochs=3)
+    fit_known_losses(manager, tmp_path, epochs=3)
     folder = tmp_path / "tensorboard"
     assert tags(folder) == ["batch/loss", "epoch/loss", "epoch/val_loss"]
     assert scalars(folder, "batch/loss") == float32(
@@ -117,23 +61,23 @@ def test_batch_scalars_at_the_batches_seen_and_epoch_scalars_at_the_epochs_last_
 
 def test_every_n_batches_and_epoch_scalars_only(tmp_path: Path) -> None:
     manager, _ = make({"log_dir": "every3", "log_every_n_batches": 3})
-    train(manager, tmp_path, epochs=2)
+    fit_known_losses(manager, tmp_path, epochs=2)
     assert [step for step, _ in scalars(tmp_path / "every3", "batch/loss")] == [3, 6]
     manager, _ = make({"log_dir": "epochs", "log_every_n_batches": 0})
-    train(manager, tmp_path, epochs=2)
+    fit_known_losses(manager, tmp_path, epochs=2)
     assert tags(tmp_path / "epochs") == ["epoch/loss", "epoch/val_loss"]
 
 
 def test_a_resumed_training_continues_the_steps_and_every_step_is_shown_once(tmp_path: Path) -> None:
     manager, saver = make()
-    with pytest.raises(RuntimeError, match="caught fire"):
-        train(manager, tmp_path, epochs=4, fail_at=(2, 2), offset=100.0)  # steps 9 and 10 written, then it fails
+    with pytest.raises(RuntimeError, match="caught fire"):  # steps 9 and 10 written, then it fails
+        fit_known_losses(manager, tmp_path, epochs=4, fail_at=(2, 2), offset=100.0)
     folder = tmp_path / "tensorboard"
     assert [step for step, _ in scalars(folder, "batch/loss")] == list(range(1, 11))
 
     resumed, _ = make()
     resumed.load_state_dict(saver.saved[1])  # the checkpoint of epoch 1: step 8
-    train(resumed, tmp_path, epochs=4, start_epoch=2)
+    fit_known_losses(resumed, tmp_path, epochs=4, start_epoch=2)
     batch = scalars(folder, "batch/loss")
     assert [step for step, _ in batch] == list(range(1, 17))  # continued from 9, never from 0; 9 and 10 once
     assert batch[8:] == float32([(step, batch_loss(*divmod(step - 1, BATCHES))) for step in range(9, 17)])
@@ -143,7 +87,7 @@ def test_a_resumed_training_continues_the_steps_and_every_step_is_shown_once(tmp
 
 def test_a_trained_logger_copies_and_pickles_without_its_thread_or_files(tmp_path: Path) -> None:
     manager, _ = make()
-    train(manager, tmp_path, epochs=1)
+    fit_known_losses(manager, tmp_path, epochs=1)
     logger = manager.callbacks[0]
     copy = pickle.loads(pickle.dumps(logger))
     assert copy.state_dict() == {"step": 4}

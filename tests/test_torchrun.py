@@ -6,15 +6,12 @@ torch fails there instead of skipping).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
+from _helpers import csv_rows, torchrun
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -71,17 +68,7 @@ dist.destroy_process_group()
 def test_a_stop_on_rank_one_stops_both_ranks_at_the_same_epoch_and_only_rank_zero_writes(tmp_path: Path) -> None:
     script = tmp_path / "train.py"
     script.write_text(TRAINING)
-    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
-    assert torchrun is not None, "torch is installed but its torchrun launcher is not on PATH"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    result = subprocess.run(
-        [torchrun, "--standalone", "--nproc_per_node=2", str(script), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,  # a hang (one rank waiting at a collective) fails here instead of blocking CI
-        check=False,
-    )
+    result = torchrun(script, str(tmp_path), timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     reports = [json.loads((tmp_path / f"report{rank}.json").read_text()) for rank in (0, 1)]
     assert [report["rank"] for report in reports] == [0, 1]
@@ -92,6 +79,4 @@ def test_a_stop_on_rank_one_stops_both_ranks_at_the_same_epoch_and_only_rank_zer
     # Every rank keeps its own history (not rank_zero_only); only rank 0's CSV logger opened a file.
     assert [report["history"] for report in reports] == [3, 3]
     assert [report["csv_opened"] for report in reports] == [True, False]
-    with (tmp_path / "metrics.csv").open(newline="") as file:
-        rows = list(csv.DictReader(file))
-    assert [row["epoch"] for row in rows] == ["0", "1", "2"]
+    assert [row["epoch"] for row in csv_rows(tmp_path / "metrics.csv")] == ["0", "1", "2"]

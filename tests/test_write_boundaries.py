@@ -22,38 +22,20 @@ import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
+from _helpers import KILL_AT_WRITE, demo_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL"),
 ]
 
-CHILD = Path(__file__).with_name("kill_at_write.py")
-
-DEMO_CONFIG = """\
-[[callbacks]]
-name = "csv_logger"
-params = { path = "metrics.csv", per_batch = true }
-
-[[callbacks]]
-name = "jsonl_logger"
-params = { path = "logs/metrics.jsonl", per_batch = true }
-
-[[callbacks]]
-name = "checkpoint"
-params = { dirpath = "checkpoints", monitor = "val_loss", save_top_k = 2, filename = "epoch{epoch:03d}.json" }
-
-[demo]
-epochs = 4
-points = 50
-batch_size = 20
-learning_rate = 0.5
-pause_seconds = 0
-"""
+DEMO_CONFIG = demo_config(epochs=4, points=50, batch_size=20, learning_rate=0.5, pause_seconds=0)
 
 Records = dict[str, Any]
 
@@ -126,7 +108,7 @@ def kill_at_every_write(
         folder, events = trial / "run", trial / "events.txt"
         folder.mkdir(parents=True)
         prepare(folder)
-        command = [sys.executable, str(CHILD), str(folder), str(kill_at), str(events), *workload(folder)]
+        command = [sys.executable, str(KILL_AT_WRITE), str(folder), str(kill_at), str(events), *workload(folder)]
         return folder, subprocess.run(command, capture_output=True, text=True, timeout=300, check=False), events
 
     def events_of(path: Path) -> list[str]:
@@ -179,7 +161,16 @@ def test_the_loggers_appending_to_a_previous_run_keep_its_rows_at_every_file_cha
     seed = tmp_path / "seed"
     seed.mkdir()
     subprocess.run(  # a complete earlier run of 2 epochs, which the killed runs append to
-        [sys.executable, str(CHILD), str(seed), "0", str(tmp_path / "seed-events.txt"), "loggers", str(seed), "2"],
+        [
+            sys.executable,
+            str(KILL_AT_WRITE),
+            str(seed),
+            "0",
+            str(tmp_path / "seed-events.txt"),
+            "loggers",
+            str(seed),
+            "2",
+        ],
         check=True,
         capture_output=True,
     )
