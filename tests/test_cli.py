@@ -438,3 +438,69 @@ def test_main_returns_exit_codes_instead_of_exiting(capsys: pytest.CaptureFixtur
     assert main(["check", "does-not-exist.toml"]) == 1
     captured = capsys.readouterr()
     assert "does-not-exist.toml: no such config file" in captured.out
+
+
+# -- bounded inputs, keys given once, the plugin's own failures (issue 25) ------------------------------------------
+
+
+CTRL_C_AT_IMPORT = """
+    raise KeyboardInterrupt
+"""
+
+SLOW_IMPORT = """
+    import os
+    import time
+
+    open(os.environ["SARA_TEST_MARKER"], "w").close()
+    time.sleep(30)
+"""
+
+
+def test_a_plugin_whose_import_raises_keyboard_interrupt_is_its_failure_not_the_users(
+    fake_site: FakeSite, tmp_path: Path
+) -> None:
+    fake_site.add_distribution(
+        "sara-test-ctrl-c", "1.0", {"ctrl_c": "sara_test_ctrl_c:Plugin"}, {"sara_test_ctrl_c": CTRL_C_AT_IMPORT}
+    )
+    config = _write(tmp_path, "train.toml", 'callbacks = ["ctrl_c", "history"]\n')
+    checked = run(fake_site, "check", str(config))
+    assert checked.returncode == 1, checked.stderr
+    (line,) = checked.stdout.splitlines()
+    assert line.startswith(
+        f"{config}: callbacks[0]: plugin 'ctrl_c' (sara-test-ctrl-c==1.0, target 'sara_test_ctrl_c:Plugin') failed "
+        "to import: KeyboardInterrupt; importing it must not raise KeyboardInterrupt (the user's Ctrl-C): report it "
+        "to the authors of sara-test-ctrl-c"
+    )
+    assert checked.stderr == f"{config}: 1 problem\n"
+    shown = run(fake_site, "show", "ctrl_c")
+    assert shown.returncode == 1
+    assert shown.stderr.startswith("sara-callbacks: error: plugin 'ctrl_c' (sara-test-ctrl-c==1.0, target ")
+    assert "interrupted" not in checked.stderr + shown.stderr
+
+
+def test_ctrl_c_while_a_plugin_imports_still_interrupts_the_command(
+    fake_site: FakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import time
+
+    marker = tmp_path / "importing"
+    monkeypatch.setenv("SARA_TEST_MARKER", str(marker))
+    fake_site.add_distribution(
+        "sara-test-slow", "1.0", {"slow": "sara_test_slow:Plugin"}, {"sara_test_slow": SLOW_IMPORT}
+    )
+    config = _write(tmp_path, "train.toml", 'callbacks = ["slow"]\n')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "altametris.sara.core", "check", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=fake_site.env(),
+    )
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, (out, err)
+    assert err == "sara-callbacks: interrupted\n"
