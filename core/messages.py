@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 __all__ = [
+    "PATH_LIMIT",
     "VALUE_LIMIT",
     "class_name",
     "close_matches",
@@ -32,6 +33,9 @@ __all__ = [
 
 VALUE_LIMIT = 60
 """How many characters of a value found in a config or in parameters a message quotes."""
+
+PATH_LIMIT = 300
+"""How many characters of a file's path a message shows."""
 
 
 def describe_error(error: BaseException) -> str:

@@ -504,3 +504,31 @@ def test_ctrl_c_while_a_plugin_imports_still_interrupts_the_command(
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, (out, err)
     assert err == "sara-callbacks: interrupted\n"
+
+
+def test_show_of_a_plugin_without_a_docstring_says_so_instead_of_quoting_base_callback(fake_site: FakeSite) -> None:
+    import inspect
+
+    from altametris.sara.core.base_callback import BaseCallback
+
+    fake_site.add_distribution(
+        "sara-test-nodoc",
+        "1.0",
+        {"nodoc": "sara_test_nodoc:NoDoc"},
+        {
+            "sara_test_nodoc": """
+                from altametris.sara.core.base_callback import BaseCallback
+
+                class NoDoc(BaseCallback):
+                    def on_train_start(self, **kwargs):
+                        pass
+            """
+        },
+    )
+    result = run(fake_site, "show", "nodoc")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2:5] == ["", "no description", ""]
+    base_words = (inspect.getdoc(BaseCallback) or "").splitlines()[0]
+    assert base_words not in result.stdout
+    described = json.loads(run(fake_site, "show", "nodoc", "--json").stdout)
+    assert described["doc"] == ""

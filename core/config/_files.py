@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Callable, NamedTuple, Optional
 
 from ..exceptions import ConfigError
-from ..messages import VALUE_LIMIT, describe_error, plain_text, safe_repr
+from ..messages import PATH_LIMIT, VALUE_LIMIT, describe_error, plain_text, safe_repr
 
 __all__: list[str] = []
 
@@ -38,7 +38,7 @@ def type_word(value: object) -> str:
 
 def located(path: str | None, key: str | None, message: str) -> str:
     if path is not None:  # a file name with control characters, or a huge one: escaped and cut in messages
-        path = plain_text(path, 300)
+        path = plain_text(path, PATH_LIMIT)
     return ": ".join(part for part in (path, key, message) if part)
 
 
@@ -326,7 +326,7 @@ _Duplicate = Callable[[object], Optional[Repeated]]
 
 
 def place_text(place: _Place) -> str:
-    """``callbacks[2].params['odd key']``: a place as messages name it, its middle parts left out past 200 characters."""
+    """``callbacks[2].params['odd key']``: a place as messages name it, the middle left out past 200 characters."""
     parts: list[str] = []
     while place is not None:
         place, key, index = place
