@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import pytest
 from altametris.sara.core import __version__
@@ -441,6 +441,65 @@ def test_main_returns_exit_codes_instead_of_exiting(capsys: pytest.CaptureFixtur
 
 
 # -- bounded inputs, keys given once, the plugin's own failures (issue 25) ------------------------------------------
+
+
+def run_measured(site: FakeSite | None, *args: str, timeout: float = 30) -> tuple[int, str, str, float, int]:
+    """:func:`run`, also giving the wall time in seconds and the peak memory (RSS) in MB of that one process."""
+    import os
+    import tempfile
+    import time
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "altametris.sara.core", *args],
+            stdout=out,
+            stderr=err,
+            env=site.env() if site is not None else None,
+        )
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # this child's own resource usage
+            if pid:
+                break
+            if time.perf_counter() - started > timeout:
+                process.kill()
+                process.wait()
+                pytest.fail(f"sara-callbacks {' '.join(args)} still ran after {timeout} s")
+            time.sleep(0.01)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        texts = [stream.read().decode("utf-8", "replace") for stream in (out, err)]
+    return process.returncode, texts[0], texts[1], seconds, usage.ru_maxrss // 1024
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "wait4"), reason="os.wait4 measures one child's memory")
+@pytest.mark.parametrize(("command", "key"), [("check", "profile"), ("check", "schedule"), ("demo", "demo")])
+def test_an_alias_bomb_outside_callbacks_ends_check_and_demo_in_seconds_and_bounded_memory(
+    tmp_path: Path, alias_bomb: Callable[..., str], command: str, key: str
+) -> None:
+    path = _write(tmp_path, "bomb.yaml", alias_bomb(key, levels=9))  # 10**9 values in about 500 bytes
+    args = [str(path)] if command == "check" else ["--config", str(path), "--output", str(tmp_path / "run")]
+    code, out, err, seconds, megabytes = run_measured(None, command, *args)
+    print(f"{command} of a {path.stat().st_size}-byte alias bomb under {key!r}: {seconds:.2f} s, {megabytes} MB")
+    assert code == 1, (out, err)
+    lines = (out + err).splitlines()
+    assert any(f"{path}: {key}[" in line and "holds more than 100000 values" in line for line in lines), lines
+    assert all(len(line) < 1_000 for line in lines)
+    assert seconds < 10
+    assert megabytes < 200
+
+
+def test_check_refuses_a_config_that_gives_a_key_twice(plugin_site: FakeSite, tmp_path: Path) -> None:
+    config = _write(tmp_path, "train.json", '{"callbacks": ["timer"], "callbacks": ["history"]}')
+    result = run(plugin_site, "check", str(config))
+    assert result.returncode == 1
+    assert result.stdout == (
+        f"{config}: callbacks: the key 'callbacks' appears twice in one table: the last one would silently replace "
+        "the first; keep one of them\n"
+    )
+    assert result.stderr == f"{config}: 1 problem\n"
 
 
 CTRL_C_AT_IMPORT = """
