@@ -11,7 +11,7 @@ import pytest
 from altametris.sara.core import discovery
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
     from pathlib import Path
 
 # ==================================================================================================================
@@ -332,6 +332,31 @@ def example_plugin(fake_site: FakeSite, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 # ==================================================================================================================
 # Shared helpers (tests/_helpers.py): importable as ``_helpers``, which --import-mode=importlib alone does not allow
+# ===========================================================================================================
+
+
 # ==================================================================================================================
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+=======
+# Config bounds (test_config.py, test_cli.py): the YAML alias bomb of issue 25, under any key
+# ==================================================================================================================
+
+
+def _alias_bomb(key: str, levels: int = 9) -> str:
+    """A YAML config whose ``key`` holds ``10**levels`` values in a few hundred bytes: each level aliases the last.
+
+    ``key`` is a top-level key, or ``"callbacks"`` for the params of its one item.
+    """
+    bomb = ["&a0 [x, x, x, x, x, x, x, x, x, x]"]
+    bomb += [f"&a{level} [{', '.join([f'*a{level - 1}'] * 10)}]" for level in range(1, levels)]
+    listed = "[" + ", ".join(bomb) + "]"
+    if key == "callbacks":
+        return f"callbacks: [{{name: history, params: {{size: {listed}}}}}]\n"
+    return f"callbacks: [history]\n{key}: {listed}\n"
+
+
+@pytest.fixture
+def alias_bomb() -> Callable[..., str]:
+    """:func:`_alias_bomb`: ``alias_bomb(key, levels=9)`` is the text of the config."""
+    return _alias_bomb

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import pytest
 from altametris.sara.core import __version__
@@ -438,3 +438,156 @@ def test_main_returns_exit_codes_instead_of_exiting(capsys: pytest.CaptureFixtur
     assert main(["check", "does-not-exist.toml"]) == 1
     captured = capsys.readouterr()
     assert "does-not-exist.toml: no such config file" in captured.out
+
+
+# -- bounded inputs, keys given once, the plugin's own failures (issue 25) ------------------------------------------
+
+
+def run_measured(site: FakeSite | None, *args: str, timeout: float = 30) -> tuple[int, str, str, float, int]:
+    """:func:`run`, also giving the wall time in seconds and the peak memory (RSS) in MB of that one process."""
+    import os
+    import tempfile
+    import time
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "altametris.sara.core", *args],
+            stdout=out,
+            stderr=err,
+            env=site.env() if site is not None else None,
+        )
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # this child's own resource usage
+            if pid:
+                break
+            if time.perf_counter() - started > timeout:
+                process.kill()
+                process.wait()
+                pytest.fail(f"sara-callbacks {' '.join(args)} still ran after {timeout} s")
+            time.sleep(0.01)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        texts = [stream.read().decode("utf-8", "replace") for stream in (out, err)]
+    return process.returncode, texts[0], texts[1], seconds, usage.ru_maxrss // 1024
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "wait4"), reason="os.wait4 measures one child's memory")
+@pytest.mark.parametrize(("command", "key"), [("check", "profile"), ("check", "schedule"), ("demo", "demo")])
+def test_an_alias_bomb_outside_callbacks_ends_check_and_demo_in_seconds_and_bounded_memory(
+    tmp_path: Path, alias_bomb: Callable[..., str], command: str, key: str
+) -> None:
+    path = _write(tmp_path, "bomb.yaml", alias_bomb(key, levels=9))  # 10**9 values in about 500 bytes
+    args = [str(path)] if command == "check" else ["--config", str(path), "--output", str(tmp_path / "run")]
+    code, out, err, seconds, megabytes = run_measured(None, command, *args)
+    print(f"{command} of a {path.stat().st_size}-byte alias bomb under {key!r}: {seconds:.2f} s, {megabytes} MB")
+    assert code == 1, (out, err)
+    lines = (out + err).splitlines()
+    assert any(f"{path}: {key}[" in line and "holds more than 100000 values" in line for line in lines), lines
+    assert all(len(line) < 1_000 for line in lines)
+    assert seconds < 10
+    assert megabytes < 200
+
+
+def test_check_refuses_a_config_that_gives_a_key_twice(plugin_site: FakeSite, tmp_path: Path) -> None:
+    config = _write(tmp_path, "train.json", '{"callbacks": ["timer"], "callbacks": ["history"]}')
+    result = run(plugin_site, "check", str(config))
+    assert result.returncode == 1
+    assert result.stdout == (
+        f"{config}: callbacks: the key 'callbacks' appears twice in one table: the last one would silently replace "
+        "the first; keep one of them\n"
+    )
+    assert result.stderr == f"{config}: 1 problem\n"
+
+
+CTRL_C_AT_IMPORT = """
+    raise KeyboardInterrupt
+"""
+
+SLOW_IMPORT = """
+    import os
+    import time
+
+    open(os.environ["SARA_TEST_MARKER"], "w").close()
+    time.sleep(30)
+"""
+
+
+def test_a_plugin_whose_import_raises_keyboard_interrupt_is_its_failure_not_the_users(
+    fake_site: FakeSite, tmp_path: Path
+) -> None:
+    fake_site.add_distribution(
+        "sara-test-ctrl-c", "1.0", {"ctrl_c": "sara_test_ctrl_c:Plugin"}, {"sara_test_ctrl_c": CTRL_C_AT_IMPORT}
+    )
+    config = _write(tmp_path, "train.toml", 'callbacks = ["ctrl_c", "history"]\n')
+    checked = run(fake_site, "check", str(config))
+    assert checked.returncode == 1, checked.stderr
+    (line,) = checked.stdout.splitlines()
+    assert line.startswith(
+        f"{config}: callbacks[0]: plugin 'ctrl_c' (sara-test-ctrl-c==1.0, target 'sara_test_ctrl_c:Plugin') failed "
+        "to import: KeyboardInterrupt; importing it must not raise KeyboardInterrupt (the user's Ctrl-C): report it "
+        "to the authors of sara-test-ctrl-c"
+    )
+    assert checked.stderr == f"{config}: 1 problem\n"
+    shown = run(fake_site, "show", "ctrl_c")
+    assert shown.returncode == 1
+    assert shown.stderr.startswith("sara-callbacks: error: plugin 'ctrl_c' (sara-test-ctrl-c==1.0, target ")
+    assert "interrupted" not in checked.stderr + shown.stderr
+
+
+def test_ctrl_c_while_a_plugin_imports_still_interrupts_the_command(
+    fake_site: FakeSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import time
+
+    marker = tmp_path / "importing"
+    monkeypatch.setenv("SARA_TEST_MARKER", str(marker))
+    fake_site.add_distribution(
+        "sara-test-slow", "1.0", {"slow": "sara_test_slow:Plugin"}, {"sara_test_slow": SLOW_IMPORT}
+    )
+    config = _write(tmp_path, "train.toml", 'callbacks = ["slow"]\n')
+    process = subprocess.Popen(
+        [sys.executable, "-m", "altametris.sara.core", "check", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=fake_site.env(),
+    )
+    deadline = time.monotonic() + 30
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, (out, err)
+    assert err == "sara-callbacks: interrupted\n"
+
+
+def test_show_of_a_plugin_without_a_docstring_says_so_instead_of_quoting_base_callback(fake_site: FakeSite) -> None:
+    import inspect
+
+    from altametris.sara.core.base_callback import BaseCallback
+
+    fake_site.add_distribution(
+        "sara-test-nodoc",
+        "1.0",
+        {"nodoc": "sara_test_nodoc:NoDoc"},
+        {
+            "sara_test_nodoc": """
+                from altametris.sara.core.base_callback import BaseCallback
+
+                class NoDoc(BaseCallback):
+                    def on_train_start(self, **kwargs):
+                        pass
+            """
+        },
+    )
+    result = run(fake_site, "show", "nodoc")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[2:5] == ["", "no description", ""]
+    base_words = (inspect.getdoc(BaseCallback) or "").splitlines()[0]
+    assert base_words not in result.stdout
+    described = json.loads(run(fake_site, "show", "nodoc", "--json").stdout)
+    assert described["doc"] == ""

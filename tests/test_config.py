@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Callable
 
 import pytest
 from altametris.sara.core.base_callback import CallbackManager
@@ -57,6 +59,13 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _deep_value(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [{"a": value}]
+    return value
 
 
 def _events() -> list[tuple[str, str, object]]:
@@ -672,19 +681,23 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]  # 10**9 values, in 9 lines
     lines.append("callbacks: [{name: history, params: {size: *a8}}, {name: *a8}]")
     path = _write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
-    with pytest.raises(ConfigError, match=r"bomb.yaml: callbacks: holds more than 100000 values, .*YAML aliases"):
+    with pytest.raises(
+        ConfigError, match=r"bomb.yaml: a4(\[\d\])+: the config holds more than 100000 values .*YAML aliases"
+    ):
         load_callbacks(path)
 
 
 def test_a_self_referencing_or_very_deep_callbacks_list_is_refused() -> None:
     item: dict[str, object] = {"name": "history"}
     item["params"] = {"size": item}
-    with pytest.raises(ConfigError, match="callbacks: is nested more than 64 levels deep"):
+    with pytest.raises(
+        ConfigError, match=r"^callbacks\[0\]\.params\.size\.params.*\.size\.name: is nested more than 64 "
+    ):
         load_callbacks({"callbacks": [item]})
     deep: object = "history"
     for _ in range(100_000):
         deep = [deep]
-    with pytest.raises(ConfigError, match="callbacks: is nested more than 64 levels deep"):
+    with pytest.raises(ConfigError, match=r"^callbacks\[0\]\[0\]\[0\].*\[0\]: is nested more than 64 levels deep"):
         load_callbacks({"callbacks": [deep]})
 
 
@@ -696,3 +709,126 @@ def test_an_odd_parameter_name_is_placed_escaped_and_cut() -> None:
     with pytest.raises(PluginParameterError) as caught:
         load_callbacks({"callbacks": [{"name": "history", "params": {"a\nb": 1}}]})
     assert caught.value.key == "callbacks[0].params['a\\nb']"
+
+
+# -- every input bounded, each key given once (issue 25) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["profile", "demo", "schedule", "callbacks"])
+def test_an_alias_bomb_under_any_key_is_refused_at_once_naming_its_place(
+    tmp_path: Path, alias_bomb: Callable[..., str], key: str
+) -> None:
+    path = _write(tmp_path, "bomb.yaml", alias_bomb(key, levels=6))  # 10**6 values: repr() or a walk would show
+    started = time.perf_counter()
+    (problem,) = check_config(path).problems
+    assert time.perf_counter() - started < 2
+    place = r"callbacks\[0\]\.params\.size" if key == "callbacks" else key
+    pattern = rf"^{re.escape(str(path))}: {place}(\[\d\])+: the config holds more than 100000 values up to here, "
+    assert re.match(pattern, str(problem)), str(problem)
+    assert isinstance(problem, ConfigError)
+    assert problem.path == str(path)
+    assert re.fullmatch(rf"{place}(\[\d\])+", problem.key or "")
+    with pytest.raises(ConfigError, match=pattern):
+        read_config(path)  # what a trainer reads, its own keys included
+
+
+@pytest.mark.parametrize(
+    ("config", "place", "reason"),
+    [
+        ({"callbacks": [], "data": [0] * 150_000}, r"data\[\d+\]", "the config holds more than 100000 values"),
+        ({"callbacks": [], "data": {str(key): key for key in range(60_000)}}, r"data\['\d+'\]", "the config holds"),
+        ({"callbacks": [], "deep": _deep_value(100)}, r"deep(\[0\]\.a)+", "is nested more than 64 levels deep"),
+    ],
+    ids=["long-list", "wide-table", "deep"],
+)
+def test_a_value_too_big_or_too_deep_is_refused_under_any_key(config: object, place: str, reason: str) -> None:
+    (problem,) = check_config(config).problems  # type: ignore[arg-type]
+    assert re.match(rf"^{place}: {reason}", str(problem)), str(problem)
+    with pytest.raises(ConfigError, match=rf"^{place}: {reason}"):
+        read_config(config)  # type: ignore[arg-type]
+
+
+def test_a_json_file_of_too_many_values_is_refused_wherever_they_sit(tmp_path: Path) -> None:
+    path = _write(tmp_path, "big.json", json.dumps({"callbacks": ["history"], "lr": {"steps": [0] * 200_000}}))
+    with pytest.raises(ConfigError, match=r"big\.json: lr\.steps\[\d+\]: the config holds more than 100000 values"):
+        load_callbacks(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "place", "key", "line"),
+    [
+        ("top.json", '{"callbacks": ["timer"],\n "callbacks": ["history"]}', "callbacks", "callbacks", None),
+        ("name.json", '{"callbacks": [{"name": "timer", "name": "history"}]}', "callbacks[0].name", "name", None),
+        (
+            "deep.json",
+            '{"callbacks": [{"name": "timer", "params": {"a": 1, "a": 2}}]}',
+            "callbacks[0].params.a",
+            "a",
+            None,
+        ),
+        ("top.yaml", "callbacks: [timer]\ncallbacks: [history]\n", "callbacks", "callbacks", (1, 2)),
+        ("name.yaml", "callbacks:\n  - name: timer\n    name: history\n", "callbacks[0].name", "name", (2, 3)),
+        ("other.yaml", "callbacks: []\nprofile: true\nprofile: false\n", "profile", "profile", (2, 3)),
+    ],
+)
+def test_a_key_given_twice_is_refused_naming_the_key_and_its_place(
+    plugin_site: FakeSite, tmp_path: Path, name: str, text: str, place: str, key: str, line: tuple[int, int] | None
+) -> None:
+    path = _write(tmp_path, name, text)
+    lines = f" (lines {line[0]} and {line[1]})" if line else ""
+    expected = f"{path}: {place}: the key {key!r} appears twice in one table{lines}: the last one would silently "
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(path)
+    assert str(caught.value).startswith(expected), str(caught.value)
+    assert (caught.value.path, caught.value.key, caught.value.line) == (str(path), place, line and line[1])
+    (problem,) = check_config(path).problems
+    assert str(problem) == str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "named"),
+    [
+        ('callbacks = ["timer"]\ncallbacks = ["history"]\n', 2, "the key 'callbacks' is set twice in one table"),
+        ('[[callbacks]]\nname = "timer"\nname = "history"\n', 3, "the key 'name' is set twice in one table"),
+        ('callbacks = [{ name = "timer", name = "history" }]\n', 1, "Duplicate inline table key 'name'"),
+    ],
+    ids=["top", "item", "inline-item"],
+)
+def test_toml_refuses_a_key_given_twice_naming_the_key_and_its_line(
+    tmp_path: Path, text: str, line: int, named: str
+) -> None:
+    path = _write(tmp_path, "twice.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_callbacks(path)
+    assert re.match(rf"{re.escape(str(path))}: line {line}, column \d+: invalid TOML: .*{named}", str(caught.value))
+    assert caught.value.line == line
+
+
+def test_yaml_merge_keys_and_a_table_repeated_by_an_alias_are_no_duplicates(
+    plugin_site: FakeSite, tmp_path: Path
+) -> None:
+    text = (
+        "base: &base {name: recorder, params: {label: base}}\n"
+        "callbacks:\n"
+        "  - {<<: *base, params: {label: merged}}\n"  # a merged key given again: the item's own wins, as YAML says
+        "  - *base\n"
+        "  - *base\n"
+    )
+    callbacks = load_callbacks(_write(tmp_path, "merge.yaml", text))
+    assert [callback.label for callback in callbacks] == ["merged", "base", "base"]  # type: ignore[attr-defined]
+
+
+def test_a_config_of_exactly_the_size_limit_is_read_and_one_byte_more_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for limit in (None, 4_096):
+        if limit is not None:
+            monkeypatch.setenv("SARA_MAX_CONFIG_BYTES", str(limit))
+        size = limit or 1_048_576
+        head = 'callbacks = ["history"]\n#'
+        exact = _write(tmp_path, "exact.toml", head + "x" * (size - len(head) - 1) + "\n")
+        assert exact.stat().st_size == size
+        assert [type(callback).__name__ for callback in load_callbacks(exact)] == ["History"]
+        over = _write(tmp_path, "over.toml", head + "x" * (size - len(head)) + "\n")
+        with pytest.raises(ConfigError, match=rf"it is {size + 1} bytes or more, and a config file is at most {size} "):
+            load_callbacks(over)

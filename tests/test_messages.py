@@ -65,3 +65,48 @@ def test_did_you_mean_suggests_the_closest_choice_or_says_nothing() -> None:
 
 def test_values_from_configs_are_quoted_at_most_value_limit_characters() -> None:
     assert len(safe_repr("v" * 10_000, VALUE_LIMIT)) == VALUE_LIMIT
+
+
+class Counted:
+    """An element that counts how often its ``repr`` is asked for."""
+
+    calls = 0
+
+    def __repr__(self) -> str:
+        Counted.calls += 1
+        return "c"
+
+
+def test_safe_repr_writes_a_huge_container_only_up_to_the_cut() -> None:
+    shared: object = [Counted()] * 10
+    for _ in range(5):  # what YAML aliases make: 10**6 places, a handful of objects
+        shared = [shared] * 10
+    Counted.calls = 0
+    text = safe_repr({"profile": shared}, VALUE_LIMIT)
+    assert text == "{'profile': [[[[[[c, c, c, c, c, c, c, c, c, c], [c, c, ...}"
+    assert Counted.calls < VALUE_LIMIT  # repr() would ask each of the 10**6 places
+
+
+def test_safe_repr_copies_no_more_of_a_huge_string_than_the_cut() -> None:
+    import tracemalloc
+
+    huge = "x" * 50_000_000
+    tracemalloc.start()
+    try:
+        text = safe_repr(huge, VALUE_LIMIT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert text == "'" + "x" * (VALUE_LIMIT - 5) + "...'"
+    assert peak < 100_000  # repr() would build a second string of 50 MB
+
+
+def test_safe_repr_up_to_the_cut_is_repr_itself() -> None:
+    loop: list[object] = [1]
+    loop.append(loop)
+    values = [(1,), (), set(), frozenset({2}), {"a": {1.5: None}}, b"\x00'", "it's", loop, [[[[[]]]]]]
+    for value in values:
+        for limit in (8, 20, 80):
+            written = repr(value)
+            expected = written if len(written) <= limit else f"{written[: limit - 4]}...{written[-1]}"
+            assert safe_repr(value, limit) == expected

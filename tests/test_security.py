@@ -206,3 +206,91 @@ def test_an_opted_in_import_path_must_name_a_callback_class_never_a_function_to_
     (problem,) = report.problems
     assert "an import path must name a BaseCallback subclass" in str(problem)
     assert not ran.exists()
+
+
+# -- everything the command line prints is escaped (issue 25) -------------------------------------------------------
+
+HOSTILE_PATH = "ok\x1b[2Jz"
+
+
+def _assert_printable_lines(text: str) -> None:
+    for line in text.splitlines():
+        assert line.isprintable(), repr(line)
+
+
+@pytest.mark.parametrize(
+    ("config", "code"),
+    [('callbacks = ["history"]\n', 0), ('callbacks = ["histroy"]\n', 1), ('callbacks = ["typo_hook"]\n', 0)],
+    ids=["ok", "problem", "warning"],
+)
+def test_check_escapes_the_config_path_on_every_line_it_prints(
+    fake_site: FakeSite, tmp_path: Path, config: str, code: int
+) -> None:
+    fake_site.add_distribution(
+        "sara-test-typo-hook",
+        "1.0",
+        {"typo_hook": "sara_test_typo_hook:TypoHook"},
+        {
+            "sara_test_typo_hook": """
+                from altametris.sara.core.base_callback import BaseCallback
+
+                class TypoHook(BaseCallback):
+                    def on_epoch_ends(self, epoch, metrics):
+                        pass
+            """
+        },
+    )
+    path = tmp_path / f"{HOSTILE_PATH}.toml"
+    path.write_text(config, encoding="utf-8")
+    result = _cli(fake_site, "check", str(path))
+    assert result.returncode == code, result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    assert lines
+    _assert_printable_lines(result.stdout + result.stderr)
+    shown = repr(str(path))[1:-1]  # the path as the problems' own lines write it: 'ok\x1b[2Jz.toml'
+    assert all(line.startswith(f"'{shown}': ") for line in lines), lines
+
+
+PLUGIN_OWN_WORDS = '''
+    from altametris.sara.core.base_callback import BaseCallback
+
+    class Loud(BaseCallback):
+        """Clears\\x1b[2J the screen.
+
+        And rings\\x07 the bell.
+        """
+
+        def __init__(self, level: "int\\x1b[31m" = 1) -> None:
+            self.level = level
+'''
+
+
+def test_show_escapes_the_plugins_own_docstring_and_annotations(fake_site: FakeSite) -> None:
+    fake_site.add_distribution(
+        "sara-test-loud", "1.0", {"loud": "sara_test_loud:Loud"}, {"sara_test_loud": PLUGIN_OWN_WORDS}
+    )
+    result = _cli(fake_site, "show", "loud")
+    assert result.returncode == 0, result.stderr
+    _assert_printable_lines(result.stdout)
+    assert "'Clears\\x1b[2J the screen.'" in result.stdout
+    assert "level: int\\x1b[31m = 1" in result.stdout
+
+
+def test_an_error_quoting_a_plugins_text_reaches_the_terminal_escaped(fake_site: FakeSite, tmp_path: Path) -> None:
+    fake_site.add_distribution(
+        "sara-test-noisy",
+        "1.0",
+        {"noisy": "sara_test_noisy:Plugin"},
+        {"sara_test_noisy": 'raise ImportError("\\x1b]0;owned\\x07 gone")\n'},
+    )
+    shown = _cli(fake_site, "show", "noisy")
+    assert shown.returncode == 1
+    (line,) = shown.stderr.splitlines()
+    assert line.startswith("sara-callbacks: error: \"plugin 'noisy' (sara-test-noisy==1.0, target ")
+    assert "ImportError: \\x1b]0;owned\\x07 gone" in line
+    config = tmp_path / "train.toml"
+    config.write_text('callbacks = ["noisy"]\n', encoding="utf-8")
+    checked = _cli(fake_site, "check", str(config))
+    assert checked.returncode == 1
+    _assert_printable_lines(checked.stdout + checked.stderr + shown.stderr)
+    assert "ImportError: \\x1b]0;owned\\x07 gone" in checked.stdout

@@ -92,6 +92,20 @@ def test_a_bad_state_key_item_is_a_config_error_naming_the_place(item: dict[str,
         CallbackManager.from_config({"callbacks": [item]})
 
 
+def test_a_state_key_of_200_characters_is_accepted_and_one_of_201_refused(tmp_path: Path) -> None:
+    longest = "k" * 200
+    manager = CallbackManager.from_config({"callbacks": [{"name": "history", "state_key": longest}]})
+    assert list(manager.state_dict()) == [longest]
+    config = tmp_path / "train.toml"
+    config.write_text(f'callbacks = [{{ name = "history", state_key = "{longest}k" }}]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        CallbackManager.from_config(config)
+    assert str(caught.value).startswith(
+        f"{config}: callbacks[0].state_key: expected a non-empty printable string of at most 200 characters, got 'kkk"
+    )
+    assert caught.value.key == "callbacks[0].state_key"
+
+
 class Threshold(BaseCallback):
     """Counts the epochs whose ``monitor`` is below ``limit``; its state_key forgets ``monitor``."""
 

@@ -35,7 +35,7 @@ from ..config import check_config
 from ..control import Preempted
 from ..discovery import GROUP, _check_name, _describe, available_plugins, find_plugin
 from ..exceptions import SaraError
-from ..messages import describe_error, plain_text, safe_repr
+from ..messages import PATH_LIMIT, describe_error, one_line, plain_text, safe_repr
 from ..triggers import TRIGGER_KEYS, trigger_of
 
 if TYPE_CHECKING:
@@ -53,6 +53,10 @@ def _out(text: str = "") -> None:
     print(text, file=sys.stdout)
 
 
+_LINE_LIMIT = 1_800
+"""The longest message line printed as it is; a longer one, or one holding a control character, is escaped and cut."""
+
+
 # -- list ------------------------------------------------------------------------------------------------------------
 
 
@@ -68,7 +72,8 @@ def _list(args: argparse.Namespace) -> int:
         _out(json.dumps(rows, indent=2))
         return 0
     if not plugins:
-        _out(f"no plugin is installed in the entry-point group {GROUP!r} (for {sys.executable})")
+        python = plain_text(sys.executable, PATH_LIMIT)
+        _out(f"no plugin is installed in the entry-point group {GROUP!r} (for {python})")
         return 0
     header = ("name", "distribution", "version", "target")
     rows_text = [
@@ -104,11 +109,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    import inspect
-
     info: PluginInfo = find_plugin(args.name)
     factory = info.load()
-    doc = inspect.getdoc(factory) or ""
+    doc = _describe.description(factory)
     kind = "a BaseCallback subclass" if isinstance(factory, type) else "a factory returning a BaseCallback"
     parameters = _describe.parameters(factory)
     hooks = _describe.hooks(factory)
@@ -121,13 +124,13 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     _out(f"{plain_text(info.name, 100)} ({plain_text(info.requirement or 'no distribution', 100)})")
     _out(f"target: {plain_text(info.target, 100)} ({kind})")
-    if doc:
-        _out()
-        _out(doc)
+    _out()
+    for line in doc.splitlines() or ["no description"]:  # the plugin's words: escaped as any text from outside
+        _out(plain_text(line, _LINE_LIMIT))
     _out()
     _out("parameters:" if parameters else "parameters: none")
     for parameter in parameters:
-        _out(f"  {_describe.parameter_line(parameter)}")
+        _out(f"  {plain_text(_describe.parameter_line(parameter), _LINE_LIMIT)}")
     if hooks is None:
         _out("hooks: unknown until built (a factory that needs parameters)")
     else:
@@ -145,19 +148,20 @@ _WHEN_EXAMPLE = '"100ba" or { every_n_epochs = 2, from_epoch = 5 }'
 
 def _check(args: argparse.Namespace) -> int:
     report = check_config(args.config, allow_import_paths=args.allow_import_paths)
+    shown = plain_text(args.config, PATH_LIMIT)  # as the problems' own lines name the file
     for problem in report.problems:
         _out(_one_line(problem))
     for warning in _manager_warnings(report.callbacks):
-        _out(f"{args.config}: warning: {_one_line(warning)}")
+        _out(f"{shown}: warning: {_one_line(warning)}")
     if not report.ok:
         count = len(report.problems)
-        print(f"{args.config}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        print(f"{shown}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
         return 1
     disabled = f"; {len(report.disabled)} disabled: {_summary(report.disabled)}" if report.disabled else ""
     count = len(report.callbacks)
     described = [_with_policy(name, callback) for name, callback in zip(report.names, report.callbacks)]
     names = f": {_summary(described)}" if described else ""
-    _out(f"{args.config}: OK, {count} callback{'s' if count != 1 else ''}{names}{disabled}")
+    _out(f"{shown}: OK, {count} callback{'s' if count != 1 else ''}{names}{disabled}")
     return 0
 
 
@@ -192,7 +196,8 @@ def _with_policy(name: str, callback: BaseCallback) -> str:
     trigger = trigger_of(callback)
     if trigger is not None:
         shown.append(f"when: {trigger}")
-    return f"{name} ({', '.join(shown)})" if shown else name
+    name = plain_text(name, 100)
+    return plain_text(f"{name} ({', '.join(shown)})", _LINE_LIMIT) if shown else name
 
 
 def _manager_warnings(callbacks: Sequence[BaseCallback]) -> list[Warning]:
@@ -206,11 +211,12 @@ def _manager_warnings(callbacks: Sequence[BaseCallback]) -> list[Warning]:
 
 
 def _one_line(error: BaseException) -> str:
+    """An error or warning as one line for the terminal: white space folded, control characters escaped."""
     try:
         text = str(error)
     except Exception:
         text = type(error).__qualname__
-    return " ".join(text.split())
+    return plain_text(one_line(text), _LINE_LIMIT)
 
 
 # -- demo ------------------------------------------------------------------------------------------------------------
@@ -336,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one exit 
 
             traceback.print_exc()
             return 1
-        described = " ".join(describe_error(error).split())
+        described = plain_text(one_line(describe_error(error)), _LINE_LIMIT)
         print(f"{_PROG}: unexpected error: {described} (re-run with --traceback to see where)", file=sys.stderr)
         return 1
     return code

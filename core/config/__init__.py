@@ -56,8 +56,8 @@ from ..discovery import _signature
 from ..exceptions import ConfigError, PluginParameterError, PluginTypeError, SaraError
 from ..messages import VALUE_LIMIT, close_matches, safe_repr
 from ..triggers import set_trigger
-from ._files import SUPPORTED_EXTENSIONS, check_size, config_error, located, read_file, type_word
-from ._items import ITEM_KEYS, Item, key_part, parse_item
+from ._files import SUPPORTED_EXTENSIONS, check_bounds, config_error, key_part, located, read_file, type_word
+from ._items import ITEM_KEYS, Item, parse_item
 
 if TYPE_CHECKING:
     from ..base_callback import ConfigSource
@@ -115,6 +115,7 @@ def _content(source: object) -> tuple[object, str | None]:
 
 
 def _top_level(content: object, shown: str | None) -> Mapping[str, Any]:
+    check_bounds(content, shown)  # the whole document, before anything here walks, lists or prints it
     if content is None and shown is not None:
         raise config_error(shown, None, "the file is empty; expected a 'callbacks' list")
     if not isinstance(content, Mapping):
@@ -136,7 +137,6 @@ def _top_level(content: object, shown: str | None) -> Mapping[str, Any]:
             "callbacks",
             f"expected a list, got {type_word(content['callbacks'])}{_list_hint(content['callbacks'], shown)}",
         )
-    check_size(content["callbacks"], shown)
     return content
 
 

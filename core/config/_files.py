@@ -1,9 +1,10 @@
 """Reading config files, and the words config errors are made of. Nothing here is public.
 
-:mod:`~altametris.sara.core.config` reads a file with :func:`_read_file` (TOML, YAML with ``yaml.safe_load``, JSON),
-and measures the ``callbacks`` tree with :func:`_check_size` before it walks it. Whatever a parser raises becomes a
-:class:`~altametris.sara.core.exceptions.ConfigError` that names the file (and the line when the parser tells it):
-a 5000-digit number and 100000 nested brackets included.
+:mod:`~altametris.sara.core.config` reads a file with :func:`read_file` (TOML, YAML with ``yaml.safe_load``, JSON),
+and measures the whole document with :func:`check_bounds` (value count and depth) before it walks it; YAML's nodes are
+measured before they are built, and a table that gives a key twice (JSON, YAML) is refused at its place. Whatever a
+parser raises becomes a :class:`~altametris.sara.core.exceptions.ConfigError` that names the file (and the line when
+the parser tells it): a 5000-digit number and 100000 nested brackets included.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Mapping
-from typing import Callable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Callable, NamedTuple, Optional
 
 from ..exceptions import ConfigError
-from ..messages import VALUE_LIMIT, describe_error, plain_text, safe_repr
+from ..messages import PATH_LIMIT, VALUE_LIMIT, describe_error, plain_text, safe_repr
 
 __all__: list[str] = []
 
@@ -37,7 +38,7 @@ def type_word(value: object) -> str:
 
 def located(path: str | None, key: str | None, message: str) -> str:
     if path is not None:  # a file name with control characters, or a huge one: escaped and cut in messages
-        path = plain_text(path, 300)
+        path = plain_text(path, PATH_LIMIT)
     return ": ".join(part for part in (path, key, message) if part)
 
 
@@ -69,16 +70,34 @@ def _parse_toml(text: str, shown: str) -> object:
                 raise config_error(shown, None, f"invalid TOML: {message}") from error
             line = text.count("\n") + 1
             where = f"line {line} (the end of the file)"
-        raise config_error(shown, where, f"invalid TOML: {message[: match.start()]}", line=line) from error
+        message = message[: match.start()]
+        if message == "Cannot overwrite a value":  # a key set twice: tomllib does not say which
+            message += _toml_key_hint(text, line)
+        raise config_error(shown, where, f"invalid TOML: {message}", line=line) from error
+
+
+def _toml_key_hint(text: str, line: int) -> str:
+    """``": the key 'callbacks' is set twice ..."``, the key read from ``line`` of ``text``."""
+    lines = text.splitlines()
+    key, equals, _ = lines[line - 1].partition("=") if 0 < line <= len(lines) else ("", "", "")
+    which = f"the key {safe_repr(key.strip(), VALUE_LIMIT)}" if equals and key.strip() else "a key"
+    return f": {which} is set twice in one table (or a value is made a table); keep one of them"
 
 
 def _parse_yaml(text: str, shown: str) -> object:
     import yaml
 
     # The pure-Python safe loader: libyaml's (CSafeLoader) recurses in C and crashes the process on deep nesting,
-    # where this one raises RecursionError, which read_file reports; the size limit bounds its time.
+    # where this one raises RecursionError, which read_file reports. Its nodes are measured and checked for keys
+    # given twice (with their lines) before any Python object is built: an alias bomb costs the limit, no more.
+    loader = yaml.SafeLoader(text)
     try:
-        return yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        tree = _YamlTree(loader)
+        check_bounds(node, shown, children=tree.children, duplicate=tree.duplicate)
+        return loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -93,16 +112,82 @@ def _parse_yaml(text: str, shown: str) -> object:
         else:
             message = f"invalid YAML: {problem}"
         raise config_error(shown, where, message, line=line) from error
+    finally:
+        loader.dispose()
+
+
+class _YamlTree:
+    """The shape of a YAML document's nodes, aliases followed, for :func:`check_bounds`."""
+
+    _NOT_KEYS = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")  # ``<<`` and ``=``: no keys of the table
+
+    def __init__(self, loader: Any) -> None:
+        import yaml
+
+        self._loader = loader
+        self._mapping, self._sequence, self._scalar = yaml.MappingNode, yaml.SequenceNode, yaml.ScalarNode
+        self._checked: set[int] = set()
+
+    def children(self, node: object) -> Iterator[tuple[object, bool, object]] | None:
+        if isinstance(node, self._mapping):
+            return (
+                (key.value if isinstance(key, self._scalar) else "?", False, child)
+                for key, item in node.value
+                for child in (key, item)
+            )
+        if isinstance(node, self._sequence):
+            return ((index, True, child) for index, child in enumerate(node.value))
+        return None
+
+    def duplicate(self, node: object) -> Repeated | None:
+        """The first key that the table ``node`` gives twice, as the loader builds keys (``yes`` and ``true`` too)."""
+        if not isinstance(node, self._mapping) or id(node) in self._checked:
+            return None
+        self._checked.add(id(node))  # a table that aliases repeat is checked once
+        lines: dict[object, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, self._scalar) or key_node.tag in self._NOT_KEYS:
+                continue
+            key = self._loader.construct_object(key_node)  # a scalar: built as the table will build it, and kept
+            line = key_node.start_mark.line + 1
+            try:
+                if key in lines:
+                    return Repeated(key, (lines[key], line))
+                lines[key] = line
+            except TypeError:  # an unhashable key: the loader refuses it, naming its line
+                continue
+        return None
 
 
 def _parse_json(text: str, shown: str) -> object:
     import json
 
+    repeated: dict[int, tuple[dict[str, object], Repeated]] = {}  # by id: each table kept alive, so no id is reused
+
+    def table(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        built = dict(pairs)
+        if len(built) < len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    repeated[id(built)] = (built, Repeated(key))
+                    break
+                seen.add(key)
+        return built
+
+    def duplicate(value: object) -> Repeated | None:
+        found = repeated.get(id(value))
+        return None if found is None else found[1]
+
     try:
-        return json.loads(text)
+        content = json.loads(text, object_pairs_hook=table)
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
         raise config_error(shown, where, f"invalid JSON: {error.msg}", line=error.lineno) from error
+    if repeated:  # the first one in the document, named at its place
+        check_bounds(content, shown, duplicate=duplicate)
+        raise duplicate_error(shown, None, next(iter(repeated.values()))[1])  # in a table another key replaced
+    return content
 
 
 _PARSERS: dict[str, Callable[[str, str], object]] = {
@@ -216,31 +301,129 @@ def read_file(source: str | os.PathLike[str]) -> tuple[object, str]:
         raise config_error(shown, None, f"cannot read this config: {plain_text(describe_error(error), 300)}") from error
 
 
-_MAX_VALUES = 100_000
-_MAX_DEPTH = 64
+MAX_VALUES = 100_000
+"""The most values a config holds, keys included, wherever they sit; each YAML alias counts once per place it stands."""
+
+MAX_DEPTH = 64
+"""The deepest a config nests lists and tables, counted from the top of the document."""
+
+_Place = Optional[tuple["_Place", object, bool]]
+"""Where a value sits: ``(the parent's place, key or index, whether it is a list index)``; ``None`` at the top."""
+
+_Children = Callable[[object], Optional[Iterator[tuple[object, bool, object]]]]
+"""A tree's shape: a value's children as ``(key or index, whether it is an index, child)``, or ``None`` for a leaf."""
 
 
-def check_size(callbacks: object, shown: str | None) -> None:
-    """Refuse a ``callbacks`` tree too big or too deep to be a list of callbacks, before anything walks it.
+class Repeated(NamedTuple):
+    """A key that a table gives twice, and its lines (1-indexed) when the parser tells them."""
 
-    Shared values count once per place they appear: a YAML alias bomb (a few lines that expand to a billion values)
-    is refused at once instead of being walked, printed or type-checked for minutes; so is a self-referencing mapping.
-    """
-    pending: list[tuple[object, int]] = [(callbacks, 0)]
+    key: object
+    lines: tuple[int, int] | None = None
+
+
+_Duplicate = Callable[[object], Optional[Repeated]]
+"""The key a table gives twice, or ``None``."""
+
+
+def place_text(place: _Place) -> str:
+    """``callbacks[2].params['odd key']``: a place as messages name it, the middle left out past 200 characters."""
+    parts: list[str] = []
+    while place is not None:
+        place, key, index = place
+        parts.append(f"[{key}]" if index else key_part(key))
+    parts.reverse()
+    if parts:
+        parts[0] = parts[0].removeprefix(".")
+    if sum(map(len, parts)) <= 200:
+        return "".join(parts)
+    head, tail = _within(parts, 100), _within(reversed(parts), 100)
+    return "".join(parts[:head]) + "..." + "".join(parts[len(parts) - tail :])
+
+
+def _within(parts: Iterable[str], room: int) -> int:
+    """How many of ``parts``, from the first, fit in ``room`` characters (at least one)."""
     count = 0
-    while pending:
-        value, depth = pending.pop()
+    for part in parts:
+        room -= len(part)
+        if room < 0 and count:
+            break
         count += 1
-        if count > _MAX_VALUES:
+    return count
+
+
+def key_part(name: object) -> str:
+    """``.name`` for a key in a place like ``callbacks[2].params.name``; ``['odd key']``, escaped and cut, otherwise."""
+    if isinstance(name, str) and name.isidentifier() and name.isascii() and len(name) <= 60:
+        return f".{name}"
+    return f"[{safe_repr(name, VALUE_LIMIT)}]"
+
+
+def _python_children(value: object) -> Iterator[tuple[object, bool, object]] | None:
+    if isinstance(value, Mapping):
+        return ((key, False, child) for key, item in value.items() for child in (key, item))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ((index, True, child) for index, child in enumerate(value))
+    return None
+
+
+def check_bounds(
+    document: object,
+    shown: str | None,
+    *,
+    children: _Children = _python_children,
+    duplicate: _Duplicate | None = None,
+) -> None:
+    """Refuse a config too big or too deep to be one, or a table that gives a key twice, before anything walks it.
+
+    The walk counts every value once per place it stands and stops at the limit, so a YAML alias bomb (a few lines
+    that expand into a billion values), a self-referencing mapping or a huge list costs :data:`MAX_VALUES` steps,
+    wherever it sits in the document. The error names the place where a limit was crossed.
+
+    Args:
+        document: the parsed config, or (``children`` saying how) YAML's nodes before they are built.
+        shown: the file, as messages name it.
+        children: the shape of the tree.
+        duplicate: what a table gives twice, when the parser kept it.
+    """
+    count = 0
+    pending: list[tuple[Iterator[tuple[object, bool, object]], int, _Place]] = []
+    value, depth, place = document, 0, None
+    while True:
+        count += 1
+        if count > MAX_VALUES:
             raise config_error(
                 shown,
-                "callbacks",
-                f"holds more than {_MAX_VALUES} values, far more than a list of callbacks needs "
+                place_text(place),
+                f"the config holds more than {MAX_VALUES} values up to here, far more than a config needs "
                 "(YAML aliases that expand into a huge tree?)",
             )
-        if depth > _MAX_DEPTH:
-            raise config_error(shown, "callbacks", f"is nested more than {_MAX_DEPTH} levels deep")
-        if isinstance(value, Mapping):
-            pending += [(child, depth + 1) for pair in value.items() for child in pair]
-        elif isinstance(value, (list, tuple, set, frozenset)):
-            pending += [(child, depth + 1) for child in value]
+        if depth > MAX_DEPTH:
+            raise config_error(shown, place_text(place), f"is nested more than {MAX_DEPTH} levels deep")
+        repeated = duplicate(value) if duplicate is not None else None
+        if repeated is not None:
+            raise duplicate_error(shown, (place, repeated.key, False), repeated)
+        below = children(value)
+        if below is not None:
+            pending.append((below, depth + 1, place))
+        while pending:
+            below, depth, parent = pending[-1]
+            step = next(below, None)
+            if step is not None:
+                key, index, value = step
+                place = (parent, key, index)
+                break
+            pending.pop()
+        else:
+            return
+
+
+def duplicate_error(shown: str | None, place: _Place, repeated: Repeated) -> ConfigError:
+    """The error for a key given twice: its place (``callbacks[0].name``), its lines when known, and the fix."""
+    lines = f" (lines {repeated.lines[0]} and {repeated.lines[1]})" if repeated.lines is not None else ""
+    return config_error(
+        shown,
+        place_text(place),
+        f"the key {safe_repr(repeated.key, VALUE_LIMIT)} appears twice in one table{lines}: the last one would "
+        "silently replace the first; keep one of them",
+        line=None if repeated.lines is None else repeated.lines[1],
+    )

@@ -144,10 +144,3 @@ def _check_policy(value: object, key: str, shown: str | None) -> ConfigError | N
         return None
     hint = did_you_mean(value.lower() if isinstance(value, str) else "", ERROR_POLICIES)
     return config_error(shown, key, f"{problem}; {hint.rstrip()}" if hint else problem)
-
-
-def key_part(name: object) -> str:
-    """``.name`` for a key in a place like ``callbacks[2].params.name``; ``['odd key']``, escaped and cut, otherwise."""
-    if isinstance(name, str) and name.isidentifier() and name.isascii() and len(name) <= 60:
-        return f".{name}"
-    return f"[{safe_repr(name, VALUE_LIMIT)}]"

@@ -210,16 +210,57 @@ def _import_target(info: PluginInfo) -> object:
             f"distribution declares it wrongly in its entry points: report it to its authors",
             **info.error_fields(),
         )
-    try:
-        found: object = importlib.import_module(module_name)
-        for attribute in filter(None, attributes.split(".")):
-            found = getattr(found, attribute)
-    except (Exception, SystemExit) as error:
-        raise PluginLoadError(
-            f"{info.describe()} failed to import: {describe_error(error)}; {_import_fix(info, module_name, error)}",
-            **info.error_fields(),
-        ) from error
+    with _SigintWatch() as watch:
+        try:
+            found: object = importlib.import_module(module_name)
+            for attribute in filter(None, attributes.split(".")):
+                found = getattr(found, attribute)
+        except (Exception, SystemExit, KeyboardInterrupt) as error:
+            if isinstance(error, KeyboardInterrupt) and watch.interrupted:
+                raise  # the user's Ctrl-C while it imported: the command stops, as it should
+            raise PluginLoadError(
+                f"{info.describe()} failed to import: {describe_error(error)}; {_import_fix(info, module_name, error)}",
+                **info.error_fields(),
+            ) from error
     return found
+
+
+class _SigintWatch:
+    """Tells a ``KeyboardInterrupt`` from a real SIGINT (the user's Ctrl-C) from one a plugin's code raises itself.
+
+    While it is entered in the main thread, SIGINT goes through a handler that notes it, then does what the previous
+    handler does; elsewhere (signals reach the main thread only) any ``KeyboardInterrupt`` counts as a real one.
+    """
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self._previous: object = None
+
+    def __enter__(self) -> _SigintWatch:
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            self.interrupted = True
+            return self
+        self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum: int, frame: object) -> None:
+        import signal
+
+        self.interrupted = True
+        previous = self._previous
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:  # SIG_DFL, or a handler not set from Python: Python's own behaviour
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]  # what signal.signal returned
 
 
 def _import_fix(info: PluginInfo, module_name: str, error: BaseException) -> str:
@@ -234,8 +275,9 @@ def _import_fix(info: PluginInfo, module_name: str, error: BaseException) -> str
         return f"check the import path, {remove}"
     reinstall = f"pip install --force-reinstall {info.distribution}"
     missing = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
-    if isinstance(error, SystemExit):
-        return f"importing it must not end the process: report it to the authors of {info.distribution}, {remove}"
+    if isinstance(error, (SystemExit, KeyboardInterrupt)):
+        what = "end the process" if isinstance(error, SystemExit) else "raise KeyboardInterrupt (the user's Ctrl-C)"
+        return f"importing it must not {what}: report it to the authors of {info.distribution}, {remove}"
     if not isinstance(missing, str):
         return f"reinstall or upgrade it ({reinstall}), {remove}"
     package = module_name.partition(".")[0]

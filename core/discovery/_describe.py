@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
+def description(factory: PluginFactory) -> str:
+    """``factory``'s own docstring, cleaned; ``""`` when it has none.
+
+    Not :func:`inspect.getdoc`, which gives a class without a docstring its base class's: ``BaseCallback``'s words
+    about hooks would read as the plugin's.
+    """
+    doc = getattr(factory, "__doc__", None)
+    return inspect.cleandoc(doc) if isinstance(doc, str) else ""
+
+
 def parameters(factory: PluginFactory) -> list[dict[str, Any]]:
     """``factory``'s keyword parameters, as ``show``, ``show --json`` and the built-ins page describe them.
 
