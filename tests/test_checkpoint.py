@@ -209,3 +209,13 @@ def test_a_training_holds_the_folders_lock_file_until_it_ends_or_fails(tmp_path:
     assert (tmp_path / LOCK_NAME).exists()
     checkpoint.on_exception(RuntimeError("the training failed"))
     assert sorted(path.name for path in tmp_path.iterdir()) == ["epoch000.ckpt"]
+
+
+@pytest.mark.parametrize("save_top_k", [1, 2])
+def test_on_tied_scores_the_earlier_file_stays_the_best(tmp_path: Path, save_top_k: int) -> None:
+    checkpoint = Checkpoint(dirpath=tmp_path, save_top_k=save_top_k)
+    train(checkpoint, [0.5, 0.4, 0.4, 0.4], tmp_path)
+    checkpoint.on_train_end()
+    assert checkpoint.best_model_path is not None
+    assert checkpoint.best_model_path.name == "epoch001.ckpt"
+    assert [entry.epoch for entry in checkpoint.saved] == [1, 2][:save_top_k]
