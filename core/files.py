@@ -26,6 +26,7 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no advisory locks, every writer proceeds
     fcntl = None  # type: ignore[assignment]
+_FLOCK: bool = fcntl is not None
 
 __all__ = ["FileLockedError", "WriterLock", "temporary_sibling", "write_atomic"]
 
@@ -172,7 +173,7 @@ _GUARD = threading.Lock()
 
 def _lock(path: pathlib.Path) -> int:
     """Open ``path`` and lock it (``flock``), or :class:`FileLockedError`; the descriptor that holds the lock."""
-    if fcntl is None:  # pragma: no cover - no advisory locks on this system
+    if not _FLOCK:  # pragma: no cover - no advisory locks on this system
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)

@@ -19,7 +19,7 @@ from ._writers import RowLogger, cause, write_atomic
 
 if TYPE_CHECKING:
     import pathlib
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
 
 __all__ = ["CSVLogger"]
 
@@ -117,7 +117,7 @@ class CSVLogger(RowLogger):
         self._known = set(self._columns)
         super()._open(target, append=append)
 
-    def _line(self, cells: list[object]) -> str:
+    def _line(self, cells: Sequence[object]) -> str:
         self._buffer.seek(0)
         self._buffer.truncate()
         self._writer.writerow(cells)
