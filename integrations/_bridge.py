@@ -30,6 +30,7 @@ from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.control import StopTraining, TrainingControl
 from altametris.sara.core.distributed import agree_stop, rank_info
 from altametris.sara.core.exceptions import SaraError, StateError, TrainingError
+from altametris.sara.core.files import write_atomic
 
 if TYPE_CHECKING:
     import pathlib
@@ -341,13 +342,7 @@ class Bridge:
 def write_json(path: pathlib.Path, data: object) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary sibling and :func:`os.replace` (complete or untouched)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
+    write_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def read_json(path: pathlib.Path, *, framework: str) -> Any:

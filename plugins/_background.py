@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Callable, Generic, TypeVar
@@ -49,9 +50,31 @@ FIRST_BACKOFF = 0.5
 """Seconds before the first retry of a failed request; the delay doubles at each failure up to ``max_backoff``."""
 
 
+_USER_INFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^\s/?#]*@", re.IGNORECASE)
+"""The ``user:password@`` of a URI (up to its last ``@`` before the path: a password may hold an unquoted ``@``)."""
+_TOKEN = re.compile(
+    r"([?&;][^\s=&#]*(?:token|key|secret|passw|pwd|sig|auth|credential|session)[^\s=&#]*=)[^\s&#'\"]+",
+    re.IGNORECASE,
+)
+"""A query parameter of a URI that holds a secret: ``?token=...``, ``&api_key=...``, ``&X-Amz-Signature=...``."""
+
+
+def redact(text: object) -> str:
+    """``text`` with the user info (``user:password@``) and the tokens of every URI in it replaced by ``***``.
+
+    Every message SARA's trackers log, warn or raise goes through it, the text of the tracker library's own
+    exceptions included (MLflow quotes its tracking URI, credentials and all).
+
+    Example:
+        >>> redact("API request to http://alice:S3cret@host:5000/api?token=abc&x=1 failed")
+        'API request to http://***@host:5000/api?token=***&x=1 failed'
+    """
+    return _TOKEN.sub(r"\1***", _USER_INFO.sub(r"\1***@", str(text)))
+
+
 def describe(error: BaseException) -> str:
-    """``"ConnectionError: text"`` on one line, at most 300 characters."""
-    return one_line(describe_error(error), 300)
+    """``"ConnectionError: text"`` on one line, at most 300 characters, secrets in URIs redacted (before the cut)."""
+    return one_line(redact(describe_error(error)), 300)
 
 
 class BackgroundWriter(Generic[Record]):

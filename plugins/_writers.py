@@ -6,11 +6,18 @@ The guarantees, for every writer built on this module:
 * a relative path resolves against the trainer's ``output_dir`` context keyword when it passes one, else against the
   current directory, and never leads outside that folder: ``../x.csv`` is refused when the callback is built, a
   symbolic link that leads outside when the training starts; an absolute path is taken as given, on purpose;
-* every row is written with one ``write`` of a whole line, then flushed (and ``fsync``-ed on request), so a process
-  killed at any moment leaves a file whose complete lines all parse;
-* a file is only ever replaced through a temporary sibling and :func:`os.replace`, never rewritten in place; temporary
-  files live next to their target, so a writer never writes outside the directory it was given;
-* files are closed on ``on_train_end`` and on ``on_exception``;
+* every row is written with one ``write`` of its encoded bytes on an unbuffered file, so a process killed at any
+  moment leaves a file whose complete lines all parse; a write that fails (a full disk, any ``OSError``) or comes
+  short is cut back to the end of the last whole row, so the file ends at its last whole row under every error
+  policy, and the error names the file and the cause;
+* one writer per file: a row logger holds an advisory lock (:class:`~altametris.sara.core.files.WriterLock`, the
+  lock file ``.<name>.lock`` next to its file) from ``on_train_start`` to its end; a second training that opens a
+  file another live process writes is refused, naming the file and that process; the kernel drops the lock of a
+  killed process, so a killed run never blocks its resume;
+* a file is only ever replaced through a temporary sibling and :func:`os.replace`
+  (:func:`~altametris.sara.core.files.write_atomic`), never rewritten in place; temporary files live next to their
+  target, so a writer never writes outside the directory it was given;
+* files are closed (and their locks released) on ``on_train_end`` and on ``on_exception``;
 * a row logger's state (:meth:`RowLogger.state_dict`) is the last epoch it wrote: given that state, a resumed
   training keeps the rows up to that epoch, drops the rows an interrupted run wrote after it (a redone epoch's
   batch rows included), and appends, with no change of config; without a state, ``append`` decides.
@@ -26,11 +33,13 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.exceptions import TrainingError
+from altametris.sara.core.files import FileLockedError, WriterLock, temporary_sibling, write_atomic
 
 from ._checks import check_bool, check_path
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    import io
+    from collections.abc import Iterable, Mapping
 
     from altametris.sara.core.hookspecs import Metrics
 
@@ -64,17 +73,37 @@ def resolve(path: pathlib.Path, output_dir: object, *, callback: BaseCallback | 
     return target
 
 
-def temporary_sibling(target: pathlib.Path) -> pathlib.Path:
-    """A temporary path in ``target``'s directory, private to this process: ``.name.<pid>.tmp``."""
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+__all__ += ["temporary_sibling", "write_atomic"]  # re-exported for the plugins: one helper, in the core
 
 
-def replace(temporary: pathlib.Path, target: pathlib.Path, *, fsync: bool = False) -> None:
-    """Move ``temporary`` over ``target`` atomically; with ``fsync``, flush the file to disk first."""
-    if fsync and temporary.is_file():
-        with open(temporary, "rb") as file:
-            os.fsync(file.fileno())
+def replace(temporary: pathlib.Path, target: pathlib.Path) -> None:
+    """Move ``temporary`` (a file another function wrote, such as a trainer's checkpoint) over ``target`` atomically."""
     os.replace(temporary, target)
+
+
+def lock_writer(callback: BaseCallback, lock_path: pathlib.Path, guarded: pathlib.Path) -> WriterLock:
+    """Take the one-writer lock of ``guarded`` for ``callback``, or a ``TrainingError`` naming it and its holder."""
+    plugin = getattr(callback, "plugin", type(callback).__name__)
+    try:
+        return WriterLock.acquire(lock_path)
+    except FileLockedError as locked:
+        raise TrainingError(
+            f"{plugin}: {guarded} is being written by {locked.holder} (lock file {lock_path}); two trainings writing "
+            f"the same files lose rows: give this one another path or output folder, or wait for the other to end",
+            callback=callback,
+        ) from locked
+    except OSError as error:
+        raise TrainingError(
+            f"{plugin}: cannot open {guarded} for writing: {cause(error)} (creating its lock file {lock_path.name})",
+            callback=callback,
+        ) from error
+
+
+def cause(error: BaseException) -> str:
+    """An ``OSError`` in words (its ``strerror`` without the file name, which the message names already)."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{type(error).__name__}: [Errno {error.errno}] {error.strerror}"
+    return f"{type(error).__name__}: {error}"
 
 
 def discard_temporaries(target: pathlib.Path) -> None:
@@ -113,8 +142,8 @@ def cut_partial_line(path: pathlib.Path) -> None:
 class RowLogger(BaseCallback):
     """Base of the loggers that write one row per epoch (and optionally per batch) to a file.
 
-    Subclasses set :attr:`plugin`, and implement :meth:`_open` and :meth:`_write`; they call :meth:`_emit` to write
-    one whole line.
+    Subclasses set :attr:`plugin`, and implement :meth:`_write` and :meth:`_kept_rows` (and may extend
+    :meth:`_open`); they call :meth:`_emit` to write one whole line.
     """
 
     rank_zero_only = True  # it writes files or prints: once, on rank 0, in a training of several processes
@@ -128,7 +157,10 @@ class RowLogger(BaseCallback):
         self.fsync = check_bool(self.plugin, "fsync", fsync)
         self.file_path: pathlib.Path | None = None
         """Where the rows go: the resolved :attr:`path`, known from ``on_train_start`` on."""
-        self._file: IO[str] | None = None
+        self._file: io.FileIO | None = None  # unbuffered: one write() of a row is one system call
+        self._size = 0  # where the last whole row of the file ends: a failed write is cut back to it
+        self._lock: WriterLock | None = None
+        self._open_failure: str | None = None  # why the last on_train_start could not open the file
         self._epoch = 0
         self._last_written: int | None = None  # the last epoch whose epoch row is in the file
         self._resume: dict[str, Any] | None = None  # the state given by load_state_dict, until on_train_start
@@ -144,13 +176,35 @@ class RowLogger(BaseCallback):
     # -- hooks ----------------------------------------------------------------------------------------------------
 
     def on_train_start(self, **kwargs: Any) -> None:
-        """Open the file: continued after a resume, appended to with ``append``, else created anew.
+        """Take the file's lock and open it: continued after a resume, appended to with ``append``, else created anew.
 
         A resume is a state given by :meth:`load_state_dict`; ``append`` adds to the file when it exists.
+
+        Raises:
+            TrainingError: another live training writes the file (naming it and that process), or the file cannot
+                be opened (naming it and the cause).
         """
         self._close()
-        target = resolve(self.path, kwargs.get("output_dir"), callback=self)
+        self._open_failure = None
+        try:
+            self._start(kwargs)
+        except BaseException as error:
+            self._close()
+            self._open_failure = cause(
+                error.__cause__ if isinstance(error, TrainingError) and error.__cause__ else error
+            )
+            if isinstance(error, OSError):
+                raise TrainingError(
+                    f"{self.plugin}: cannot open {self.file_path or self.path} for writing: {cause(error)}",
+                    callback=self,
+                ) from error
+            raise
+
+    def _start(self, context: Mapping[str, Any]) -> None:
+        target = resolve(self.path, context.get("output_dir"), callback=self)
+        self.file_path = target
         target.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_writer(self, target.with_name(f".{target.name}.lock"), target)
         resume, self._resume = self._resume, None
         exists = target.is_file() and target.stat().st_size > 0
         if exists and (resume is not None or self.append):
@@ -160,7 +214,6 @@ class RowLogger(BaseCallback):
         if exists and resume is not None:
             self._keep_rows(target, resume)
         append = (resume is not None or self.append) and target.is_file() and target.stat().st_size > 0
-        self.file_path = target
         self._open(target, append=append)
 
     def on_epoch_start(self, epoch: int, **kwargs: Any) -> None:
@@ -178,11 +231,11 @@ class RowLogger(BaseCallback):
         self._last_written = epoch
 
     def on_train_end(self, **kwargs: Any) -> None:
-        """Close the file."""
+        """Close the file and release its lock."""
         self._close()
 
     def on_exception(self, error: BaseException, **kwargs: Any) -> None:
-        """Close the file: every complete row is already on disk."""
+        """Close the file and release its lock: every complete row is already on disk."""
         self._close()
 
     # -- state ----------------------------------------------------------------------------------------------------
@@ -207,18 +260,11 @@ class RowLogger(BaseCallback):
 
     def _keep_rows(self, target: pathlib.Path, state: Mapping[str, Any]) -> None:
         """Rewrite ``target`` with the rows of epochs up to ``state["epoch"]`` only (through a temporary sibling)."""
-        temporary = temporary_sibling(target)
-        try:
-            with (
-                open(target, encoding="utf-8", newline="") as source,
-                open(temporary, "w", encoding="utf-8", newline="") as copy,
-            ):
-                self._copy_rows(source, copy, state)
-            replace(temporary, target, fsync=self.fsync)
-        finally:
-            discard(temporary)
+        with open(target, encoding="utf-8", newline="") as source:
+            write_atomic(target, self._kept_rows(source, state), fsync=self.fsync)
 
-    def _copy_rows(self, source: IO[str], copy: IO[str], state: Mapping[str, Any]) -> None:
+    def _kept_rows(self, source: IO[str], state: Mapping[str, Any]) -> Iterable[str]:
+        """The lines of ``source`` that a resume from ``state`` keeps."""
         raise NotImplementedError
 
     # -- for subclasses -------------------------------------------------------------------------------------------
@@ -231,44 +277,88 @@ class RowLogger(BaseCallback):
         return position
 
     def _open(self, target: pathlib.Path, *, append: bool) -> None:
-        """Open ``target`` (and read what an appended file already holds)."""
-        self._file = open(target, "a" if append else "w", encoding="utf-8", newline="")  # noqa: SIM115
+        """Open ``target`` (subclasses first read what an appended file already holds)."""
+        self._file = open(target, "ab" if append else "wb", buffering=0)  # noqa: SIM115 - closed by _close
+        self._size = os.fstat(self._file.fileno()).st_size
 
     def _write(self, row: dict[str, object]) -> None:
         raise NotImplementedError
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy (pickle, deepcopy, a spawned process) holds no open file: it reopens the same file, to append, at its
-        # first row, when the original had it open (the run continues there).
+        # first row, when the original had it open (the run continues there). The original keeps the lock.
         state = dict(self.__dict__)
-        state["_file"] = None
+        state["_file"] = state["_lock"] = None
         state["_reopen"] = self._file is not None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
 
-    def _open_file(self) -> IO[str]:
-        """The open file, or an error saying that the hooks were called out of order."""
+    def _open_file(self) -> io.FileIO:
+        """The open file, or an error saying why there is none."""
         if self._file is None and self.__dict__.pop("_reopen", False) and self.file_path is not None:
-            self._file = open(self.file_path, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed by _close
+            self._open(self.file_path, append=True)
         if self._file is None:
-            raise TrainingError(
-                f"{self.plugin} has no open file: on_train_start was not called, or the training already ended; "
-                f"call the manager's on_train_start before the other hooks",
-                callback=self,
-            )
+            if self._open_failure is not None:
+                why = (
+                    f"on_train_start failed to open {self.file_path or self.path} ({self._open_failure}); its rows "
+                    f"are not written: fix the cause (see the error of on_train_start) and run again"
+                )
+            else:
+                why = (
+                    "on_train_start was not called, or the training already ended; call the manager's "
+                    "on_train_start before the other hooks"
+                )
+            raise TrainingError(f"{self.plugin} has no open file: {why}", callback=self)
         return self._file
 
     def _emit(self, line: str) -> None:
-        """Write one whole line, flush it, and ``fsync`` it when asked."""
+        """Write one whole line (one system call), and ``fsync`` it when asked; on any failure, cut it back out.
+
+        Raises:
+            TrainingError: the line could not be written whole; the file ends at its last whole row, as before.
+        """
         file = self._open_file()
-        file.write(line)
-        file.flush()
-        if self.fsync:
-            os.fsync(file.fileno())
+        encoded = line.encode("utf-8")
+        data, start = memoryview(encoded), self._size
+        try:
+            while data:
+                written = file.write(data)
+                if not written:  # a regular file does not do this; never loop on it
+                    raise OSError(f"write() wrote nothing of the {len(data)} bytes left")
+                data = data[written:]
+            if self.fsync:
+                os.fsync(file.fileno())
+        except OSError as error:
+            self._cut_back(file, start, error)
+        self._size = start + len(encoded)
+
+    def _cut_back(self, file: io.FileIO, size: int, error: OSError) -> None:
+        """After a failed write: truncate the file to ``size`` (its last whole row), and raise the error, named."""
+        try:
+            file.truncate(size)
+            file.seek(size)  # a file not opened to append would write its next row past a hole
+        except OSError as second:
+            raise TrainingError(
+                f"{self.plugin}: cannot write a row to {self.file_path}: {cause(error)}; cutting the partial row "
+                f"back out failed too ({cause(second)}): the file may end with a partial row",
+                callback=self,
+            ) from error
+        raise TrainingError(
+            f"{self.plugin}: cannot write a row to {self.file_path}: {cause(error)}; the row is not written and the "
+            f"file ends at its last whole row (free space, then a resume continues it)",
+            callback=self,
+        ) from error
 
     def _close(self) -> None:
+        """Close the file and release the lock."""
+        self._close_file()
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def _close_file(self) -> None:
         file, self._file = self._file, None
         if file is not None:
             file.close()

@@ -16,16 +16,20 @@ from altametris.sara.core.messages import safe_repr
 
 from ._checks import check_choice, check_int, check_path, check_str
 from ._metrics import MODES, EpochMonitor, improves
-from ._writers import discard, replace, resolve, temporary_sibling
+from ._writers import discard, lock_writer, replace, resolve, temporary_sibling
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from altametris.sara.core.files import WriterLock
     from altametris.sara.core.hookspecs import Metrics
 
 __all__ = ["Checkpoint", "SaveCheckpoint", "SavedCheckpoint"]
 
 _logger = logging.getLogger(__name__)
+
+LOCK_NAME = ".sara-checkpoint.lock"
+"""The lock file in ``dirpath``: one training at a time keeps (and deletes) the checkpoints of a folder."""
 
 SaveCheckpoint = Callable[[str], object]
 """The trainer's ``save_checkpoint(path)``: writes the model to ``path``."""
@@ -58,6 +62,11 @@ class Checkpoint(BaseCallback):
     ``save_checkpoint`` lists the file being written; the manager calls it after the other callbacks
     (:attr:`~altametris.sara.core.base_callback.BaseCallback.saves_checkpoints`), so that state is the whole epoch's.
 
+    One training at a time keeps checkpoints in a folder: from ``on_train_start`` to its end the callback holds the
+    lock file ``.sara-checkpoint.lock`` there, and a second live training given the same folder is refused at its
+    ``on_train_start``, naming the folder and the other process (two would delete each other's files). The kernel
+    drops the lock of a killed process: a killed run never blocks its resume.
+
     Args:
         dirpath: the folder of the checkpoints, created at ``on_train_start``; a relative path resolves against the
             trainer's ``output_dir`` context keyword (the demo's run folder) or the current directory.
@@ -81,6 +90,7 @@ class Checkpoint(BaseCallback):
         >>> checkpoint.on_train_start(save_checkpoint=save_checkpoint)
         >>> for epoch, loss in enumerate([0.5, 0.3, 0.4, 0.2]):
         ...     checkpoint.on_epoch_end(epoch, {"val_loss": loss}, save_checkpoint=save_checkpoint)
+        >>> checkpoint.on_train_end()
         >>> sorted(os.listdir(folder))
         ['epoch001.ckpt', 'epoch003.ckpt']
         >>> checkpoint.best_model_path.name, checkpoint.best_model_score
@@ -119,6 +129,7 @@ class Checkpoint(BaseCallback):
         self.saved: list[SavedCheckpoint] = []
         """The files kept, best first (most recent first without ``monitor``)."""
         self._directory: pathlib.Path | None = None
+        self._lock: WriterLock | None = None
         self._resumed = False  # a state was loaded: the next on_train_start tidies the folder
         self._watch = None if self.monitor is None else EpochMonitor(self.plugin, self.monitor)
 
@@ -146,10 +157,17 @@ class Checkpoint(BaseCallback):
     # -- hooks ----------------------------------------------------------------------------------------------------
 
     def on_train_start(self, **kwargs: Any) -> None:
-        """Check that the trainer passes ``save_checkpoint``; create ``dirpath``; forget files that are gone."""
+        """Check that the trainer passes ``save_checkpoint``; create ``dirpath`` and take its lock; forget files gone.
+
+        Raises:
+            TrainingError: another live training keeps checkpoints in ``dirpath`` (naming the folder and that
+                process: two would delete each other's files), or the trainer passes no ``save_checkpoint``.
+        """
         _saver(self, kwargs, "on_train_start")
+        self._release()
         self._directory = directory = resolve(self.dirpath, kwargs.get("output_dir"), callback=self)
         directory.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_writer(self, directory / LOCK_NAME, directory)
         missing = [entry.filename for entry in self.saved if not (directory / entry.filename).is_file()]
         if missing:
             _logger.warning("%s: saved checkpoints no longer in %s, forgotten: %s", self.plugin, directory, missing)
@@ -191,9 +209,24 @@ class Checkpoint(BaseCallback):
             self._watch.validated()
 
     def on_train_end(self, **kwargs: Any) -> None:
-        """Fail when no epoch of the training reported ``monitor``."""
+        """Release the folder's lock; fail when no epoch of the training reported ``monitor``."""
+        self._release()
         if self._watch is not None:
             self._watch.check_reported(callback=self)
+
+    def on_exception(self, error: BaseException, **kwargs: Any) -> None:
+        """Release the folder's lock: the files kept so far are complete."""
+        self._release()
+
+    def _release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_lock"] = None  # a copy (pickle, a spawned process) does not hold the original's lock
+        return state
 
     def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Save a checkpoint when this epoch qualifies; delete the files that no longer do."""

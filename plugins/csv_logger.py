@@ -1,8 +1,9 @@
 """``csv_logger``: one CSV row per epoch (and optionally per batch), with every metric.
 
 The first row fixes the header; a metric that appears later adds a column: the file is then rewritten with the new
-header through a temporary file and :func:`os.replace`, so it is a valid CSV at every instant. Each row is flushed as
-it is written, so a run killed at any moment leaves a file that parses up to its last complete row.
+header through a temporary file and :func:`os.replace`, so it is a valid CSV at every instant. Each row is written
+whole with one system call (cut back out if the write fails), so a run killed at any moment, or a full disk, leaves a
+file that parses up to its last complete row.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import io
 import os  # noqa: TC003 - constructor annotations stay resolvable for tools that inspect them
 from typing import IO, TYPE_CHECKING, Any
 
-from ._writers import RowLogger, discard, replace, temporary_sibling
+from altametris.sara.core.exceptions import TrainingError
+
+from ._writers import RowLogger, cause, write_atomic
 
 if TYPE_CHECKING:
     import pathlib
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping, Sequence
 
 __all__ = ["CSVLogger"]
 
@@ -89,8 +92,8 @@ class CSVLogger(RowLogger):
         """The last epoch whose row is in the file, and the header as it was then."""
         return {"epoch": self._last_written, "columns": list(self._columns)}
 
-    def _copy_rows(self, source: IO[str], copy: IO[str], state: Mapping[str, Any]) -> None:
-        """Copy the header (as saved) and the rows of epochs up to the saved one, to the saved columns."""
+    def _kept_rows(self, source: IO[str], state: Mapping[str, Any]) -> Iterator[str]:
+        """The header (as saved) and the rows of epochs up to the saved one, to the saved columns."""
         reader = csv.reader(source)
         header = next(reader, [])
         columns = [str(column) for column in state.get("columns") or header]
@@ -98,12 +101,11 @@ class CSVLogger(RowLogger):
         if last is None or not columns:
             return
         where = {column: index for index, column in enumerate(header)}
-        writer = csv.writer(copy, lineterminator="\n")
-        writer.writerow(columns)
+        yield self._line(list(columns))
         for cells in reader:
             if not cells or not cells[0].isdigit() or int(cells[0]) > last:
                 continue
-            writer.writerow(
+            yield self._line(
                 [cells[where[column]] if where.get(column, len(cells)) < len(cells) else "" for column in columns]
             )
 
@@ -115,7 +117,7 @@ class CSVLogger(RowLogger):
         self._known = set(self._columns)
         super()._open(target, append=append)
 
-    def _line(self, cells: list[object]) -> str:
+    def _line(self, cells: Sequence[object]) -> str:
         self._buffer.seek(0)
         self._buffer.truncate()
         self._writer.writerow(cells)
@@ -128,35 +130,41 @@ class CSVLogger(RowLogger):
             if self._columns:
                 self._add_columns(new)
             else:
+                self._emit(self._line(list(new)))  # the header: the columns are known once it is in the file
                 self._columns = new
-                self._emit(self._line(list(new)))
             self._known.update(new)
         self._emit(self._line([_cell(row.get(column)) for column in self._columns]))
 
     def _add_columns(self, new: list[str]) -> None:
-        """Rewrite the file with ``new`` columns added, through a temporary sibling and ``os.replace``."""
+        """Rewrite the file with ``new`` columns added, through a temporary sibling and ``os.replace``.
+
+        On a failure (a full disk), the file is left as it was, with its old header, and the columns are unchanged.
+        """
         target = self.file_path
         if target is None:  # pragma: no cover - rows are refused before on_train_start
             return
-        self._close()
-        temporary = temporary_sibling(target)
+        self._close_file()
         try:
-            with (
-                open(target, encoding="utf-8", newline="") as source,
-                open(temporary, "w", encoding="utf-8", newline="") as copy,
-            ):
+            with open(target, encoding="utf-8", newline="") as source:
                 reader = csv.reader(source)
                 next(reader, None)
-                writer = csv.writer(copy, lineterminator="\n")
-                writer.writerow(self._columns + new)
                 padding = [""] * len(new)
-                for cells in reader:
-                    writer.writerow(cells + padding)
-            replace(temporary, target, fsync=self.fsync)
+                rows = (self._line(cells + padding) for cells in reader)
+                write_atomic(target, _chain(self._line(self._columns + new), rows), fsync=self.fsync)
             self._columns = self._columns + new
+        except OSError as error:
+            raise TrainingError(
+                f"{self.plugin}: cannot add the columns {new} to {target}: {cause(error)}; the file is left as it "
+                f"was, with its header, and the row is not written",
+                callback=self,
+            ) from error
         finally:
-            discard(temporary)
-            self._file = open(target, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed by _close
+            super()._open(target, append=True)
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
 
 
 def _cell(value: object) -> object:

@@ -1,7 +1,8 @@
 """``jsonl_logger``: one JSON object per line for every epoch (and optionally every batch), with every metric.
 
 JSON Lines suits metrics whose set changes during a run: each line carries its own keys. Each line is written whole
-and flushed, so a run killed at any moment leaves a file whose complete lines all parse.
+with one system call (cut back out if the write fails), so a run killed at any moment, or a full disk, leaves a file
+whose lines all parse.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ._writers import RowLogger
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
 __all__ = ["JSONLLogger"]
 
@@ -62,8 +63,8 @@ class JSONLLogger(RowLogger):
     ) -> None:
         super().__init__(path=path, per_batch=per_batch, append=append, fsync=fsync)
 
-    def _copy_rows(self, source: IO[str], copy: IO[str], state: Mapping[str, Any]) -> None:
-        """Copy the lines of epochs up to the saved one."""
+    def _kept_rows(self, source: IO[str], state: Mapping[str, Any]) -> Iterator[str]:
+        """The lines of epochs up to the saved one."""
         last = state["epoch"]
         if last is None:
             return
@@ -73,7 +74,7 @@ class JSONLLogger(RowLogger):
             except (ValueError, AttributeError):
                 continue
             if isinstance(epoch, int) and epoch <= last:
-                copy.write(line)
+                yield line
 
     def _write(self, row: dict[str, object]) -> None:
         if row.get("batch", 0) is None:

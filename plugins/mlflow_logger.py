@@ -18,7 +18,7 @@ from altametris.sara.core.control import TrainingControl
 from altametris.sara.core.exceptions import PluginParameterError
 from altametris.sara.core.messages import safe_repr
 
-from ._background import describe
+from ._background import describe, redact
 from ._checks import check_bool, check_float, check_str
 from ._trackers import TrackerLogger
 from ._writers import resolve
@@ -42,8 +42,7 @@ _END_TAGS = ("sara.error", "sara.stop_reason")
 _REFUSED = frozenset({"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "BAD_REQUEST", "INVALID_STATE"})
 _SECRET_KEY = re.compile(r"passw|secret|token|api_?key|credential", re.IGNORECASE)
 """Config keys whose values are never sent to the tracker."""
-_USER_INFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.IGNORECASE)
-"""The ``user:password@`` of a URL in a config value, replaced by ``***@``."""
+_NO_URL_PRINTED = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 _TIMEOUTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 
 
@@ -184,7 +183,7 @@ class MLflowLogger(TrackerLogger[_Record]):
                 "goes on and the run will be created when it answers",
                 self.plugin,
                 self.start_timeout,
-                _masked(self.uri),
+                redact(self.uri),
             )
 
     # -- records --------------------------------------------------------------------------------------------------
@@ -199,6 +198,8 @@ class MLflowLogger(TrackerLogger[_Record]):
         if uri.startswith(("http://", "https://")):
             for name, value in _TIMEOUTS.items():
                 os.environ.setdefault(name, value)
+        if redact(uri) != uri:  # MLflow prints "View run ... at <the URI>" when a run ends: credentials and all
+            os.environ[_NO_URL_PRINTED] = "true"
         self.uri = uri
         self._client = None
         experiment = self.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or None
@@ -301,7 +302,7 @@ class MLflowLogger(TrackerLogger[_Record]):
                     "%s: the run %s of the saved state is not in %s; starting a new run",
                     self.plugin,
                     start.run_id,
-                    _masked(self.uri),
+                    redact(self.uri),
                 )
             else:
                 for tag in _END_TAGS:  # what the interrupted attempt said about its end no longer holds
@@ -338,7 +339,7 @@ class MLflowLogger(TrackerLogger[_Record]):
         self._client = None
 
     def _describe(self) -> str:
-        return f"{self.plugin} ({_masked(self.uri)})"
+        return f"{self.plugin} ({redact(self.uri)})"
 
     def _name(self, key: str) -> str:
         name = self._names.get(key)
@@ -376,11 +377,6 @@ def _check_tags(plugin: str, tags: object) -> dict[str, str]:
     return dict(tags)
 
 
-def _masked(text: object) -> str:
-    """``text`` with the credentials of the URLs in it replaced by ``***``."""
-    return _USER_INFO.sub(r"\1***@", str(text))
-
-
 def _flatten(found: dict[str, str], prefix: str, value: object) -> None:
     """``value``'s leaves under dotted keys: ``{"a": {"b": 1}, "c": [2]}`` gives ``a.b = 1``, ``c.0 = 2``."""
     from collections.abc import Mapping as MappingType
@@ -393,4 +389,4 @@ def _flatten(found: dict[str, str], prefix: str, value: object) -> None:
             _flatten(found, f"{prefix}{index}.", item)
     else:
         key = prefix[:-1] if prefix else "config"
-        found[key] = "***" if _SECRET_KEY.search(key) else _masked(value)
+        found[key] = "***" if _SECRET_KEY.search(key) else redact(value)

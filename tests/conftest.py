@@ -332,13 +332,12 @@ def example_plugin(fake_site: FakeSite, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 # ==================================================================================================================
 # Shared helpers (tests/_helpers.py): importable as ``_helpers``, which --import-mode=importlib alone does not allow
-# ===========================================================================================================
-
-
 # ==================================================================================================================
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-=======
+
+
+# ==================================================================================================================
 # Config bounds (test_config.py, test_cli.py): the YAML alias bomb of issue 25, under any key
 # ==================================================================================================================
 
@@ -360,3 +359,56 @@ def _alias_bomb(key: str, levels: int = 9) -> str:
 def alias_bomb() -> Callable[..., str]:
     """:func:`_alias_bomb`: ``alias_bomb(key, levels=9)`` is the text of the config."""
     return _alias_bomb
+
+
+# ==================================================================================================================
+# Faults of the file system (tests/test_files.py, test_full_disk.py, test_one_writer.py): real ones, never mocks
+# ==================================================================================================================
+
+
+def mount_tmpfs(folder: Path, *options: str) -> None:
+    """Mount a tmpfs on ``folder`` (created), with ``options`` (``size=64k``, ``ro``), or skip saying why.
+
+    Only root may mount (CI runs as root); elsewhere the test is skipped with that reason, never faked.
+    """
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.name != "posix" or os.geteuid() != 0:
+        pytest.skip("a real full (or read-only) file system needs a tmpfs mount, which needs root (CI runs as root)")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}): no real full disk")
+
+
+def unmount(folder: Path) -> None:
+    import subprocess
+
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KB file system (tmpfs), unmounted afterwards: what fills up fills it for real (ENOSPC)."""
+    folder = tmp_path / "disk"
+    mount_tmpfs(folder, "size=64k", "mode=0755")
+    try:
+        yield folder
+    finally:
+        unmount(folder)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """A real read-only file system (a tmpfs mounted ``ro``): root could write into a folder without write bits."""
+    folder = tmp_path / "read-only"
+    mount_tmpfs(folder, "ro", "size=64k")
+    try:
+        yield folder
+    finally:
+        unmount(folder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.exceptions import PluginParameterError, TrainingError
 from altametris.sara.core.loop import fit
-from altametris.sara.plugins.checkpoint import Checkpoint, SavedCheckpoint
+from altametris.sara.plugins.checkpoint import LOCK_NAME, Checkpoint, SavedCheckpoint
 
 
 class Saver:
@@ -36,7 +37,8 @@ def train(checkpoint: Checkpoint, scores: list[float], folder: Path, start: int 
 
 
 def files(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.iterdir())
+    """The files in ``folder``, but the lock file a training in progress holds there (tested on its own)."""
+    return sorted(path.name for path in folder.iterdir() if path.name != LOCK_NAME)
 
 
 def test_it_keeps_the_best_k_files_and_deletes_the_others(tmp_path: Path) -> None:
@@ -211,3 +213,28 @@ def test_a_constant_file_name_with_one_file_kept_is_overwritten_in_place(tmp_pat
     train(Checkpoint(dirpath=tmp_path, filename="best.ckpt"), [0.5, 0.4], tmp_path)
     assert files(tmp_path) == ["best.ckpt"]
     assert json.loads((tmp_path / "best.ckpt").read_text()) == {"epoch": 1}
+
+
+def test_a_training_holds_the_folders_lock_file_until_it_ends_or_fails(tmp_path: Path) -> None:
+    """Another process is refused meanwhile (tests/test_one_writer.py); the file is gone once the training ends."""
+    checkpoint = Checkpoint(dirpath=tmp_path, monitor="val_loss")
+    saver = Saver()
+    checkpoint.on_train_start(save_checkpoint=saver)
+    assert (tmp_path / LOCK_NAME).read_text() == f"{os.getpid()}\n"
+    checkpoint.on_epoch_end(0, {"val_loss": 0.5}, save_checkpoint=saver)
+    checkpoint.on_train_end()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["epoch000.ckpt"]
+    checkpoint.on_train_start(save_checkpoint=saver)
+    assert (tmp_path / LOCK_NAME).exists()
+    checkpoint.on_exception(RuntimeError("the training failed"))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["epoch000.ckpt"]
+
+
+@pytest.mark.parametrize("save_top_k", [1, 2])
+def test_on_tied_scores_the_earlier_file_stays_the_best(tmp_path: Path, save_top_k: int) -> None:
+    checkpoint = Checkpoint(dirpath=tmp_path, save_top_k=save_top_k)
+    train(checkpoint, [0.5, 0.4, 0.4, 0.4], tmp_path)
+    checkpoint.on_train_end()
+    assert checkpoint.best_model_path is not None
+    assert checkpoint.best_model_path.name == "epoch001.ckpt"
+    assert [entry.epoch for entry in checkpoint.saved] == [1, 2][:save_top_k]

@@ -71,6 +71,8 @@ def check_run_folder(folder: Path) -> dict[str, int]:
         if path.name.startswith(".") and path.name.endswith(".tmp"):
             found["temporaries"] += 1  # a write in flight: never a result, replaced atomically when complete
             continue
+        if path.name.startswith(".") and path.name.endswith(".lock"):
+            continue  # a writer's lock (held by the live run, or left unlocked by a killed one): never a result
         text = path.read_text(encoding="utf-8")
         if path.suffix in (".csv", ".jsonl", ".log"):
             assert not text or text.endswith("\n"), f"{path} ends with a partial record: {text[-120:]!r}"

@@ -202,3 +202,60 @@ def test_resume_continues_a_run_with_its_own_config_and_refuses_what_is_no_run(t
         run_demo(resume=tmp_path / "run", config=config, stream=io.StringIO())
     with pytest.raises(ConfigError, match=r"holds no state\.json"):
         run_demo(resume=tmp_path, stream=io.StringIO())
+
+
+SIGNALLED = """\
+[[callbacks]]
+name = "csv_logger"
+params = { path = "metrics.csv", per_batch = true }
+
+[demo]
+epochs = 6
+points = 60
+batch_size = 20
+pause_seconds = 0.02
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trial", range(3))
+def test_a_second_sigterm_ends_the_demo_with_143_not_by_the_signal_and_the_run_resumes(
+    tmp_path: Path, trial: int
+) -> None:
+    """Issue 25, item 7: a SIGTERM that came after the first one's stop killed the demo by the signal (-15)."""
+    import os
+    import signal
+    import time
+
+    (tmp_path / "demo.toml").write_text(SIGNALLED, encoding="utf-8")
+    command = [sys.executable, "-m", "altametris.sara.core", "demo", "--config", "demo.toml", "--output", "run"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "run" / "metrics.csv").exists() or (tmp_path / "run" / "metrics.csv").stat().st_size < 60:
+        assert process.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(0.01 * trial)
+    os.kill(process.pid, signal.SIGTERM)
+    sent = 1
+    while process.poll() is None:  # a second SIGTERM, and more, until the process ends: each must end it with 143
+        time.sleep(0.0005)
+        try:
+            os.kill(process.pid, signal.SIGTERM)
+            sent += 1
+        except ProcessLookupError:
+            break
+    output = process.communicate(timeout=60)[0]
+    assert sent > 1
+    assert process.returncode == 143, f"exit status {process.returncode} after {sent} SIGTERMs:\n{output}"
+    resumed = subprocess.run(
+        [sys.executable, "-m", "altametris.sara.core", "demo", "--resume", "run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    epochs = [row["epoch"] for row in read_csv(tmp_path / "run" / "metrics.csv") if row["batch"] == ""]
+    assert epochs == [str(epoch) for epoch in range(6)]

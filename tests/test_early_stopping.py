@@ -161,3 +161,33 @@ def test_its_counters_fit_the_callback_contract_after_a_training() -> None:
     assert stopper.state_dict() == {"best": 1.0, "best_epoch": 0, "wait": 2, "patience": 5}
     check_callback(stopper)
     check_callback(EarlyStopping, plugin_name="early_stopping")
+
+
+def test_it_asks_for_one_stop_not_one_at_every_later_epoch() -> None:
+    """A trainer that runs on after the request (one that checks the control late, say) gets no second request."""
+    stopper = EarlyStopping(patience=1)
+    control = TrainingControl()
+    stopper.on_train_start(control=control)
+    for epoch, value in enumerate([0.5, 0.6, 0.7, 0.8, 0.9]):
+        stopper.on_epoch_start(epoch)
+        stopper.on_validation_end({"val_loss": value})
+        stopper.on_epoch_end(epoch, {"val_loss": value}, control=control)
+    assert len(control.requests) == 1
+    assert stopper.stopped_epoch == 1
+
+
+def test_a_resume_whose_remaining_epochs_have_no_validation_ends_without_error() -> None:
+    """load_state_dict restores that the monitored key was seen: else on_train_end would say it never was."""
+    first = EarlyStopping(patience=5)
+    first.on_train_start()
+    for epoch, value in enumerate([0.5, 0.4]):
+        first.on_epoch_start(epoch)
+        first.on_validation_end({"val_loss": value})
+        first.on_epoch_end(epoch, {"loss": 1.0, "val_loss": value})
+    resumed = EarlyStopping(patience=5)
+    resumed.load_state_dict(json.loads(json.dumps(first.state_dict())))
+    resumed.on_train_start()
+    resumed.on_epoch_start(2)  # validation every other epoch: this one has none
+    resumed.on_epoch_end(2, {"loss": 0.9})
+    resumed.on_train_end()
+    assert (resumed.best, resumed.best_epoch, resumed.wait) == (0.4, 1, 0)

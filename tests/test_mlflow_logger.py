@@ -375,3 +375,68 @@ def test_a_trained_logger_copies_and_pickles_without_its_thread_or_connection(tm
     copy = pickle.loads(pickle.dumps(logger))
     assert copy.state_dict() == logger.state_dict()
     assert copy.writer is None  # type: ignore[attr-defined]
+
+
+# -- secrets in the tracking URI are never printed (issue 25, item 3) ------------------------------------------------
+
+SECRET = "S3cretPW"
+TOKEN = "t0kenValue"
+
+SECRET_DEMO = """\
+[[callbacks]]
+name = "mlflow_logger"
+params = {{ {params}start_timeout = 2.0, flush_timeout = 3.0 }}
+
+[demo]
+epochs = 2
+points = 40
+batch_size = 20
+pause_seconds = 0
+"""
+
+
+def demo_printing(tmp_path: Path, params: str, env: dict[str, str]) -> str:
+    """Run the demo with ``mlflow_logger`` in a subprocess: everything it printed (stdout, stderr) and logged."""
+    (tmp_path / "demo.toml").write_text(SECRET_DEMO.format(params=params), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "altametris.sara.core", "demo", "--config", "demo.toml", "--output", "run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    logs = [path.read_text(encoding="utf-8") for path in (tmp_path / "run").rglob("*.log")]
+    assert logs, "the demo writes train.log"
+    return "\n".join([done.stdout, done.stderr, *logs])
+
+
+def down_uri() -> str:
+    return f"http://alice:{SECRET}@127.0.0.1:{free_port()}/?token={TOKEN}"
+
+
+@pytest.mark.parametrize("where", ["param", "environment"])
+def test_a_password_and_a_token_in_the_uri_of_a_server_that_is_down_are_never_printed_or_logged(
+    tmp_path: Path, where: str
+) -> None:
+    uri = down_uri()
+    if where == "param":
+        everything = demo_printing(tmp_path, f'tracking_uri = "{uri}", ', {})
+    else:
+        everything = demo_printing(tmp_path, "", {"MLFLOW_TRACKING_URI": uri})
+    assert "the tracker is unreachable" in everything  # MLflow's own error text is quoted: redacted
+    assert "API request to http://***@127.0.0.1" in everything
+    assert SECRET not in everything
+    assert TOKEN not in everything
+
+
+def test_mlflows_view_run_line_does_not_print_the_password_of_a_live_server(tmp_path: Path, server: Server) -> None:
+    uri = server.uri.replace("http://", f"http://alice:{SECRET}@")
+    everything = demo_printing(tmp_path, f'tracking_uri = "{uri}", ', {})
+    assert SECRET not in everything
+    runs = MlflowClient(tracking_uri=server.uri).search_runs(
+        ["0"], filter_string="tags.`sara.plugin` = 'mlflow_logger'"
+    )
+    assert any(run.info.status == "FINISHED" for run in runs)  # the run went through: only the secret was kept out

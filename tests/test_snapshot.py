@@ -131,4 +131,5 @@ def test_a_failed_save_leaves_no_record_of_its_file(tmp_path: Path) -> None:
         checkpoint.on_epoch_end(1, {"val_loss": 0.4}, save_checkpoint=save)
     assert [entry[0] for entry in states[1]["saved"]] == ["e1.json", "e0.json"]  # recorded while it was written
     assert [entry.filename for entry in checkpoint.saved] == ["e0.json"]  # and forgotten when it failed
+    checkpoint.on_exception(OSError("disk full"))  # what the manager does next: the folder's lock is released
     assert sorted(path.name for path in tmp_path.iterdir()) == ["e0.json"]

@@ -45,8 +45,8 @@ def read_records(folder: Path) -> Records:
     records: Records = {}
     for path in sorted(folder.rglob("*")):
         name = path.relative_to(folder).as_posix()
-        if path.is_dir() or (path.name.startswith(".") and path.name.endswith(".tmp")):
-            continue  # a temporary file is a write in flight, never read as a result
+        if path.is_dir() or (path.name.startswith(".") and path.name.endswith((".tmp", ".lock"))):
+            continue  # a temporary file is a write in flight, a lock file a writer's (left by a kill): no result
         text = path.read_text(encoding="utf-8")
         if path.suffix in (".csv", ".jsonl", ".log"):
             assert text == "" or text.endswith("\n"), f"{name} ends with a partial record: {text[-100:]!r}"

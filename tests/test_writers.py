@@ -154,3 +154,22 @@ def test_a_manager_with_file_loggers_pickles_deep_copies_and_crosses_a_spawn_bou
     assert rows == ["epoch,loss", "0,0.5", "1,0.25"]
     lines = (tmp_path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     assert [line.count('"epoch"') for line in lines] == [1, 1]
+
+
+@pytest.mark.parametrize("plugin", ["csv_logger", "jsonl_logger"])
+def test_under_warn_a_logger_that_could_not_open_its_file_says_so_with_the_cause(
+    plugin: str, read_only_folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 25, item 7: it said "on_train_start was not called", which was false."""
+    folder = read_only_folder
+    logger = {"csv_logger": CSVLogger, "jsonl_logger": JSONLLogger}[plugin](path="m.out")
+    manager = CallbackManager()
+    manager.add_callback(logger, on_error="warn")
+    manager.on_train_start(output_dir=folder)
+    manager.on_epoch_end(0, {"loss": 0.5})
+    first, then = (record.getMessage() for record in caplog.records[:2])
+    assert f"cannot open {folder / 'm.out'} for writing" in first
+    assert "Read-only file system" in first
+    assert "on_train_start was not called" not in then
+    assert f"on_train_start failed to open {folder / 'm.out'}" in then
+    assert "Read-only file system" in then

@@ -15,7 +15,10 @@ epoch (after every callback's ``on_epoch_end``): the run's config and settings, 
 state and the stop request, if any. Each checkpoint file holds the weights and the callbacks' state too.
 ``sara-callbacks demo --resume RUN_DIR`` continues a stopped, killed or preempted run in place from that snapshot, with
 its own config: the partial epoch is redone, the loggers drop its rows, and the run ends as an uninterrupted one would.
-SIGTERM stops the run after the current batch (exit status 143, with the command that resumes it).
+SIGTERM stops the run after the current batch (exit status 143, with the command that resumes it); a second SIGTERM
+ends it at once, with the same status (the state saved after the last whole epoch resumes it). One demo at a time
+runs in a run folder: it holds the lock ``.sara-demo.lock`` there while it trains, so that a second ``--resume`` of a
+folder a live demo is writing is refused, naming the other process.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import os
 import pathlib
 import random
 import shlex
+import signal
+import threading
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -38,6 +43,7 @@ from ..base_callback import BaseCallback, CallbackManager
 from ..config import load_callbacks, read_config
 from ..control import Preempted, TrainingControl
 from ..exceptions import ConfigError
+from ..files import FileLockedError, WriterLock, write_atomic
 from ..loop import FitResult, fit
 
 if TYPE_CHECKING:
@@ -58,6 +64,8 @@ DEFAULTS: Mapping[str, float] = {
 """The training's settings when the config's ``[demo]`` table does not give them."""
 
 _SHOWN = ("val_loss", "val_accuracy")
+_LOCK = ".sara-demo.lock"
+_SIGTERM_STATUS = 143  # 128 + 15, as Preempted ends the process
 _INTEGERS = frozenset({"epochs", "points", "batch_size", "seed"})
 
 Point = tuple[float, float, int]
@@ -105,54 +113,50 @@ def run_demo(
     model = _LogisticRegression(learning_rate=settings["learning_rate"], pause=settings["pause_seconds"])
     control = TrainingControl()
     start_epoch = 0
-    if snapshot is None:
-        run_dir = _run_folder(output)
-        snapshot = {"run": {"config": raw, "source": shown, "settings": settings}, "epoch": None, "stop": None}
-        snapshot["model"], snapshot["callbacks"] = model.weights_dict(), manager.state_dict()
-        _write_json(run_dir / "state.json", snapshot)  # the folder is a run from now on: --resume finds it
-        _print_intro(stream, shown, names, settings, train=len(train), validation=len(validation))
-    else:
-        run_dir = pathlib.Path(str(resume))
-        for stale in run_dir.glob(".state.json.*.tmp"):  # a run killed while it saved its snapshot
-            stale.unlink()
-        manager.load_state_dict(snapshot["callbacks"])
-        model.load_weights(snapshot["model"])
-        start_epoch = 0 if snapshot["epoch"] is None else int(snapshot["epoch"]) + 1
-        if snapshot["stop"] is not None:
-            control.request_stop(str(snapshot["stop"]["reason"]), source=snapshot["stop"]["source"])
-        where = "the start" if start_epoch == 0 else f"epoch {start_epoch}"
-        print(f"SARA callbacks demo: resuming {_shown_path(run_dir)} at {where}, callbacks from {shown}.", file=stream)
-    manager.add_callback(_Snapshot(run_dir / "state.json", snapshot, manager, model, control))
-    batches = _Batches(train, int(settings["batch_size"]), int(settings["seed"]), first_epoch=start_epoch)
-
-    def save_checkpoint(path: str) -> None:
-        """The trainer's ``save_checkpoint``: the weights and the callbacks' state, one consistent snapshot."""
-        _write_plain_json(pathlib.Path(path), {**model.weights_dict(), "callbacks": manager.state_dict()})
-
-    stream.flush()
-    started = time.perf_counter()
-    try:
-        with _logging_into(run_dir / "train.log", stream), contextlib.redirect_stdout(stream):
-            result = fit(
-                manager,
-                epochs=int(settings["epochs"]),
-                start_epoch=min(start_epoch, int(settings["epochs"])),
-                data=batches,
-                train_step=model.train_step,
-                validate=lambda: model.evaluate(validation, prefix="val_"),
-                model=model,
-                config=dict(settings),
-                control=control,
-                save_checkpoint=save_checkpoint,
-                output_dir=run_dir,
+    run_dir = _run_folder(output) if snapshot is None else pathlib.Path(str(resume))
+    with _run_lock(run_dir), _sigterm_exits_143():
+        if snapshot is None:
+            snapshot = {"run": {"config": raw, "source": shown, "settings": settings}, "epoch": None, "stop": None}
+            snapshot["model"], snapshot["callbacks"] = model.weights_dict(), manager.state_dict()
+            _write_json(run_dir / "state.json", snapshot)  # the folder is a run from now on: --resume finds it
+            _print_intro(stream, shown, names, settings, train=len(train), validation=len(validation))
+        else:
+            snapshot, start_epoch = _restore(run_dir, manager, model, control)
+            where = "the start" if start_epoch == 0 else f"epoch {start_epoch}"
+            print(
+                f"SARA callbacks demo: resuming {_shown_path(run_dir)} at {where}, callbacks from {shown}.", file=stream
             )
-    except (Preempted, KeyboardInterrupt) as stop:
-        how = "Preempted (SIGTERM)" if isinstance(stop, Preempted) else "Interrupted"
-        print(f"\n{how}: {_saved_point(run_dir)}", file=stream)
-        print(f"Resume with: sara-callbacks demo --resume {shlex.quote(str(run_dir))}", file=stream)
+        manager.add_callback(_Snapshot(run_dir / "state.json", snapshot, manager, model, control))
+        batches = _Batches(train, int(settings["batch_size"]), int(settings["seed"]), first_epoch=start_epoch)
+
+        def save_checkpoint(path: str) -> None:
+            """The trainer's ``save_checkpoint``: the weights and the callbacks' state, one consistent snapshot."""
+            _write_plain_json(pathlib.Path(path), {**model.weights_dict(), "callbacks": manager.state_dict()})
+
         stream.flush()
-        raise
-    seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            with _logging_into(run_dir / "train.log", stream), contextlib.redirect_stdout(stream):
+                result = fit(
+                    manager,
+                    epochs=int(settings["epochs"]),
+                    start_epoch=min(start_epoch, int(settings["epochs"])),
+                    data=batches,
+                    train_step=model.train_step,
+                    validate=lambda: model.evaluate(validation, prefix="val_"),
+                    model=model,
+                    config=dict(settings),
+                    control=control,
+                    save_checkpoint=save_checkpoint,
+                    output_dir=run_dir,
+                )
+        except (Preempted, KeyboardInterrupt) as stop:
+            how = "Preempted (SIGTERM)" if isinstance(stop, Preempted) else "Interrupted"
+            print(f"\n{how}: {_saved_point(run_dir)}", file=stream)
+            print(f"Resume with: sara-callbacks demo --resume {shlex.quote(str(run_dir))}", file=stream)
+            stream.flush()
+            raise
+        seconds = time.perf_counter() - started
 
     _print_end(stream, result=result, start_epoch=start_epoch, seconds=seconds, model=model, run_dir=run_dir)
     _print_timings(stream, manager)
@@ -260,11 +264,77 @@ class _Snapshot(BaseCallback):
         _write_json(self.path, self.snapshot)
 
 
+def _restore(
+    run_dir: pathlib.Path, manager: CallbackManager, model: _LogisticRegression, control: TrainingControl
+) -> tuple[dict[str, Any], int]:
+    """Give the saved state of ``run_dir`` to the callbacks, the model and the control; the snapshot and next epoch."""
+    snapshot = _read_snapshot(run_dir)  # again, now that no other demo writes the folder
+    for stale in run_dir.glob(".state.json.*.tmp"):  # a run killed while it saved its snapshot
+        stale.unlink()
+    manager.load_state_dict(snapshot["callbacks"])
+    model.load_weights(snapshot["model"])
+    if snapshot["stop"] is not None:
+        control.request_stop(str(snapshot["stop"]["reason"]), source=snapshot["stop"]["source"])
+    return snapshot, 0 if snapshot["epoch"] is None else int(snapshot["epoch"]) + 1
+
+
 def _write_json(path: pathlib.Path, value: object) -> None:
     """Write ``value`` as JSON through a temporary sibling and :func:`os.replace`: complete, or the previous file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(value, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(value, indent=1) + "\n")
+
+
+def _lock_run(run_dir: pathlib.Path) -> WriterLock:
+    """The run folder's lock, or a ``ConfigError`` naming the folder and the live demo that writes it."""
+    try:
+        return WriterLock.acquire(run_dir / _LOCK)
+    except FileLockedError as locked:
+        raise ConfigError(
+            f"demo: the run folder {run_dir} is being written by {locked.holder}, a demo still running (lock file "
+            f"{locked.path}); wait for it to end or stop it, then resume with sara-callbacks demo --resume "
+            f"{shlex.quote(str(run_dir))}"
+        ) from locked
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: pathlib.Path) -> Iterator[None]:
+    """Hold the run folder's lock (see :func:`_lock_run`) for the block."""
+    lock = _lock_run(run_dir)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def _sigterm_exits_143() -> Iterator[None]:
+    """Outside ``fit`` (which turns the first SIGTERM into a stop), SIGTERM ends the demo with status 143.
+
+    Before the training, and after it: a second SIGTERM while the demo unwinds and prints how to resume must not kill
+    it by the signal (status -15) when its state is saved. Once the demo ends with 143, SIGTERM is ignored for the
+    rest of the process: Python puts back the default action of a handled signal when it finalizes, not of an ignored
+    one. The previous handler is restored otherwise.
+    """
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_143)
+    try:
+        yield
+    except SystemExit as ending:  # Preempted is a SystemExit
+        if ending.code == _SIGTERM_STATUS:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the process ends at once, with 143
+        else:
+            signal.signal(signal.SIGTERM, previous)
+        raise
+    except BaseException:
+        signal.signal(signal.SIGTERM, previous)
+        raise
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_143(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: the process is ending, with 143
+    raise SystemExit(_SIGTERM_STATUS)
 
 
 def _write_plain_json(path: pathlib.Path, value: object) -> None:
