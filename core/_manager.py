@@ -679,8 +679,10 @@ del _hook
 
 
 def _notifier(manager: CallbackManager) -> Callable[[], None]:
-    """What ``manager``'s list calls when it changes: through a weak reference, so that a dropped manager is freed at
-    once, without the cycle collector (the list would otherwise keep its manager alive, and the manager its list).
+    """What ``manager``'s list calls when it changes, through a weak reference to the manager.
+
+    A dropped manager is then freed at once, without the cycle collector: the list would otherwise keep its manager
+    alive, and the manager its list.
     """
     owner = weakref.ref(manager)
 

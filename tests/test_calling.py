@@ -133,17 +133,27 @@ def test_a_method_with_the_hookspecs_parameters_is_its_own_entry_taking_the_cont
     assert (batch_end.callback, batch_end.hook) == (callback, "on_batch_end")
 
 
-def test_any_other_method_is_called_through_an_adapter_that_takes_the_context() -> None:
+def test_a_method_naming_only_the_first_arguments_is_called_directly_with_those() -> None:
     class Fewer(BaseCallback):
         def on_batch_end(self, batch: int) -> None:  # type: ignore[override]
             self.got = batch
 
     callback = Fewer()
     entry = _calling.entry_for(callback, HOOKS["on_batch_end"])
+    assert (entry.call, entry.context, entry.arity) == (callback.on_batch_end, False, 1)
+
+
+def test_any_other_method_is_called_through_an_adapter_that_takes_the_context() -> None:
+    class Swapped(BaseCallback):
+        def on_batch_end(self, metrics: dict[str, float], batch: int) -> None:  # type: ignore[override]
+            self.got = (batch, metrics)
+
+    callback = Swapped()
+    entry = _calling.entry_for(callback, HOOKS["on_batch_end"])
     assert entry.call != callback.on_batch_end
-    assert entry.context is True
-    entry.call(5, {}, model="m")
-    assert callback.got == 5
+    assert (entry.context, entry.arity) == (True, None)
+    entry.call(5, {"loss": 1.0}, model="m")
+    assert callback.got == (5, {"loss": 1.0})
 
 
 def test_a_signature_is_read_once_per_function_not_once_per_callback(

@@ -257,5 +257,5 @@ def test_a_second_sigterm_ends_the_demo_with_143_not_by_the_signal_and_the_run_r
         check=False,
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    epochs = [row["epoch"] for row in read_csv(tmp_path / "run" / "metrics.csv") if row["batch"] == ""]
+    epochs = [row["epoch"] for row in csv_rows(tmp_path / "run" / "metrics.csv") if row["batch"] == ""]
     assert epochs == [str(epoch) for epoch in range(6)]

@@ -281,11 +281,6 @@ def test_hooks_may_be_called_from_two_threads_at_once(fast_switching: None) -> N
 # -- memory ----------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/_manager.py _setup (and the callbacks setter): CallbackList(callbacks, self._list_changed) holds a "
-    "bound method of the manager, a cycle manager -> list -> method -> manager that only the cycle collector frees",
-)
 def test_a_dropped_manager_is_freed_at_once_without_the_cycle_collector() -> None:
     gc.disable()
     try:

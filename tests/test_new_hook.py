@@ -245,11 +245,6 @@ def test_the_testing_kits_event_recorder_records_the_new_hook(results: dict[str,
     assert (hook, epoch, arguments, context) == ("on_after_backward", 1, {"batch": 2}, {"model": "m"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/testing/_recording.py:25 restates the batch hooks (BATCH_HOOKS = {'on_batch_start', "
-    "'on_batch_end'}) instead of reading HookSpec.scope: an event of a new batch hook gets batch None",
-)
 def test_the_event_recorder_gives_an_event_of_the_new_hook_its_batch(results: dict[str, Any]) -> None:
     assert results["recorder"][2] == 2
 
