@@ -63,7 +63,7 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
 
     Callbacks that write files or print set it to ``True``, or every rank would write the same file; the manager
     then leaves them out on the other ranks (see :mod:`~altametris.sara.core.distributed`). It is read when the
-    manager builds its dispatchers, at the first hook call after a change of its callbacks."""
+    manager's callbacks change and at every ``on_train_start``."""
 
     parameter_choices: ClassVar[Mapping[str, Sequence[object]]] = {}
     """The values some constructor parameters accept, when a ``Literal`` annotation cannot say it.
@@ -79,7 +79,7 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
     The manager calls such callbacks after all the others at every hook (in registration order among themselves),
     the way Lightning runs its ``ModelCheckpoint`` last: the state a trainer gathers inside ``save_checkpoint``
     (:meth:`CallbackManager.state_dict`) then holds every other callback's end-of-epoch state, one consistent snapshot
-    of the training as of that checkpoint. It is read when the manager builds its dispatchers."""
+    of the training as of that checkpoint. It is read when the manager's callbacks change."""
 
     def on_train_start(self, **kwargs: Any) -> None:
         """Called once, before the first epoch."""

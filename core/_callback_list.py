@@ -2,7 +2,7 @@
 
 Code written against the seed API changes ``manager.callbacks`` directly (``append``, ``remove``, slicing ...).
 Every mutating method of :class:`list` is wrapped so that such a change reaches the manager, which rebuilds the
-dispatchers it touches before the change returns; reading the list costs nothing extra.
+calls of the hooks it touches before the change returns; reading the list costs nothing extra.
 """
 
 from __future__ import annotations

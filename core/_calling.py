@@ -127,3 +127,16 @@ def by_name(method: HookFunction, found: Parameters, hook: HookSpec) -> HookFunc
         return method(*positional, **{name: available[name] for name in found.named if name in available})
 
     return call_by_name
+
+
+def taking_everything(entry: Entry) -> HookFunction:
+    """``entry``'s function as one that takes every hookspec argument and the context, as a wrapper receives them.
+
+    Only what the function takes reaches it: the first ``entry.arity`` arguments, the context if ``entry.context``.
+    """
+    call, count = entry.call, entry.arity
+    if entry.context and count is None:
+        return call
+    if entry.context:
+        return lambda *args, **kwargs: call(*args[:count], **kwargs)
+    return lambda *args, **kwargs: call(*args[:count])

@@ -114,10 +114,7 @@ def _distinct(functions: tuple[HookFunction, ...]) -> tuple[HookFunction, ...]:
 class HookCallsByHook:
     """The :class:`HookCalls` of every hook of one manager, one attribute per hook (``calls.on_batch_end``)."""
 
-    __slots__ = tuple(HOOKS)
-
-    def __getattr__(self, hook: str) -> HookCalls:
-        raise AttributeError(hook)  # pragma: no cover - every hook is set before the first call
+    __slots__ = tuple(HOOKS)  # no __getattr__ here: it would slow every attribute read down
 
 
 class _Refusing:

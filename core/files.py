@@ -19,6 +19,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Union
 
+from .exceptions import SaraError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -76,7 +78,7 @@ def write_atomic(path: str | os.PathLike[str], data: Data, *, fsync: bool = Fals
             os.unlink(temporary)
 
 
-class FileLockedError(BlockingIOError):
+class FileLockedError(SaraError, BlockingIOError):
     """Another live process holds a :class:`WriterLock`: ``.path`` (the lock file) and ``.pid`` (``None`` if unknown).
 
     The caller turns it into the library error of its place (a plugin's ``TrainingError``, the demo's

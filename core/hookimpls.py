@@ -5,7 +5,7 @@ A pluggy user writes hook implementations as functions marked with the ``sara`` 
 it needs, as pluggy's rules say. :class:`HookimplCallback` turns such a plugin into a
 :class:`~altametris.sara.core.base_callback.BaseCallback`, so that it runs in the manager with the same order, error
 wrapping, error policies and speed as any callback: its implementations become the callback's hooks, called
-directly by the manager's dispatchers.
+directly by the manager's hook methods.
 
 The rules, as pluggy's (checked when the plugin is wrapped, not at the first call):
 

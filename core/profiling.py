@@ -37,8 +37,9 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
-from ._calling import Entry
+from ._calling import Entry, taking_everything
 from .distributed import rank_info
+from .files import write_atomic
 from .hookspecs import HOOKS
 from .messages import class_name
 
@@ -176,14 +177,12 @@ class Profiler:
         record = self.records.get(key)
         if record is None or record.callback is not entry.callback:
             record = self.records[key] = HookRecord(entry.callback, entry.hook)
-        call, context, arity, clock = entry.call, entry.context, entry.arity, time.perf_counter
+        call, clock = taking_everything(entry), time.perf_counter
 
         def timed(*args: object, **kwargs: object) -> object:
-            if arity is not None:
-                args = args[:arity]
             start = clock()
             try:
-                return call(*args, **kwargs) if context else call(*args)
+                return call(*args, **kwargs)
             finally:
                 elapsed = clock() - start
                 record.calls += 1
@@ -314,9 +313,4 @@ def _write_json(path: Path, value: object) -> None:
     import json  # only when a run writes its timings
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_atomic(path, json.dumps(value, indent=2) + "\n")

@@ -45,7 +45,7 @@ from collections.abc import Mapping
 from typing import Any, Union
 
 from ._callback import TRIGGER_ATTRIBUTE
-from ._calling import Entry
+from ._calling import Entry, taking_everything
 from ._state import key_of
 from .exceptions import ConfigError, StateError
 from .hookspecs import HOOKS
@@ -255,15 +255,10 @@ class Gate:
 
     def wrap(self, entry: Entry) -> Entry:
         """``entry``, called only while the gate is open for its hook's scope."""
-        call, context, arity = entry.call, entry.context, entry.arity
-        scope, is_open = HOOKS[entry.hook].scope, self.open
+        call, scope, is_open = taking_everything(entry), HOOKS[entry.hook].scope, self.open
 
         def gated(*args: object, **kwargs: object) -> object:
-            if is_open[scope]:
-                if arity is not None:
-                    args = args[:arity]
-                return call(*args, **kwargs) if context else call(*args)
-            return None
+            return call(*args, **kwargs) if is_open[scope] else None
 
         return entry._replace(call=gated, context=True, arity=None)
 
