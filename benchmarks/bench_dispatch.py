@@ -51,7 +51,6 @@ REVISED = {
 EMPTY_REVISED = {False: 3.0, True: 1.6}
 """No callback overriding the hook, against an empty *function* (no ``**kwargs``, no ``self``), by whether the call
 passes a context keyword: the method's fixed cost above, ~700 instructions against 405 (issue 21 asked 1.3x)."""
-SILENT = "none overriding"
 SARA, LOOP, EMPTY = "sara", "hand-written loop", "one empty function call"
 NO_CALLBACK, NO_METHOD = "probe: sara without callbacks", "probe: the loop over no method"
 
