@@ -765,3 +765,25 @@ def test_a_pluggy_module_registered_twice_names_the_failing_registration_in_the_
     with pytest.raises(TrainingError, match="second") as raised:
         manager.on_batch_end(0, {})
     assert raised.value.callback is second
+
+
+class Tagged(CallbackManager):
+    """A trainer's subclass with an attribute of its own."""
+
+    def __init__(self, callbacks: list[BaseCallback], tag: str) -> None:
+        super().__init__(callbacks)
+        self.tag = tag
+
+
+@pytest.mark.parametrize("how", ["copy", "deepcopy", "pickle"])
+def test_a_copy_keeps_a_subclass_attribute_and_makes_the_managers_own_state_anew(how: str) -> None:
+    original = Tagged([BatchEnd()], tag="run-7")
+    copied = {"copy": copy.copy, "deepcopy": copy.deepcopy, "pickle": lambda m: pickle.loads(pickle.dumps(m))}[how](
+        original
+    )
+    assert copied.tag == "run-7"
+    assert set(vars(copied)) == set(vars(original))  # every piece of the manager's own state made anew, nothing lost
+
+
+def test_what_a_copy_makes_anew_is_exactly_what_a_new_manager_holds() -> None:
+    assert set(vars(CallbackManager())) == _manager._TRANSIENT
