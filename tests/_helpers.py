@@ -221,3 +221,21 @@ def torchrun(script: Path, *args: str, timeout: float, **env: str) -> subprocess
         timeout=timeout,
         check=False,
     )
+
+
+def add_typo_hook_plugin(site: Any) -> None:
+    """Install ``typo_hook`` into the fake site: a plugin whose ``on_epoch_ends`` is a misspelt hook (never called)."""
+    site.add_distribution(
+        "sara-test-typo-hook",
+        "1.0",
+        {"typo_hook": "sara_test_typo_hook:TypoHook"},
+        {
+            "sara_test_typo_hook": """
+                from altametris.sara.core.base_callback import BaseCallback
+
+                class TypoHook(BaseCallback):
+                    def on_epoch_ends(self, epoch, metrics):
+                        pass
+            """
+        },
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import pytest
+from _helpers import add_typo_hook_plugin
 from altametris.sara.core import __version__
 from altametris.sara.core.cli import main
 
@@ -346,20 +347,7 @@ def test_check_refuses_import_paths_unless_allowed(plugin_site: FakeSite, tmp_pa
 
 
 def test_check_warns_about_a_misspelt_hook_but_passes(fake_site: FakeSite, tmp_path: Path) -> None:
-    fake_site.add_distribution(
-        "sara-test-typo-hook",
-        "1.0",
-        {"typo_hook": "sara_test_typo_hook:TypoHook"},
-        {
-            "sara_test_typo_hook": """
-                from altametris.sara.core.base_callback import BaseCallback
-
-                class TypoHook(BaseCallback):
-                    def on_epoch_ends(self, epoch, metrics):
-                        pass
-            """
-        },
-    )
+    add_typo_hook_plugin(fake_site)
     config = _write(tmp_path, "train.toml", 'callbacks = ["typo_hook"]\n')
     result = run(fake_site, "check", str(config))
     assert result.returncode == 0

@@ -9,6 +9,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 import pytest
+from _helpers import add_typo_hook_plugin
 from altametris.sara.core.base_callback import CallbackManager
 from altametris.sara.core.config import check_config, load_callbacks
 from altametris.sara.core.exceptions import ConfigError, SaraError
@@ -226,20 +227,7 @@ def _assert_printable_lines(text: str) -> None:
 def test_check_escapes_the_config_path_on_every_line_it_prints(
     fake_site: FakeSite, tmp_path: Path, config: str, code: int
 ) -> None:
-    fake_site.add_distribution(
-        "sara-test-typo-hook",
-        "1.0",
-        {"typo_hook": "sara_test_typo_hook:TypoHook"},
-        {
-            "sara_test_typo_hook": """
-                from altametris.sara.core.base_callback import BaseCallback
-
-                class TypoHook(BaseCallback):
-                    def on_epoch_ends(self, epoch, metrics):
-                        pass
-            """
-        },
-    )
+    add_typo_hook_plugin(fake_site)
     path = tmp_path / f"{HOSTILE_PATH}.toml"
     path.write_text(config, encoding="utf-8")
     result = _cli(fake_site, "check", str(path))
