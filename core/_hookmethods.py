@@ -9,17 +9,22 @@ a hand-written loop costs (``benchmarks/bench_dispatch.py`` compares them). The 
 
     def on_batch_end(self, batch, metrics, **kwargs):
         calls = self._calls.on_batch_end          # a HookCalls: the functions to call, in order
-        if calls.mixed:                           # some function takes only the first arguments: per function
-            for call, arity, context in calls.mixed:
-                try:
-                    if arity == 2:
-                        ...                       # call(batch, metrics, **kwargs) or call(batch, metrics)
-                    elif arity == 1:
-                        ...                       # call(batch, **kwargs) or call(batch)
-                    else:
-                        ...                       # call(**kwargs) or call()
-                except Exception as raised:
-                    self._failed(calls, call, raised, {"batch": batch, "metrics": metrics, **kwargs})
+        if calls.mixed:                           # some function takes only the first arguments
+            if calls.arity == 1 and not (kwargs and calls.context):
+                ...                               # all of them only ``batch``: call(batch) for each
+            elif calls.arity == 0 and not (kwargs and calls.context):
+                ...                               # all of them nothing: call() for each
+            else:                                 # per function
+                for call, arity, context in calls.mixed:
+                    try:
+                        if arity == 2:
+                            ...                   # call(batch, metrics, **kwargs) or call(batch, metrics)
+                        elif arity == 1:
+                            ...                   # call(batch, **kwargs) or call(batch)
+                        else:
+                            ...                   # call(**kwargs) or call()
+                    except Exception as raised:
+                        self._failed(calls, call, raised, {"batch": batch, "metrics": metrics, **kwargs})
         elif kwargs and calls.context:            # context keywords, and some function takes them
             for call, context in calls.pairs:
                 try:
@@ -77,22 +82,33 @@ def _source(hook: HookSpec) -> str:
         lines.append("    self._epoch = epoch")
     lines.append(f"    calls = self._calls.{name}")
     if names:  # a hook without arguments has no function that takes fewer
+        lines.append("    if calls.mixed:  # some function takes only the first arguments")
+        for count in range(len(names) - 1, -1, -1):  # all of them the same first ones: one call for all
+            lines += [
+                f"        {'if' if count == len(names) - 1 else 'elif'} calls.arity == {count} "
+                "and not (kwargs and calls.context):",
+                "            for call in calls.functions:",
+                "                try:",
+                f"                    {call(count, False)}",
+                *("    " + line for line in failed),
+            ]
         lines += [
-            "    if calls.mixed:  # some function takes only the first arguments",
-            "        for call, arity, context in calls.mixed:",
-            "            try:",
+            "        else:",
+            "            for call, arity, context in calls.mixed:",
+            "                try:",
         ]
     for count in range(len(names), -1, -1) if names else ():
         keyword = "if" if count == len(names) else "elif" if count else "else"
         lines += [
-            f"                {keyword}{f' arity == {count}' if count else ''}:",
-            "                    if context:",
-            f"                        {call(count, True)}",
-            "                    else:",
-            f"                        {call(count, False)}",
+            f"                    {keyword}{f' arity == {count}' if count else ''}:",
+            "                        if context:",
+            f"                            {call(count, True)}",
+            "                        else:",
+            f"                            {call(count, False)}",
         ]
+    if names:
+        lines += ["    " + line for line in failed]
     lines += [
-        *(failed if names else []),
         f"    {'elif' if names else 'if'} kwargs and calls.context:",
         "        for call, context in calls.pairs:",
         "            try:",

@@ -68,10 +68,12 @@ class HookCalls:
         context: whether any function takes the context keywords.
         mixed: ``(function, how many of the first hookspec arguments it takes, context)``, in call order, when some
             function takes fewer than all; empty otherwise (the usual case, called through ``functions``).
+        arity: how many of the first hookspec arguments every function takes, when they all take the same number
+            (``None`` otherwise): with ``mixed``, one call for all instead of a choice per function.
         callbacks: whose each function is, in call order (``None``: one of the manager's observers).
     """
 
-    __slots__ = ("callbacks", "context", "functions", "hook", "mixed", "pairs")
+    __slots__ = ("arity", "callbacks", "context", "functions", "hook", "mixed", "pairs")
 
     def __init__(self, hook: str, entries: Sequence[Entry]) -> None:
         callbacks, _, functions, contexts, arities = zip(*entries) if entries else ((), (), (), (), ())
@@ -82,9 +84,9 @@ class HookCalls:
         self.context = True in contexts
         full = len(HOOKS[hook].argnames)
         some = any(arity is not None for arity in arities)
-        self.mixed = (
-            tuple(zip(functions, [full if arity is None else arity for arity in arities], contexts)) if some else ()
-        )
+        counts = [full if arity is None else arity for arity in arities]
+        self.mixed = tuple(zip(functions, counts, contexts)) if some else ()
+        self.arity = counts[0] if counts and len(set(counts)) == 1 else None
         self.callbacks: tuple[object, ...] = callbacks
 
     def callback_of(self, call: HookFunction) -> object:

@@ -130,3 +130,51 @@ def test_a_method_written_for_a_new_hookspec_calls_that_hooks_callbacks() -> Non
     method(CallbackManager([recorder]), 9, {"loss": 0.0})
     assert recorder.seen == [("with context", 9, {"loss": 0.0}, {})]
     assert "A hook, documented." in (method.__doc__ or "")
+
+
+class FirstOnly(BaseCallback):
+    """Names only the first argument of ``on_batch_end``."""
+
+    def __init__(self, seen: list[object], *, fail_at: int | None = None) -> None:
+        self.seen = seen
+        self.fail_at = fail_at
+
+    def on_batch_end(self, batch: int) -> None:  # type: ignore[override]
+        if batch == self.fail_at:
+            raise ValueError("no batch")
+        self.seen.append((self, batch))
+
+
+class FirstAndContext(BaseCallback):
+    def __init__(self, seen: list[object]) -> None:
+        self.seen = seen
+
+    def on_batch_end(self, batch: int, **kwargs: object) -> None:  # type: ignore[override]
+        self.seen.append((self, batch, kwargs))
+
+
+def test_callbacks_that_all_name_only_the_first_argument_each_get_it_with_or_without_context() -> None:
+    seen: list[object] = []
+    first, second = FirstOnly(seen), FirstOnly(seen)
+    manager = CallbackManager([first, second])
+    manager.on_batch_end(1, {"loss": 0.5})
+    manager.on_batch_end(2, {"loss": 0.5}, model="m")
+    assert seen == [(first, 1), (second, 1), (first, 2), (second, 2)]
+
+
+def test_callbacks_that_name_the_first_argument_and_kwargs_get_the_context_in_order_with_the_others() -> None:
+    seen: list[object] = []
+    takes, plain = FirstAndContext(seen), FirstOnly(seen)
+    manager = CallbackManager([takes, plain])
+    manager.on_batch_end(3, {}, model="m")
+    manager.on_batch_end(4, {})
+    assert seen == [(takes, 3, {"model": "m"}), (plain, 3), (takes, 4, {}), (plain, 4)]
+
+
+def test_a_failure_among_callbacks_naming_only_the_first_argument_names_the_one_that_failed() -> None:
+    seen: list[object] = []
+    manager = CallbackManager([FirstOnly(seen), FirstOnly(seen, fail_at=5)])
+    with pytest.raises(TrainingError, match=r"'FirstOnly' failed in on_batch_end \(batch 5\)") as caught:
+        manager.on_batch_end(5, {})
+    assert caught.value.callback is manager.callbacks[1]
+    assert len(seen) == 1
