@@ -23,8 +23,10 @@ from __future__ import annotations
 import _thread  # the lock's C module: ``threading`` costs an import that ``import altametris.sara.core`` avoids
 import contextlib
 import functools
+import operator
 import os
 import weakref
+from itertools import repeat
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 from . import _failures, _state
@@ -82,11 +84,14 @@ class HookCalls:
         self.functions: tuple[HookFunction, ...] = functions
         self.pairs = tuple(zip(functions, contexts))
         self.context = True in contexts
-        full = len(HOOKS[hook].argnames)
-        some = any(arity is not None for arity in arities)
-        counts = [full if arity is None else arity for arity in arities]
-        self.mixed = tuple(zip(functions, counts, contexts)) if some else ()
-        self.arity = counts[0] if counts and len(set(counts)) == 1 else None
+        if arities.count(None) == len(arities):  # the usual case: every function takes every argument
+            self.mixed: tuple[tuple[HookFunction, int, bool], ...] = ()
+            self.arity: int | None = None
+        else:
+            full = len(HOOKS[hook].argnames)
+            counts = [full if arity is None else arity for arity in arities]
+            self.mixed = tuple(zip(functions, counts, contexts))
+            self.arity = counts[0] if len(set(counts)) == 1 else None
         self.callbacks: tuple[object, ...] = callbacks
 
     def callback_of(self, call: HookFunction) -> object:
@@ -404,7 +409,8 @@ class CallbackManager:
             live = {id(callback) for callback in callbacks}
         else:
             candidates = [(len(callbacks) - 1, only)]
-            live = {id(only)} if any(callback is only for callback in callbacks) else set()
+            present = (callbacks and callbacks[-1] is only) or any(map(operator.is_, callbacks, repeat(only)))
+            live = {id(only)} if present else set()
         new = [
             (index, callback)
             for index, callback in candidates
