@@ -76,7 +76,7 @@ def _source(hook: HookSpec) -> str:
         f"                self._failed(calls, call, raised, {everything})",
     ]
     lines = [f"def {name}(self, {''.join(f'{argument}, ' for argument in names)}**kwargs):"]
-    if hook.scope == "run" and hook.boundary == "start":
+    if hook.starts("run"):
         lines.append("    self._start_run()")
     if "epoch" in names:
         lines.append("    self._epoch = epoch")

@@ -615,7 +615,7 @@ class CallbackManager:
         if all(name in kwargs for name in hook.argnames):
             getattr(self, hook_name)(*[kwargs.pop(name) for name in hook.argnames], **kwargs)
             return
-        if hook.scope == "run" and hook.boundary == "start":
+        if hook.starts("run"):
             self._start_run()
         if "epoch" in kwargs:
             self._epoch = kwargs["epoch"]

@@ -201,6 +201,14 @@ class HookSpec(NamedTuple):
     scope: Scope = "run"
     boundary: Boundary | None = None
 
+    def starts(self, scope: Scope) -> bool:
+        """Whether this hook opens ``scope`` (``HOOKS["on_train_start"].starts("run")``)."""
+        return self.scope == scope and self.boundary == "start"
+
+    def ends(self, scope: Scope) -> bool:
+        """Whether this hook closes ``scope``: ``on_batch_end`` ends a batch, ``on_train_end`` a run."""
+        return self.scope == scope and self.boundary == "end"
+
 
 def _collect(namespace: object) -> Mapping[str, HookSpec]:
     specs: dict[str, HookSpec] = {}

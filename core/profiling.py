@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._calling import Entry, taking_everything
 from .distributed import rank_info
@@ -155,20 +155,12 @@ class Profiler:
         self.batch_total = 0.0
         self.batch_count = 0
         self.warned: set[int] = set()
-        observers: dict[tuple[str, str | None], Callable[..., None]] = {
-            ("run", "end"): self.train_ends,
-            ("epoch", "end"): self.epoch_ends,
-            ("batch", "end"): self.batch_ends,
-        }
+        ends = {"run": self.train_ends, "epoch": self.epoch_ends, "batch": self.batch_ends}
         self.before = {
-            name: Entry(None, name, self.train_starts, True)
-            for name, hook in HOOKS.items()
-            if (hook.scope, hook.boundary) == ("run", "start")
+            name: Entry(None, name, self.train_starts, True) for name, hook in HOOKS.items() if hook.starts("run")
         }
         self.after = {
-            name: Entry(None, name, observers[hook.scope, hook.boundary], False)
-            for name, hook in HOOKS.items()
-            if (hook.scope, hook.boundary) in observers
+            name: Entry(None, name, ends[hook.scope], False) for name, hook in HOOKS.items() if hook.ends(hook.scope)
         }
 
     def timed(self, entry: Entry) -> Entry:

@@ -242,7 +242,7 @@ class Gate:
         self.callback = callback
         self.trigger = trigger
         self.fired: list[int | None] = [None, None]
-        self.open = {"run": True, "epoch": True, "batch": True}
+        self.open = {"epoch": True, "batch": True}
 
     def decide(self, epoch: int, batch: int, *, starting: bool = False) -> None:
         """Open or close for ``epoch`` and the global ``batch``; ``starting``: the epoch starts (a ``once`` fires)."""
@@ -276,14 +276,10 @@ class TriggerClock:
         self.due = 0  # the batch count at which a gate opens or closes next
         self.gates: dict[int, Gate] = {}
         self.before = {
-            name: Entry(None, name, self.epoch_starts, False)
-            for name, hook in HOOKS.items()
-            if hook.scope == "epoch" and hook.boundary == "start"
+            name: Entry(None, name, self.epoch_starts, False) for name, hook in HOOKS.items() if hook.starts("epoch")
         }
         self.after = {
-            name: Entry(None, name, self.batch_ends, False)
-            for name, hook in HOOKS.items()
-            if hook.scope == "batch" and hook.boundary == "end"
+            name: Entry(None, name, self.batch_ends, False) for name, hook in HOOKS.items() if hook.ends("batch")
         }
 
     def gated(self, callback: object, trigger: Trigger, entries: Mapping[str, Entry]) -> dict[str, Entry]:
@@ -348,15 +344,13 @@ class TriggerClock:
             StateError: the saved counts are malformed.
         """
         batches, epoch, once = state.get("batches"), state.get("epoch", 0), state.get("once", {})
-        if not isinstance(batches, int) or not isinstance(epoch, int) or batches < 0 or epoch < 0:
-            once = None
-        if not isinstance(once, dict):
+        if not all(isinstance(count, int) and count >= 0 for count in (batches, epoch)) or not isinstance(once, dict):
             raise StateError(
                 f"the saved trigger counts are malformed: {state!r}; expected {{'batches': int >= 0, 'epoch': "
                 "int >= 0, 'once': {...}}",
                 key="sara.triggers",
             )
-        self.batches, self.epoch = batches, epoch  # type: ignore[assignment]
+        self.batches, self.epoch = batches, epoch  # type: ignore[assignment]  # ints, checked above
         by_name = {name: key for key, name in self._names().items()}
         for name, fired in once.items():
             if name in by_name:
