@@ -8,8 +8,8 @@ those); :func:`entry_for` decides which function makes that call right:
 
 * a method whose parameters are the hookspec's arguments, or the first of them, in order (and perhaps ``*args``), is
   called directly, with those arguments; its entry takes the context when the method accepts ``**kwargs``;
-* any other method (fewer arguments, another order, keyword-only or context arguments by name) is called through
-  an adapter that picks its arguments by name and reports one it requires that the trainer did not pass.
+* any other method (arguments in another order, keyword-only or context arguments by name) is called through an
+  adapter that picks its arguments by name and reports one it requires that the trainer did not pass.
 """
 
 from __future__ import annotations

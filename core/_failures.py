@@ -61,11 +61,8 @@ def debug(message: str, *args: object) -> None:
     Free when nothing could show it: ``logging`` never imported (then no handler exists), or DEBUG off for the
     manager's logger. Never called from a hook call's path, only from changes and decisions.
     """
-    if "logging" not in sys.modules:
-        return
-    log = logger()
-    if log.isEnabledFor(10):  # logging.DEBUG
-        log.debug(message, *args)
+    if debugging():
+        logger().debug(message, *args)
 
 
 # -- policies ------------------------------------------------------------------------------------------------------
