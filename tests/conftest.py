@@ -392,23 +392,22 @@ def unmount(folder: Path) -> None:
     subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 64 KB file system (tmpfs), unmounted afterwards: what fills up fills it for real (ENOSPC)."""
-    folder = tmp_path / "disk"
-    mount_tmpfs(folder, "size=64k", "mode=0755")
+def _mounted(folder: Path, *options: str) -> Iterator[Path]:
+    """A tmpfs mounted on ``folder`` with ``options`` while the fixture lasts (see :func:`mount_tmpfs`)."""
+    mount_tmpfs(folder, *options)
     try:
         yield folder
     finally:
         unmount(folder)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 64 KB file system (tmpfs), unmounted afterwards: what fills up fills it for real (ENOSPC)."""
+    yield from _mounted(tmp_path / "disk", "size=64k", "mode=0755")
 
 
 @pytest.fixture
 def read_only_folder(tmp_path: Path) -> Iterator[Path]:
     """A real read-only file system (a tmpfs mounted ``ro``): root could write into a folder without write bits."""
-    folder = tmp_path / "read-only"
-    mount_tmpfs(folder, "ro", "size=64k")
-    try:
-        yield folder
-    finally:
-        unmount(folder)
+    yield from _mounted(tmp_path / "read-only", "ro", "size=64k")
