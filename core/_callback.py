@@ -1,4 +1,5 @@
-"""The base class of every callback: eight optional lifecycle hooks, a cleanup hook, an error policy and a state.
+"""The base class of every callback: optional lifecycle hooks (the seed's eight and the finer ones), a cleanup hook,
+an error policy and a state.
 
 Users import :class:`BaseCallback` from :mod:`~altametris.sara.core.base_callback` (the seed's path) or
 :mod:`altametris.sara.core`, which re-export it. It is a leaf of the runtime, so that everything that checks, calls or
@@ -81,8 +82,11 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
     (:meth:`CallbackManager.state_dict`) then holds every other callback's end-of-epoch state, one consistent snapshot
     of the training as of that checkpoint. It is read when the manager's callbacks change."""
 
+    def on_checkpoint_load(self, path: str, **kwargs: Any) -> None:
+        """Called once in a resumed run, after the callbacks' state was restored from ``path``, before training."""
+
     def on_train_start(self, **kwargs: Any) -> None:
-        """Called once, before the first epoch."""
+        """Called once, before the first epoch (context: ``start_epoch``, ``global_step``, ``rank``, ``world_size``)."""
 
     def on_train_end(self, **kwargs: Any) -> None:
         """Called once, after the last epoch (or a stop request), when the training did not fail."""
@@ -96,14 +100,32 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
     def on_batch_start(self, batch: int, **kwargs: Any) -> None:
         """Called before every training batch (``batch`` is 0-indexed within the epoch)."""
 
+    def on_after_backward(self, batch: int, **kwargs: Any) -> None:
+        """Called after a training batch's backward pass, when the gradients are there to read."""
+
+    def on_before_optimizer_step(self, batch: int, **kwargs: Any) -> None:
+        """Called right before the optimizer steps (context: ``optimizer`` where known); gradients are final."""
+
+    def on_after_optimizer_step(self, batch: int, **kwargs: Any) -> None:
+        """Called right after the optimizer stepped: the weights changed."""
+
     def on_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Called after every training batch with the batch's metrics."""
 
     def on_validation_start(self, **kwargs: Any) -> None:
         """Called before the validation of every epoch."""
 
+    def on_validation_batch_start(self, batch: int, **kwargs: Any) -> None:
+        """Called before every validation batch (``batch`` is 0-indexed within the validation)."""
+
+    def on_validation_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None:
+        """Called after every validation batch with its metrics (``{}`` where the trainer has none per batch)."""
+
     def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None:
         """Called after the validation of every epoch with the validation metrics."""
+
+    def on_checkpoint_save(self, path: str, **kwargs: Any) -> None:
+        """Called right after the trainer wrote a resumable checkpoint at ``path``: make your records durable."""
 
     def on_exception(self, error: BaseException, **kwargs: Any) -> None:
         """Called when the training fails, before the trainer re-raises ``error``: close files here."""

@@ -23,6 +23,7 @@ import sys
 from typing import TYPE_CHECKING, Literal
 
 from .exceptions import MissingArgumentError, TrainingError
+from .hookspecs import HOOKS
 from .messages import class_name, describe_error, safe_repr
 
 if TYPE_CHECKING:
@@ -134,8 +135,10 @@ def wrap(
     """
     epoch = arguments.get("epoch", position.get("epoch"))
     batch = arguments.get("batch")
+    spec = HOOKS.get(hook)
+    batch_name = "batch" if spec is None or spec.scope == "batch" else "validation batch"  # by the hook's scope
     where = ", ".join(
-        f"{name} {value}" for name, value in (("epoch", epoch), ("batch", batch)) if isinstance(value, int)
+        f"{name} {value}" for name, value in (("epoch", epoch), (batch_name, batch)) if isinstance(value, int)
     )
     prefix = f"callback {class_name(callback)!r} failed in {hook}" + (f" ({where})" if where else "")
     missing = isinstance(error, MissingArgumentError)

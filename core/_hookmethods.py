@@ -42,7 +42,7 @@ a hand-written loop costs (``benchmarks/bench_dispatch.py`` compares them). The 
                     self._failed(calls, call, raised, {"batch": batch, "metrics": metrics, **kwargs})
 
 Hooks that receive ``epoch`` first keep it (``self._epoch = epoch``), for the errors of later hooks; the hook that
-starts a run (``on_train_start``) first calls ``self._start_run()``.
+starts a run (``on_checkpoint_load``, ``on_train_start``) first calls ``self._start_run(<its name>)``.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _source(hook: HookSpec) -> str:
     ]
     lines = [f"def {name}(self, {''.join(f'{argument}, ' for argument in names)}**kwargs):"]
     if hook.starts("run"):
-        lines.append("    self._start_run()")
+        lines.append(f"    self._start_run({name!r})")
     if "epoch" in names:
         lines.append("    self._epoch = epoch")
     lines.append(f"    calls = self._calls.{name}")

@@ -37,7 +37,7 @@ from ._failures import debug, debugging, policy_of
 from ._hookmethods import hook_method
 from ._registration import validate_callback, warn_misspelt_hooks
 from .distributed import rank_info
-from .exceptions import SaraError, TrainingError
+from .exceptions import SaraError, StateError, TrainingError
 from .hookimpls import HookimplCallback
 from .hookspecs import CLEANUP_HOOKS, HOOKS
 from .messages import class_name, safe_repr
@@ -55,6 +55,12 @@ __all__ = ["CallbackManager", "ConfigSource"]
 
 TRIGGERS_KEY = "sara.triggers"
 """The entry of :meth:`CallbackManager.state_dict` that holds the triggers' counts (reserved: no callback's key)."""
+
+PROGRESS_KEY = "sara.progress"
+"""The entry of :meth:`CallbackManager.state_dict` that holds :attr:`CallbackManager.global_step` (reserved)."""
+
+_RUN_STARTS = tuple(name for name, hook in HOOKS.items() if hook.starts("run"))
+"""The hooks that start a run, in lifecycle order."""
 
 ConfigSource = Union["Mapping[str, Any]", str, "os.PathLike[str]"]
 """What :meth:`CallbackManager.from_config` reads: a mapping, or the path of a TOML, YAML or JSON file."""
@@ -176,14 +182,21 @@ class CallbackManager:
 
     if TYPE_CHECKING:  # the hook methods, as _hookmethods writes them from the hookspecs (a test holds them to it)
 
+        def on_checkpoint_load(self, path: str, **kwargs: Any) -> None: ...
         def on_train_start(self, **kwargs: Any) -> None: ...
         def on_train_end(self, **kwargs: Any) -> None: ...
         def on_epoch_start(self, epoch: int, **kwargs: Any) -> None: ...
         def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None: ...
         def on_batch_start(self, batch: int, **kwargs: Any) -> None: ...
+        def on_after_backward(self, batch: int, **kwargs: Any) -> None: ...
+        def on_before_optimizer_step(self, batch: int, **kwargs: Any) -> None: ...
+        def on_after_optimizer_step(self, batch: int, **kwargs: Any) -> None: ...
         def on_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None: ...
         def on_validation_start(self, **kwargs: Any) -> None: ...
+        def on_validation_batch_start(self, batch: int, **kwargs: Any) -> None: ...
+        def on_validation_batch_end(self, batch: int, metrics: Metrics, **kwargs: Any) -> None: ...
         def on_validation_end(self, metrics: Metrics, **kwargs: Any) -> None: ...
+        def on_checkpoint_save(self, path: str, **kwargs: Any) -> None: ...
         def on_exception(self, error: BaseException, **kwargs: Any) -> None: ...
 
     def __init__(self, callbacks: Iterable[BaseCallback] | None = None, *, profile: bool | None = None) -> None:
@@ -191,6 +204,9 @@ class CallbackManager:
             profile = bool(os.environ.get("SARA_PROFILE")) and _profiling().profiling_requested()
         elif not isinstance(profile, bool):
             raise TrainingError(f"CallbackManager(): profile: expected True or False, got {safe_repr(profile)}")
+        self.global_step = 0
+        """The training batches completed, as the trainer last set it (at each epoch's end, in :func:`fit`): saved
+        in :meth:`state_dict`, so that a resumed training's ``global_step`` goes on from it."""
         self._setup(list(callbacks or ()), profile=profile)
         self._validate_callbacks()
         self._sync(validate=False, everything=True)
@@ -207,6 +223,7 @@ class CallbackManager:
         self._invalid: TrainingError | None = None
         self._rank = rank_info().rank
         self._epoch: int | None = None  # the current epoch, named in the errors of hooks that do not receive it
+        self._started: str | None = None  # the last hook that started a run
         self._clock: TriggerClock | None = None  # with the first triggered callback
         self._profiler: Profiler | None = _profiling().Profiler() if profile else None
 
@@ -502,8 +519,16 @@ class CallbackManager:
 
     # -- a run and its failures ------------------------------------------------------------------------------------
 
-    def _start_run(self) -> None:
-        """A new run (``on_train_start``): call disabled callbacks again, read the error policies and the rank again."""
+    def _start_run(self, hook: str) -> None:
+        """A new run: call disabled callbacks again, read the error policies and the rank again.
+
+        A run starts at the first of the hooks that start one (``on_checkpoint_load`` in a resumed run, else
+        ``on_train_start``): a start hook called after an earlier one of the lifecycle continues its run, so that a
+        callback disabled in ``on_checkpoint_load`` stays disabled.
+        """
+        previous, self._started = self._started, hook
+        if previous is not None and _RUN_STARTS.index(previous) < _RUN_STARTS.index(hook):
+            return
         with self._lock:
             if self._invalid is not None:
                 raise self._invalid
@@ -616,7 +641,7 @@ class CallbackManager:
             getattr(self, hook_name)(*[kwargs.pop(name) for name in hook.argnames], **kwargs)
             return
         if hook.starts("run"):
-            self._start_run()
+            self._start_run(hook_name)
         if "epoch" in kwargs:
             self._epoch = kwargs["epoch"]
         for callback in getattr(self._calls, hook_name).callbacks:
@@ -638,6 +663,8 @@ class CallbackManager:
         state = {key: callback.state_dict() for key, callback in _state.stateful(self._callbacks).items()}
         if self._clock is not None and self._clock.gates:  # every 100th batch stays every 100th after a resume
             state[TRIGGERS_KEY] = self._clock.state()
+        if self.global_step:
+            state[PROGRESS_KEY] = {"global_step": self.global_step}
         return state
 
     def load_state_dict(self, state_dict: Mapping[str, Mapping[str, Any]], *, strict: bool = True) -> None:
@@ -651,9 +678,19 @@ class CallbackManager:
             StateError: for unclaimed entries (when ``strict``), or a callback that refuses its state.
         """
         triggers = state_dict.get(TRIGGERS_KEY)
-        if triggers is not None:
-            state_dict = {key: value for key, value in state_dict.items() if key != TRIGGERS_KEY}
+        progress = state_dict.get(PROGRESS_KEY)
+        if triggers is not None or progress is not None:
+            state_dict = {key: value for key, value in state_dict.items() if key not in (TRIGGERS_KEY, PROGRESS_KEY)}
+        if progress is not None:
+            step = progress.get("global_step") if isinstance(progress, dict) else None
+            if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+                raise StateError(
+                    f"load_state_dict(): {PROGRESS_KEY}: expected {{'global_step': <int >= 0>}}, got "
+                    f"{safe_repr(progress)}"
+                )
         _state.load(_state.stateful(self._callbacks), state_dict, strict=strict)
+        if progress is not None:
+            self.global_step = progress["global_step"]
         if triggers is not None and self._clock is not None and self._clock.gates:
             with self._lock:
                 self._clock.load(triggers)
@@ -673,7 +710,7 @@ class CallbackManager:
 _TRANSIENT = frozenset(
     (
         "_lock", "_callbacks", "_entries", "_active", "_calls", "_disabled", "_warned", "_invalid", "_rank",
-        "_epoch", "_clock", "_profiler",
+        "_epoch", "_started", "_clock", "_profiler",
     )
 )  # fmt: skip
 """What :meth:`CallbackManager._setup` makes: the manager's own state, made anew by a copy (a test holds them equal)."""

@@ -7,18 +7,30 @@ test suite.
 
 Order of calls within one training (epochs and batches are 0-indexed)::
 
+    on_checkpoint_load(path)                  # a resumed run only, once its state was restored
     on_train_start
     for each epoch:
         on_epoch_start(epoch)
         for each batch:
             on_batch_start(batch)
+            on_after_backward(batch)          # where the trainer supplies them; the optimizer hooks
+            on_before_optimizer_step(batch)   # only on the batches where the optimizer steps
+            on_after_optimizer_step(batch)
             on_batch_end(batch, metrics)
         on_validation_start
+        for each validation batch:
+            on_validation_batch_start(batch)
+            on_validation_batch_end(batch, metrics)
         on_validation_end(metrics)
         on_epoch_end(epoch, metrics)
+        on_checkpoint_save(path)              # whenever a resumable checkpoint was written
     on_train_end
 
     on_exception(error)   # instead of the rest, when the training fails
+
+Not every trainer can supply every hook (a Keras model has no backward the bridge sees): each trainer declares those
+it supplies (:mod:`altametris.sara.integrations`), and a callback that overrides one its trainer never calls is
+warned about once, at ``on_train_start``.
 
 Every hook also receives the trainer's context keyword arguments (``model=...``, ``control=...``) in ``**kwargs``.
 
@@ -58,13 +70,20 @@ __all__ = [
     "Scope",
     "hookimpl",
     "hookspec",
+    "on_after_backward",
+    "on_after_optimizer_step",
     "on_batch_end",
     "on_batch_start",
+    "on_before_optimizer_step",
+    "on_checkpoint_load",
+    "on_checkpoint_save",
     "on_epoch_end",
     "on_epoch_start",
     "on_exception",
     "on_train_end",
     "on_train_start",
+    "on_validation_batch_end",
+    "on_validation_batch_start",
     "on_validation_end",
     "on_validation_start",
 ]
@@ -82,7 +101,8 @@ Metrics = dict[str, float]
 """Metric names to values, as the trainer reports them (``{"loss": 0.5}``)."""
 
 Scope = Literal["run", "epoch", "batch"]
-"""How often a hook is called: once per run (a training), once per epoch, or once per training batch."""
+"""How often a hook is called: per run (a training), within an epoch (the validation batches' hooks included), or per
+training batch."""
 
 Boundary = Literal["start", "end"]
 """Whether a hook opens or closes its scope (``on_epoch_start`` opens an epoch); hooks inside a scope have none."""
@@ -101,10 +121,22 @@ def _spec(scope: Scope, boundary: Boundary | None = None, *, cleanup: bool = Fal
 
 
 @_spec("run", "start")
+def on_checkpoint_load(path: str) -> None:
+    """Called once in a resumed run, after the callbacks' state was restored from the checkpoint at ``path``, before
+    ``on_train_start``.
+
+    Args:
+        path: the checkpoint the run resumes from.
+    """
+
+
+@_spec("run", "start")
 def on_train_start() -> None:
     """Called once, before the first epoch.
 
-    Its context (as every hook's) holds ``model``, ``epochs`` and ``config``.
+    Its context (as every hook's) holds ``model``, ``epochs`` and ``config``; this hook's also holds ``start_epoch``
+    (0 on a fresh run), ``global_step`` (the training batches completed before it, a resumed run's included),
+    ``rank`` and ``world_size`` (0 and 1 in a single process).
     """
 
 
@@ -144,9 +176,42 @@ def on_batch_start(batch: int) -> None:
     """
 
 
+@_spec("batch")
+def on_after_backward(batch: int) -> None:
+    """Called after the loss's backward pass of a training batch, when the gradients are there to read.
+
+    Args:
+        batch: the batch number within the epoch, 0-indexed.
+    """
+
+
+@_spec("batch")
+def on_before_optimizer_step(batch: int) -> None:
+    """Called right before the optimizer steps (its context holds ``optimizer`` where the trainer knows it).
+
+    With gradient accumulation, only on the batches where the optimizer steps. Gradients are final here: check or
+    clip them.
+
+    Args:
+        batch: the batch number within the epoch, 0-indexed.
+    """
+
+
+@_spec("batch")
+def on_after_optimizer_step(batch: int) -> None:
+    """Called right after the optimizer stepped (the weights changed): update an EMA, log the learning rate.
+
+    Args:
+        batch: the batch number within the epoch, 0-indexed.
+    """
+
+
 @_spec("batch", "end")
 def on_batch_end(batch: int, metrics: Metrics) -> None:
     """Called after every training batch; its context holds the batch's data as ``batch_data``.
+
+    Every training batch hook's context holds ``global_step``: the training batches completed before this one, across
+    epochs and resumes.
 
     Args:
         batch: the batch number within the epoch, 0-indexed.
@@ -160,11 +225,42 @@ def on_validation_start() -> None:
 
 
 @_spec("epoch")
+def on_validation_batch_start(batch: int) -> None:
+    """Called before every validation batch, between ``on_validation_start`` and ``on_validation_end``.
+
+    Args:
+        batch: the batch number within the validation, 0-indexed.
+    """
+
+
+@_spec("epoch")
+def on_validation_batch_end(batch: int, metrics: Metrics) -> None:
+    """Called after every validation batch.
+
+    Args:
+        batch: the batch number within the validation, 0-indexed.
+        metrics: the batch's metrics (``{}`` where the trainer computes them over the whole validation only).
+    """
+
+
+@_spec("epoch")
 def on_validation_end(metrics: Metrics) -> None:
     """Called after the validation of every epoch.
 
     Args:
         metrics: the validation metrics.
+    """
+
+
+@_spec("run")
+def on_checkpoint_save(path: str) -> None:
+    """Called right after the trainer wrote a resumable checkpoint (holding the callbacks' state) at ``path``.
+
+    Trackers and loggers make everything up to the checkpoint durable here (flush, sync, upload), so that a resume
+    from it finds their records as complete as the checkpoint.
+
+    Args:
+        path: the checkpoint's file (or folder).
     """
 
 

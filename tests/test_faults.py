@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import pytest
 from altametris.sara.core.base_callback import BaseCallback, CallbackManager, logger
+from altametris.sara.core.batch_hooks import BatchHooks
 from altametris.sara.core.exceptions import TrainingError
 from altametris.sara.core.hookspecs import HOOKS
 from altametris.sara.core.loop import fit
@@ -133,6 +134,27 @@ class Recorder(BaseCallback):
     def on_validation_end(self, metrics: dict[str, float], **kwargs: Any) -> None:
         self._seen("on_validation_end")
 
+    def on_checkpoint_load(self, path: str, **kwargs: Any) -> None:
+        self._seen("on_checkpoint_load")
+
+    def on_after_backward(self, batch: int, **kwargs: Any) -> None:
+        self._seen("on_after_backward")
+
+    def on_before_optimizer_step(self, batch: int, **kwargs: Any) -> None:
+        self._seen("on_before_optimizer_step")
+
+    def on_after_optimizer_step(self, batch: int, **kwargs: Any) -> None:
+        self._seen("on_after_optimizer_step")
+
+    def on_validation_batch_start(self, batch: int, **kwargs: Any) -> None:
+        self._seen("on_validation_batch_start")
+
+    def on_validation_batch_end(self, batch: int, metrics: dict[str, float], **kwargs: Any) -> None:
+        self._seen("on_validation_batch_end")
+
+    def on_checkpoint_save(self, path: str, **kwargs: Any) -> None:
+        self._seen("on_checkpoint_save")
+
     def on_exception(self, error: BaseException, **kwargs: Any) -> None:
         self.errors.append(error)
 
@@ -153,12 +175,19 @@ class Failing(Recorder):
 
 
 def _call(manager: CallbackManager, hook: str, **context: Any) -> None:
-    arguments = {"epoch": 3, "batch": 5, "metrics": {"loss": 1.0}, "error": RuntimeError("the training failed")}
+    arguments = {
+        "epoch": 3,
+        "batch": 5,
+        "metrics": {"loss": 1.0},
+        "error": RuntimeError("the training failed"),
+        "path": "checkpoints/last.pt",
+    }
     getattr(manager, hook)(*[arguments[name] for name in HOOKS[hook].argnames], **context)
 
 
 WHERE_DIRECT = {"on_epoch_start": " (epoch 3)", "on_epoch_end": " (epoch 3)"}
-WHERE_DIRECT.update(on_batch_start=" (batch 5)", on_batch_end=" (batch 5)")
+WHERE_DIRECT.update({name: " (batch 5)" for name, spec in HOOKS.items() if spec.scope == "batch"})
+WHERE_DIRECT.update(on_validation_batch_start=" (validation batch 5)", on_validation_batch_end=" (validation batch 5)")
 
 
 # -- in the manager --------------------------------------------------------------------------------------------------
@@ -215,13 +244,20 @@ def test_a_failing_on_exception_is_logged_and_the_others_still_run(
 
 
 WHERE_IN_FIT = {
+    "on_checkpoint_load": "",
     "on_train_start": "",
     "on_epoch_start": " (epoch 0)",
     "on_batch_start": " (epoch 0, batch 0)",
+    "on_after_backward": " (epoch 0, batch 0)",
+    "on_before_optimizer_step": " (epoch 0, batch 0)",
+    "on_after_optimizer_step": " (epoch 0, batch 0)",
     "on_batch_end": " (epoch 0, batch 0)",
     "on_validation_start": " (epoch 0)",
+    "on_validation_batch_start": " (epoch 0, validation batch 0)",
+    "on_validation_batch_end": " (epoch 0, validation batch 0)",
     "on_validation_end": " (epoch 0)",
     "on_epoch_end": " (epoch 0)",
+    "on_checkpoint_save": " (epoch 0)",
     "on_train_end": " (epoch 1)",
 }
 
@@ -239,10 +275,26 @@ def _train(folder: Path, *callbacks: BaseCallback, **kwargs: Any) -> tuple[list[
         Checkpoint(dirpath="checkpoints", monitor="val_loss", save_top_k=2, filename="epoch{epoch}.json"),
     ]
     losses = iter([0.5, 0.4, 0.3, 0.2])
-    kwargs.setdefault("train_step", lambda batch: {"loss": next(losses, 0.1)})
-    kwargs.setdefault("validate", lambda: {"val_loss": next(losses, 0.1)})
+
+    def train_step(batch: int, hooks: BatchHooks) -> dict[str, float]:
+        hooks.after_backward()
+        hooks.before_optimizer_step("sgd")
+        hooks.after_optimizer_step()
+        return {"loss": next(losses, 0.1)}
+
+    kwargs.setdefault("train_step", train_step)
+    if "validate" not in kwargs:  # every hook runs: validation batch by batch, a resume
+        kwargs.update(validation_data=[0], validation_step=lambda batch: {"val_loss": next(losses, 0.1)})
     manager = CallbackManager([writers[0], *callbacks, *writers[1:]])
-    result = fit(manager, epochs=2, batches_per_epoch=2, save_checkpoint=_save, output_dir=folder, **kwargs)
+    result = fit(
+        manager,
+        epochs=2,
+        batches_per_epoch=2,
+        save_checkpoint=_save,
+        output_dir=folder,
+        resumed_from=folder / "restored-from.pt",
+        **kwargs,
+    )
     return writers, result
 
 
@@ -369,7 +421,7 @@ def test_under_a_tolerant_policy_fit_runs_to_the_end_with_complete_files(
         assert failing.errors == []
     records = [record for record in caplog.records if record.name == logger.name]
     # A failure is logged once, then at most once an epoch (two epochs here); disabling is logged once.
-    once = policy == "disable" or hook in ("on_train_start", "on_train_end")
+    once = policy == "disable" or hook in ("on_checkpoint_load", "on_train_start", "on_train_end")
     assert len(records) == (1 if once else 2)
     assert f"callback 'Failing' failed in {hook}{WHERE_IN_FIT[hook]}: {shape.described}" in records[0].getMessage()
     _assert_closed(writers)

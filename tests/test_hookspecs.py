@@ -21,12 +21,65 @@ LIFECYCLE = (
 )
 
 
-def test_the_eight_lifecycle_hooks_and_on_exception_are_specified() -> None:
-    assert tuple(hookspecs.HOOKS) == (*LIFECYCLE, "on_exception")
+FINER = (
+    "on_checkpoint_load",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_after_optimizer_step",
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_checkpoint_save",
+)
+"""The finer hooks of issue 22, beyond the seed's eight."""
+
+
+def test_the_eight_lifecycle_hooks_the_finer_ones_and_on_exception_are_specified_in_lifecycle_order() -> None:
+    assert tuple(hookspecs.HOOKS) == (
+        "on_checkpoint_load",
+        "on_train_start",
+        "on_train_end",
+        "on_epoch_start",
+        "on_epoch_end",
+        "on_batch_start",
+        "on_after_backward",
+        "on_before_optimizer_step",
+        "on_after_optimizer_step",
+        "on_batch_end",
+        "on_validation_start",
+        "on_validation_batch_start",
+        "on_validation_batch_end",
+        "on_validation_end",
+        "on_checkpoint_save",
+        "on_exception",
+    )
+    assert set(hookspecs.HOOKS) == {*LIFECYCLE, *FINER, "on_exception"}
+
+
+def test_the_finer_hooks_scopes_put_the_training_batch_ones_under_triggers_and_timings_and_the_others_not() -> None:
+    scopes = {name: hookspecs.HOOKS[name].scope for name in FINER}
+    assert scopes == {
+        "on_checkpoint_load": "run",
+        "on_after_backward": "batch",
+        "on_before_optimizer_step": "batch",
+        "on_after_optimizer_step": "batch",
+        "on_validation_batch_start": "epoch",  # gated by every_n_epochs, not counted as training batches
+        "on_validation_batch_end": "epoch",
+        "on_checkpoint_save": "run",  # never gated: a tracker flushes at every checkpoint
+    }
+    # a resumed run starts at on_checkpoint_load: a callback disabled there stays disabled in on_train_start
+    assert [name for name in FINER if hookspecs.HOOKS[name].boundary] == ["on_checkpoint_load"]
+    assert hookspecs.HOOKS["on_checkpoint_load"].starts("run")
 
 
 def test_hook_arguments_are_those_of_the_contract() -> None:
     assert {name: spec.argnames for name, spec in hookspecs.HOOKS.items()} == {
+        "on_checkpoint_load": ("path",),
+        "on_after_backward": ("batch",),
+        "on_before_optimizer_step": ("batch",),
+        "on_after_optimizer_step": ("batch",),
+        "on_validation_batch_start": ("batch",),
+        "on_validation_batch_end": ("batch", "metrics"),
+        "on_checkpoint_save": ("path",),
         "on_train_start": (),
         "on_train_end": (),
         "on_epoch_start": ("epoch",),

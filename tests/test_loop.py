@@ -108,6 +108,10 @@ def test_without_validate_the_validation_hooks_do_not_run() -> None:
     assert recorder.events == [("on_train_start", None), *epoch_events(0, 1, validation=False), ("on_train_end", None)]
 
 
+TRAIN_START = ("start_epoch", "global_step", "rank", "world_size")
+"""What on_train_start's context holds beyond every hook's."""
+
+
 def test_every_hook_gets_the_same_context() -> None:
     recorder = EventRecorder()
     model, config, control = object(), {"lr": 0.1}, TrainingControl()
@@ -134,19 +138,22 @@ def test_every_hook_gets_the_same_context() -> None:
         "output_dir",
         "num_batches",
         "optimizer",
+        *TRAIN_START,
     }
     assert first["model"] is model
     assert first["config"] is config
     assert first["control"] is control
     assert (first["epochs"], first["num_batches"], str(first["output_dir"])) == (2, 2, "out")
-    per_hook = {"batch_data", "metrics"}  # the batch hooks' data, on_train_end's last metrics: see below
-    assert all({k: v for k, v in context.items() if k not in per_hook} == first for context in recorder.contexts)
+    # the batch hooks' data and step, on_train_end's last metrics, on_train_start's place: see below
+    per_hook = {"batch_data", "metrics", "global_step", *TRAIN_START}
+    common = {k: v for k, v in first.items() if k not in per_hook}
+    assert all({k: v for k, v in context.items() if k not in per_hook} == common for context in recorder.contexts)
 
 
 def test_the_context_always_has_a_control_and_omits_what_was_not_given() -> None:
     recorder = EventRecorder()
     fit(CallbackManager([recorder]), epochs=1, data=lambda epoch: [1, 2], train_step=lambda item: {})
-    assert set(recorder.contexts[0]) == {"model", "epochs", "config", "control"}
+    assert set(recorder.contexts[0]) == {"model", "epochs", "config", "control", *TRAIN_START}
     assert isinstance(recorder.contexts[0]["control"], TrainingControl)
 
 
