@@ -1,5 +1,6 @@
-"""The base class of every callback: optional lifecycle hooks (the seed's eight and the finer ones), a cleanup hook,
-an error policy and a state.
+"""The base class of every callback: optional lifecycle hooks, a cleanup hook, an error policy and a state.
+
+The hooks are the seed's eight and the finer ones (backward, optimizer step, validation batches, checkpoints).
 
 Users import :class:`BaseCallback` from :mod:`~altametris.sara.core.base_callback` (the seed's path) or
 :mod:`altametris.sara.core`, which re-export it. It is a leaf of the runtime, so that everything that checks, calls or

@@ -32,8 +32,9 @@ __all__ = ["BatchHooks"]
 
 
 class BatchHooks:
-    """The in-batch hooks of one training batch: ``on_after_backward``, ``on_before_optimizer_step``,
-    ``on_after_optimizer_step``.
+    """The hooks inside one training batch, as one-line calls.
+
+    They are ``on_after_backward``, ``on_before_optimizer_step`` and ``on_after_optimizer_step``.
 
     Args:
         manager: the callbacks.
@@ -55,8 +56,10 @@ class BatchHooks:
         self._manager.on_after_backward(self.batch, global_step=self.global_step, **self._context)
 
     def before_optimizer_step(self, optimizer: object = None) -> None:
-        """Call ``on_before_optimizer_step`` (with ``optimizer`` in its context when given): right before
-        ``optimizer.step()``, the gradients final."""
+        """Call ``on_before_optimizer_step`` right before ``optimizer.step()``, the gradients final.
+
+        The context holds ``optimizer`` when it is given.
+        """
         context = self._context if optimizer is None else {**self._context, "optimizer": optimizer}
         self._manager.on_before_optimizer_step(self.batch, global_step=self.global_step, **context)
 

@@ -122,8 +122,9 @@ def _spec(scope: Scope, boundary: Boundary | None = None, *, cleanup: bool = Fal
 
 @_spec("run", "start")
 def on_checkpoint_load(path: str) -> None:
-    """Called once in a resumed run, after the callbacks' state was restored from the checkpoint at ``path``, before
-    ``on_train_start``.
+    """Called once in a resumed run, after the callbacks' state was restored from ``path``.
+
+    It comes before ``on_train_start``; a fresh run has no ``on_checkpoint_load``.
 
     Args:
         path: the checkpoint the run resumes from.
@@ -226,7 +227,9 @@ def on_validation_start() -> None:
 
 @_spec("epoch")
 def on_validation_batch_start(batch: int) -> None:
-    """Called before every validation batch, between ``on_validation_start`` and ``on_validation_end``.
+    """Called before every validation batch.
+
+    Validation batches run between ``on_validation_start`` and ``on_validation_end``.
 
     Args:
         batch: the batch number within the validation, 0-indexed.

@@ -15,8 +15,8 @@ and is the model for trainers that write their own loop:
   :class:`~altametris.sara.core.batch_hooks.BatchHooks` to call ``on_after_backward`` and the optimizer hooks with;
   ``validation_data`` with ``validation_step`` run the validation batch by batch, with
   ``on_validation_batch_start`` and ``on_validation_batch_end``; every call of ``save_checkpoint`` that returns is
-  followed by ``on_checkpoint_save(path)`` once the hook that saved returned, and ``resumed_from`` (the checkpoint whose state the manager was given)
-  by ``on_checkpoint_load(path)`` before ``on_train_start``;
+  followed by ``on_checkpoint_save(path)`` once the hook that saved returned, and ``resumed_from`` (the checkpoint
+  whose state the manager was given) by ``on_checkpoint_load(path)`` before ``on_train_start``;
 * stop requests (:class:`~altametris.sara.core.control.TrainingControl`) are honoured after every batch and every
   epoch; a stop during the batches still completes the epoch (validation and ``on_epoch_end``), so that every
   logger records it, and ``on_train_end`` always runs; under several processes (``torchrun``) every stop is agreed
@@ -68,7 +68,7 @@ import pathlib
 import signal
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union, cast
 
 from ._failures import logger
 from .batch_hooks import BatchHooks
@@ -85,7 +85,9 @@ __all__ = ["Data", "FitResult", "SaveCheckpoint", "TrainStep", "Validate", "Vali
 
 Batch = TypeVar("Batch")
 
-TrainStep = Callable[..., "Mapping[str, float] | None"]
+TrainStep = Union[
+    Callable[[Batch], "Mapping[str, float] | None"], Callable[[Batch, BatchHooks], "Mapping[str, float] | None"]
+]
 """Trains on one batch (an item of ``data``, or the batch's number) and returns the batch's metrics.
 
 Called ``train_step(batch)``, or ``train_step(batch, hooks=...)`` when it takes a ``hooks`` argument: a
@@ -218,8 +220,8 @@ def fit(  # noqa: PLR0912, PLR0915 - argument checks, then one loop
             (:meth:`~altametris.sara.core.base_callback.CallbackManager.load_state_dict`) for this resumed run:
             ``on_checkpoint_load(path)`` is called with it before ``on_train_start``.
         save_checkpoint: a function that writes the model to the path it is given, passed as the
-            ``save_checkpoint`` keyword (the ``checkpoint`` callback needs it); each checkpoint it writes is announced by
-            ``on_checkpoint_save(path)`` once the hook that wrote it returned.
+            ``save_checkpoint`` keyword (the ``checkpoint`` callback needs it); each checkpoint it writes is announced
+            by ``on_checkpoint_save(path)`` once the hook that wrote it returned.
         output_dir: where file-writing callbacks put relative paths, passed as the ``output_dir`` keyword.
         context: more keywords to pass to every hook.
         handle_sigterm: turn SIGTERM into a stop request while the training runs (in the main thread only).
@@ -486,9 +488,9 @@ class _Run:
             manager.on_batch_start(batch, batch_data=item, global_step=step, **context)
             if self.takes_hooks:
                 hooks = BatchHooks(manager, batch=batch, global_step=step, context=context)
-                metrics = train_step(item, hooks=hooks)
+                metrics = cast("Callable[..., Any]", train_step)(item, hooks=hooks)  # hooks: read from its signature
             else:
-                metrics = train_step(item)
+                metrics = cast("Callable[[Any], Any]", train_step)(item)
             if type(metrics) is not dict:
                 metrics = _mapping(metrics, "train_step")
             means.add(metrics)
@@ -511,11 +513,10 @@ class _Run:
         self.epochs_run += 1
         self._announce()
 
-
     def _validate(self, validate: Validate | None) -> Metrics:
         """The validation metrics: ``validate()``'s, or the means over the validation batches, with their hooks."""
         if self.validation is None:
-            assert validate is not None  # noqa: S101 - the caller checked
+            assert validate is not None
             return {
                 key: value if type(value) is float else _number(key, value, "validate")
                 for key, value in _mapping(validate(), "validate").items()

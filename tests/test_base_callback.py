@@ -377,7 +377,9 @@ def test_execute_callback_hook_maps_positional_arguments_to_spec_names() -> None
 
 
 def test_execute_callback_hook_refuses_an_unknown_hook_listing_the_hooks() -> None:
-    with pytest.raises(TrainingError, match=r"unknown hook 'on_epoc_end'; the hooks are: on_train_start, .*"):
+    with pytest.raises(
+        TrainingError, match=r"unknown hook 'on_epoc_end'; the hooks are: on_checkpoint_load, on_train_start, .*"
+    ):
         CallbackManager()._execute_callback_hook("on_epoc_end", 1)
 
 
@@ -445,12 +447,14 @@ def _raiser(hook: str, error: BaseException) -> BaseCallback:
 
 
 def _call(manager: CallbackManager, hook: str) -> None:
-    arguments = {"epoch": 3, "batch": 5, "metrics": {"loss": 1.0}, "error": RuntimeError("x")}
+    arguments = {"epoch": 3, "batch": 5, "metrics": {"loss": 1.0}, "error": RuntimeError("x"), "path": "ck.pt"}
     getattr(manager, hook)(*[arguments[name] for name in HOOKS[hook].argnames])
 
 
-WHERE = {"on_epoch_start": " (epoch 3)", "on_epoch_end": " (epoch 3)", "on_batch_start": " (batch 5)"}
-WHERE["on_batch_end"] = WHERE["on_batch_start"]
+WHERE = {"on_epoch_start": " (epoch 3)", "on_epoch_end": " (epoch 3)"}
+WHERE.update(dict.fromkeys(["on_batch_start", "on_after_backward", "on_before_optimizer_step"], " (batch 5)"))
+WHERE.update(dict.fromkeys(["on_after_optimizer_step", "on_batch_end"], " (batch 5)"))
+WHERE.update(dict.fromkeys(["on_validation_batch_start", "on_validation_batch_end"], " (validation batch 5)"))
 
 
 @pytest.mark.parametrize(("error", "described"), ERROR_SHAPES, ids=lambda value: type(value).__name__)

@@ -422,18 +422,26 @@ def test_the_lifecycle_diagram_has_every_hook_once_in_the_order_of_the_loop() ->
     order = [line.split("(")[0].strip() for line in diagram.splitlines() if line.strip().startswith("on_")]
     assert sorted(order) == sorted(hookspecs.HOOKS)
     assert order == [
+        "on_checkpoint_load",
         "on_train_start",
         "on_epoch_start",
         "on_batch_start",
+        "on_after_backward",
+        "on_before_optimizer_step",
+        "on_after_optimizer_step",
         "on_batch_end",
         "on_validation_start",
+        "on_validation_batch_start",
+        "on_validation_batch_end",
         "on_validation_end",
         "on_epoch_end",
+        "on_checkpoint_save",
         "on_train_end",
         "on_exception",
     ]
     assert "    on_epoch_end(epoch, metrics)" in diagram
     assert "        on_batch_end(batch, metrics)" in diagram
+    assert "        on_validation_batch_end(batch, metrics)" in diagram
 
 
 def test_the_lifecycle_is_drawn_too_with_every_hook_once_in_the_order_of_the_loop_and_inside_its_loops() -> None:
@@ -448,16 +456,31 @@ def test_the_lifecycle_is_drawn_too_with_every_hook_once_in_the_order_of_the_loo
     assert calls == [line for line in text_order if line.startswith("on_")]  # the same hooks, order and arguments
     assert sorted(call.split("(")[0] for call in calls) == sorted(hookspecs.HOOKS)
     frames = {text: element for text, element in texts if text.startswith("for each")}
-    assert set(frames) == {"for each epoch (epoch = 0, 1, ...)", "for each batch (batch = 0, 1, ...)"}
+    assert set(frames) == {
+        "for each epoch (epoch = 0, 1, ...)",
+        "for each batch (batch = 0, 1, ...)",
+        "for each validation batch (validation batch = 0, 1, ...)",
+    }
 
     def y(text: str) -> float:
         return float(next(element for found, element in texts if found.startswith(text)).get("y", "0"))
 
     loops = [rect for rect in svg.iter(f"{namespace}rect") if rect.get("stroke-dasharray") == "6 4"]
-    epoch_frame, batch_frame = sorted(loops, key=lambda rect: -float(rect.get("height", "0")))
+    epoch_frame, batch_frame, validation_frame = sorted(loops, key=lambda rect: -float(rect.get("height", "0")))
+    if float(batch_frame.get("y", "0")) > float(validation_frame.get("y", "0")):
+        batch_frame, validation_frame = validation_frame, batch_frame
     for frame, inside, outside in (
         (epoch_frame, ["on_epoch_start", "on_batch_end", "on_epoch_end"], ["on_train_start", "on_train_end"]),
-        (batch_frame, ["on_batch_start", "on_batch_end"], ["on_epoch_start", "on_validation_start"]),
+        (
+            batch_frame,
+            ["on_batch_start", "on_after_backward", "on_batch_end"],
+            ["on_epoch_start", "on_validation_start"],
+        ),
+        (
+            validation_frame,
+            ["on_validation_batch_start", "on_validation_batch_end"],
+            ["on_validation_start", "on_validation_end"],
+        ),
     ):
         top = float(frame.get("y", "0"))
         bottom = top + float(frame.get("height", "0"))
@@ -469,7 +492,8 @@ def test_the_lifecycle_is_drawn_too_with_every_hook_once_in_the_order_of_the_loo
 def test_the_hook_table_follows_the_hookspecs() -> None:
     rows = sara_render.hook_rows()
     assert [row.name for row in rows] == list(hookspecs.HOOKS)
-    assert rows[3].arguments == "epoch, metrics"
+    arguments = {row.name: row.arguments for row in rows}
+    assert (arguments["on_epoch_end"], arguments["on_checkpoint_save"]) == ("epoch, metrics", "path")
 
 
 def test_the_builtins_page_lists_every_plugin_of_the_distribution() -> None:

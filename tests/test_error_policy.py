@@ -301,7 +301,7 @@ def test_every_hook_honours_the_policy(hook: str, policy: str, caplog: pytest.Lo
     setattr(failing, hook, fail)
     failing.on_error = policy  # type: ignore[assignment]
     manager = CallbackManager([failing, after])
-    arguments = {"epoch": 1, "batch": 2, "metrics": {}}
+    arguments = {"epoch": 1, "batch": 2, "metrics": {}, "path": "ck.pt"}
     with caplog.at_level(logging.WARNING, logger=logger.name):
         getattr(manager, hook)(*[arguments[name] for name in HOOKS[hook].argnames])
     assert f"failed in {hook}" in caplog.text

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import pytest
 from altametris.sara.core.base_callback import BaseCallback, CallbackManager, logger
-from altametris.sara.core.batch_hooks import BatchHooks
 from altametris.sara.core.exceptions import TrainingError
 from altametris.sara.core.hookspecs import HOOKS
 from altametris.sara.core.loop import fit
@@ -28,6 +27,8 @@ from altametris.sara.plugins.jsonl_logger import JSONLLogger
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from altametris.sara.core.batch_hooks import BatchHooks
 
 LIFECYCLE = [name for name in HOOKS if not HOOKS[name].cleanup]
 NEEDS_GROUPS = pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups arrived in Python 3.11")

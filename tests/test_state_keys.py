@@ -72,7 +72,7 @@ def test_a_config_item_sets_its_state_key_and_both_states_survive_a_resume(tmp_p
     manager = CallbackManager.from_config(config)
     fit(manager, epochs=2, batches_per_epoch=1, train_step=lambda batch: {"loss": 1.0})
     state = manager.state_dict()
-    assert sorted(state) == ["History", "history-2"]
+    assert sorted(state) == ["History", "history-2", "sara.progress"]  # and the manager's own progress
     resumed = CallbackManager.from_config(config)
     resumed.load_state_dict(state)
     assert [len(callback) for callback in resumed.callbacks] == [2, 2]  # type: ignore[arg-type]

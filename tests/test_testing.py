@@ -31,16 +31,15 @@ if TYPE_CHECKING:
 
     from .conftest import FakeSite
 
-ONE_EPOCH = [
-    "on_epoch_start",
+ONE_BATCH = [
     "on_batch_start",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_after_optimizer_step",
     "on_batch_end",
-    "on_batch_start",
-    "on_batch_end",
-    "on_validation_start",
-    "on_validation_end",
-    "on_epoch_end",
 ]
+ONE_VALIDATION = ["on_validation_start", "on_validation_batch_start", "on_validation_batch_end", "on_validation_end"]
+ONE_EPOCH = ["on_epoch_start", *ONE_BATCH, *ONE_BATCH, *ONE_VALIDATION, "on_epoch_end"]
 
 
 class Spy(BaseCallback):
@@ -112,14 +111,7 @@ def test_metrics_and_validation_are_dicts_or_functions() -> None:
 def test_validate_false_leaves_the_validation_hooks_out() -> None:
     hooks = simulate([], epochs=1, batches=1, validate=False).hooks
     assert "on_validation_start" not in hooks
-    assert hooks == [
-        "on_train_start",
-        "on_epoch_start",
-        "on_batch_start",
-        "on_batch_end",
-        "on_epoch_end",
-        "on_train_end",
-    ]
+    assert hooks == ["on_train_start", "on_epoch_start", *ONE_BATCH, "on_epoch_end", "on_train_end"]
 
 
 def test_context_keywords_reach_every_hook_and_fit_arguments_are_routed(tmp_path: Path) -> None:
@@ -142,7 +134,10 @@ def test_callbacks_under_test_run_after_the_recorder_and_are_given_back() -> Non
     recording = simulate([spy, History()], epochs=1, batches=1)
     assert recording.callbacks[0] is spy
     assert repr(recording.manager).startswith("CallbackManager(callbacks=[EventRecorder, Spy, History")
-    assert recording.manager.state_dict() == {"History": recording.callbacks[1].state_dict()}
+    assert recording.manager.state_dict() == {
+        "History": recording.callbacks[1].state_dict(),
+        "sara.progress": {"global_step": 1},  # the manager's own: the batches done, for a resume
+    }
 
 
 # -- simulate: failures and stops --------------------------------------------------------------------------------------
@@ -163,11 +158,58 @@ def test_a_failure_at_a_batch_reaches_the_trainer_as_a_training_error_after_on_e
     assert recording.result is None
 
 
+class Saver(BaseCallback):
+    """Writes a checkpoint at the end of every epoch, as the ``checkpoint`` built-in does."""
+
+    saves_checkpoints = True
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float], **kwargs: Any) -> None:
+        kwargs["save_checkpoint"](f"epoch-{epoch}.ckpt")
+
+
 @pytest.mark.parametrize("hook", [name for name in hookspecs.HOOKS if name != "on_exception"])
 def test_a_failure_can_be_injected_at_every_hook(hook: str) -> None:
-    recording = simulate([], epochs=1, batches=1, fail_at=hook)
+    written: list[str] = []
+    recording = simulate(
+        [Saver()],
+        epochs=1,
+        batches=1,
+        fail_at=hook,
+        resumed_from="last.ckpt",
+        context={"save_checkpoint": written.append},
+    )
     assert recording.hooks[-2:] == [hook, "on_exception"]
     assert recording.hooks.count(hook) == 1
+
+
+def test_a_resumed_simulation_loads_its_checkpoint_first_and_each_saved_checkpoint_is_announced() -> None:
+    written: list[str] = []
+    recording = simulate(
+        [Saver()],
+        epochs=2,
+        batches=1,
+        start_epoch=1,
+        resumed_from="epoch-0.ckpt",
+        context={"save_checkpoint": written.append},
+    )
+    assert recording.hooks[:2] == ["on_checkpoint_load", "on_train_start"]
+    assert recording[0].arguments == {"path": "epoch-0.ckpt"}
+    assert recording.hooks[-3:] == ["on_epoch_end", "on_checkpoint_save", "on_train_end"]
+    assert recording.of("on_checkpoint_save")[0].arguments == {"path": "epoch-1.ckpt"}
+    assert written == ["epoch-1.ckpt"]
+
+
+def test_validation_batches_are_numbered_within_their_epoch() -> None:
+    recording = simulate([], epochs=2, batches=1, validation_batches=3, fail_at=("on_validation_batch_end", 1, 2))
+    assert str(recording.error.__cause__) == "simulated failure at on_validation_batch_end (epoch 1, batch 2)"
+    assert [(event.epoch, event.batch) for event in recording.of("on_validation_batch_start")] == [
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (1, 0),
+        (1, 1),
+        (1, 2),
+    ]
 
 
 def test_a_given_error_is_raised_and_a_base_exception_passes_unwrapped() -> None:
@@ -223,6 +265,13 @@ def test_a_callback_that_raises_stop_training_ends_the_simulation_cleanly() -> N
         ({"stop_at": ("on_train_start", 0)}, "on_train_start has no epoch"),
         ({"stop_at": ("on_epoch_end", 0, 1)}, "on_epoch_end has no batch"),
         ({"stop_at": ("on_epoch_end", 0, 1, 2)}, "expected a hook name"),
+        ({"fail_at": ("on_validation_batch_end", 0, 1)}, r"the batch must be an int in 0\.\.0 .* got 1"),
+        (
+            {"fail_at": ("on_validation_batch_end", 0, 0), "validate": False},
+            "this simulation has no batch where on_validation_batch_end runs",
+        ),
+        ({"fail_at": "on_checkpoint_load"}, "on_checkpoint_load runs only in a resumed training; give resumed_from"),
+        ({"fail_at": "on_checkpoint_save"}, r"runs only after a callback wrote a checkpoint; give context=\{'save_ch"),
         ({"epochs": -1}, "epochs must be an int >= 0"),
         ({"batches": True}, "batches must be an int >= 0"),
         ({"error": ValueError}, "error must be an exception instance"),
@@ -236,10 +285,10 @@ def test_points_the_training_would_never_reach_are_refused(options: dict[str, An
 def test_a_recording_is_a_sequence_of_events_and_refuses_a_misspelt_hook() -> None:
     recording = simulate([], epochs=1, batches=1)
     assert isinstance(recording, Recording)
-    assert len(recording) == len(recording.events) == 8
+    assert len(recording) == len(recording.events) == 13
     assert isinstance(recording[0], Event)
     assert list(recording) == recording.events
-    assert repr(recording) == "Recording(events=8, stopped=False)"
+    assert repr(recording) == "Recording(events=13, stopped=False)"
     with pytest.raises(TrainingError, match="did you mean 'on_epoch_end'"):
         recording.of("on_epoch_ned")
 

@@ -27,7 +27,7 @@ Example:
     >>> recording.callbacks[0].batches
     6
     >>> recording.hooks[:4]
-    ['on_train_start', 'on_epoch_start', 'on_batch_start', 'on_batch_end']
+    ['on_train_start', 'on_epoch_start', 'on_batch_start', 'on_after_backward']
     >>> recording = simulate(Count(), fail_at=("on_batch_end", 1, 0))
     >>> recording.hooks[-2:], type(recording.error).__name__
     (['on_batch_end', 'on_exception'], 'TrainingError')

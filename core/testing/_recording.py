@@ -22,9 +22,6 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-BATCH_HOOKS = frozenset(name for name, spec in HOOKS.items() if spec.scope == "batch")
-"""The hooks that belong to a training batch (their hookspec's scope)."""
-
 
 def hook_methods(handler: str, *, cleanup: bool = True) -> dict[str, Callable[..., None]]:
     """One method per hook of :data:`~altametris.sara.core.hookspecs.HOOKS`, with the hookspec's signature.
@@ -60,7 +57,8 @@ class Event(NamedTuple):
     Attributes:
         hook: the hook's name, such as ``"on_batch_end"``.
         epoch: the epoch it belongs to (``None`` for ``on_train_start``, ``on_train_end`` and outside any epoch).
-        batch: the batch it belongs to (batch hooks, and ``on_exception`` during a batch), else ``None``.
+        batch: the batch it belongs to (the training and validation batch hooks, and ``on_exception`` during a
+            batch), else ``None``.
         arguments: the hookspec's arguments by name (``{"batch": 0, "metrics": {...}}``); metrics are copies.
         context: the trainer's context keywords (``model``, ``control`` ...), as passed.
     """
@@ -122,19 +120,24 @@ class EventRecorder(BaseCallback):
         self._epoch = self._batch = None
 
     def _record(self, hook: str, arguments: dict[str, Any], context: dict[str, Any]) -> None:
-        """Record one hook call (every hook method of the class calls it), and follow the epoch and the batch."""
-        if hook in ("on_train_start", "on_train_end"):
-            self._epoch = self._batch = None
+        """Record one hook call (every hook method of the class calls it), and follow the epoch and the batch.
+
+        The hookspecs say where a call is: a run's boundary is outside any epoch, an ``epoch`` argument opens an
+        epoch, a ``batch`` argument names the (training or validation) batch, and a hook without one is outside any
+        batch; a cleanup hook (``on_exception``) is wherever the failure happened.
+        """
+        spec = HOOKS[hook]
+        if spec.cleanup:
+            self.events.append(Event(hook, self._epoch, self._batch, arguments, dict(context)))
+            return
+        if spec.scope == "run" and spec.boundary is not None:
+            self._epoch = None
         if "epoch" in arguments:
-            self._epoch, self._batch = arguments["epoch"], None
-        if "batch" in arguments:
-            self._batch = arguments["batch"]
-        if hook == "on_validation_start":
-            self._batch = None
+            self._epoch = arguments["epoch"]
+        self._batch = arguments.get("batch")
         if "metrics" in arguments and isinstance(arguments["metrics"], Mapping):
             arguments["metrics"] = dict(arguments["metrics"])
-        batch = self._batch if hook in BATCH_HOOKS or HOOKS[hook].cleanup else None
-        self.events.append(Event(hook, self._epoch, batch, arguments, dict(context)))
+        self.events.append(Event(hook, self._epoch, self._batch, arguments, dict(context)))
 
 
 for _name, _method in hook_methods("_record").items():

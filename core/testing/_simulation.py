@@ -13,12 +13,13 @@ from ..control import TrainingControl, stop_training
 from ..exceptions import TrainingError
 from ..hookspecs import HOOKS
 from ..loop import fit
-from ._recording import BATCH_HOOKS, Event, EventRecorder, Recording, check_hook, hook_methods
+from ._recording import Event, EventRecorder, Recording, check_hook, hook_methods
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Iterable, Mapping
 
+    from ..batch_hooks import BatchHooks
     from ..hookspecs import Metrics
     from ..loop import FitResult
     from ._types import BatchMetrics, PointLike, ValidationMetrics
@@ -100,7 +101,17 @@ del _name, _method
 _Injector.__qualname__ = "simulate"
 
 
-def _point(value: PointLike | None, name: str, *, epochs: int, start_epoch: int, batches: int) -> HookPoint | None:
+def _point(
+    value: PointLike | None,
+    name: str,
+    *,
+    epochs: int,
+    start_epoch: int,
+    batches: int,
+    validation_batches: int,
+    resumed: bool,
+    saving: bool,
+) -> HookPoint | None:
     """``value`` as a :class:`HookPoint` that the simulated training reaches, or an error saying why not."""
     if value is None:
         return None
@@ -111,13 +122,31 @@ def _point(value: PointLike | None, name: str, *, epochs: int, start_epoch: int,
     hook = check_hook(parts[0], where)
     if hook == "on_exception":
         raise TrainingError(f"{where}: on_exception runs after a failure; choose the hook where the failure happens")
+    if hook == "on_checkpoint_load" and not resumed:
+        raise TrainingError(f"{where}: on_checkpoint_load runs only in a resumed training; give resumed_from")
+    if hook == "on_checkpoint_save" and not saving:
+        raise TrainingError(
+            f"{where}: on_checkpoint_save runs only after a callback wrote a checkpoint; give "
+            "context={'save_checkpoint': ...} and a callback that calls it"
+        )
+    spec = HOOKS[hook]
+    validation_batch = spec.scope == "epoch" and "batch" in spec.argnames
     numbers: list[int | None] = []
     for label, number, limit, allowed in (
         ("epoch", (*parts, None)[1], range(start_epoch, epochs), hook in _EPOCH_HOOKS),
-        ("batch", (*parts, None, None)[2], range(batches), hook in BATCH_HOOKS),
+        (
+            "batch",
+            (*parts, None, None)[2],
+            range(validation_batches if validation_batch else batches),
+            "batch" in spec.argnames,
+        ),
     ):
         if number is not None and not allowed:
             raise TrainingError(f"{where}: {hook} has no {label}; leave it out (None)")
+        if number is not None and not limit:
+            raise TrainingError(
+                f"{where}: this simulation has no {label} where {hook} runs; the training would never reach it"
+            )
         if number is not None and (not isinstance(number, int) or isinstance(number, bool) or number not in limit):
             raise TrainingError(
                 f"{where}: the {label} must be an int in {limit.start}..{limit.stop - 1} for this simulation, "
@@ -153,10 +182,12 @@ def simulate(
     metrics: BatchMetrics | None = None,
     validation: ValidationMetrics | None = None,
     validate: bool = True,
+    validation_batches: int = 1,
     fail_at: PointLike | None = None,
     error: BaseException | None = None,
     stop_at: PointLike | None = None,
     start_epoch: int = 0,
+    resumed_from: str | os.PathLike[str] | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> Recording:
@@ -164,6 +195,10 @@ def simulate(
 
     The training is :func:`~altametris.sara.core.loop.fit` over ``batches`` batches per epoch, with the metrics
     given (by default a ``loss`` that decreases with every batch and a ``val_loss`` that decreases with every epoch).
+    Every hook a trainer can supply is called: each training batch runs backward and an optimizer step
+    (``on_after_backward``, ``on_before_optimizer_step``, ``on_after_optimizer_step``), the validation runs batch by
+    batch, a resumed training (``resumed_from``) starts with ``on_checkpoint_load``, and each checkpoint written
+    through the ``save_checkpoint`` context keyword is followed by ``on_checkpoint_save``.
     An :class:`EventRecorder` runs first, so each :class:`Event` holds what the trainer passed; the callbacks under
     test run next, in order.
 
@@ -175,6 +210,7 @@ def simulate(
             their means, plus the validation metrics.
         validation: the validation metrics, a dict or a function ``epoch -> dict``.
         validate: run the validation hooks (``False`` leaves them out, as for a trainer without validation).
+        validation_batches: the number of validation batches per epoch; each has the epoch's validation metrics.
         fail_at: where the training fails: a hook name, ``(hook, epoch)`` or ``(hook, epoch, batch)``, or a
             :class:`HookPoint`. The failure is raised after the callbacks under test ran that hook, as a callback's
             failure (the trainer sees a ``TrainingError``); ``on_exception`` then runs on every callback.
@@ -183,6 +219,7 @@ def simulate(
         stop_at: where a stop is requested through the ``control`` context keyword, in the same forms as
             ``fail_at``; the loop honours it after the current batch (the epoch still ends) or epoch.
         start_epoch: the first epoch, for a resumed training (give the callbacks their state first).
+        resumed_from: the checkpoint a resumed training starts from, given to ``on_checkpoint_load``.
         output_dir: the ``output_dir`` context keyword, where file-writing callbacks put relative paths.
         context: more context keywords for every hook. ``model``, ``config``, ``control`` and ``save_checkpoint``
             are passed on as :func:`~altametris.sara.core.loop.fit`'s arguments of those names.
@@ -203,12 +240,15 @@ def simulate(
         ([0, 1], 'simulated stop at on_batch_end (epoch 1, batch 0)')
     """
     under_test = [callbacks] if isinstance(callbacks, BaseCallback) else list(callbacks)
-    shape = {"epochs": epochs, "start_epoch": start_epoch, "batches": batches}
-    for name, value in shape.items():
+    sizes = {"epochs": epochs, "start_epoch": start_epoch, "batches": batches, "validation_batches": validation_batches}
+    for name, value in sizes.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise TrainingError(f"simulate(): {name} must be an int >= 0, got {value!r}")
-    fail_point = _point(fail_at, "fail_at", **shape)
-    stop_point = _point(stop_at, "stop_at", **shape)
+    if not validate:
+        sizes["validation_batches"] = 0
+    shape = {**sizes, "resumed": resumed_from is not None, "saving": "save_checkpoint" in (context or {})}
+    fail_point = _point(fail_at, "fail_at", **shape)  # type: ignore[arg-type]  # the ints and bools by name
+    stop_point = _point(stop_at, "stop_at", **shape)  # type: ignore[arg-type]
     if error is None:
         error = SimulatedFailure(f"simulated failure at {fail_point}")
     elif not isinstance(error, BaseException):
@@ -226,6 +266,12 @@ def simulate(
     def epoch() -> int:
         return start_epoch if recorder.epoch is None else recorder.epoch
 
+    def train_step(batch: int, hooks: BatchHooks) -> Metrics:
+        hooks.after_backward()
+        hooks.before_optimizer_step()
+        hooks.after_optimizer_step()
+        return batch_metrics(epoch(), batch)
+
     result: FitResult | None = None
     failure: BaseException | None = None
     try:
@@ -234,8 +280,10 @@ def simulate(
             epochs=epochs,
             start_epoch=start_epoch,
             batches_per_epoch=batches,
-            train_step=lambda batch: batch_metrics(epoch(), batch),
-            validate=(lambda: validation_metrics(epoch())) if validate else None,
+            train_step=train_step,
+            validation_data=range(validation_batches) if validate else None,
+            validation_step=(lambda batch: validation_metrics(epoch())) if validate else None,
+            resumed_from=resumed_from,
             control=control,
             context=keywords,
             **own,

@@ -56,33 +56,69 @@ def _unique(hooks: list[str]) -> list[str]:
     return list(dict.fromkeys(hooks))
 
 
+class Segment(NamedTuple):
+    """Hooks of an epoch called one after the other: once per epoch, or once per batch of one of its loops."""
+
+    loop: str | None  # "batch" (training batches), "validation batch", or None (once per epoch)
+    hooks: list[str]
+
+
 class Lifecycle(NamedTuple):
     """The hooks of a training in the order the reference loop calls them, grouped by where they run."""
 
     before: list[str]
-    epoch_start: list[str]
-    batch: list[str]
-    epoch_end: list[str]
+    epoch: list[Segment]
     after: list[str]
     failure: str
+
+
+class _Saver:
+    """Writes a checkpoint at every epoch's end, so that the recorded run announces one."""
+
+    saves_checkpoints = True
+
+    def on_epoch_end(self, epoch: int, metrics: object, save_checkpoint: Any, **kwargs: Any) -> None:
+        save_checkpoint(f"epoch-{epoch}.ckpt")
+
+
+def _loop(hook: str) -> str | None:
+    """Which loop of an epoch ``hook`` runs in, from its hookspec: a batch hook, a validation batch's, or none."""
+    from altametris.sara.core.hookspecs import HOOKS
+
+    spec = HOOKS[hook]
+    if "batch" not in spec.argnames:
+        return None
+    return "batch" if spec.scope == "batch" else "validation batch"
 
 
 def lifecycle() -> Lifecycle:
     """The order of the hooks, read from a recorded run of :func:`~altametris.sara.core.loop.fit`.
 
-    The run goes through :func:`~altametris.sara.core.testing.simulate`; nothing here is written by hand.
+    The run goes through :func:`~altametris.sara.core.testing.simulate`, resumed from a checkpoint and writing one
+    at each epoch's end, so that every hook runs; nothing here is written by hand.
     """
+    from altametris.sara.core.base_callback import BaseCallback
     from altametris.sara.core.testing import simulate
 
-    events = simulate([], epochs=2, batches=2).events
-    before = _unique([event.hook for event in events if event.epoch is None and event.hook != "on_train_end"])
-    epoch_zero = [event for event in events if event.epoch == 0]
+    saver = type("Saver", (_Saver, BaseCallback), {})()
+    options: dict[str, Any] = {"resumed_from": "last.ckpt", "context": {"save_checkpoint": [].append}}
+    events = simulate([saver], epochs=2, batches=2, validation_batches=2, **options).events
+    first = next(index for index, event in enumerate(events) if event.epoch == 0)
+    before = _unique([event.hook for event in events[:first]])
+    epoch: list[Segment] = []
+    for event in events:
+        if event.epoch != 0:
+            continue
+        loop = _loop(event.hook)
+        if not epoch or epoch[-1].loop != loop:
+            epoch.append(Segment(loop, []))
+        if event.hook not in epoch[-1].hooks:
+            epoch[-1].hooks.append(event.hook)
+    seen = set(before) | {hook for segment in epoch for hook in segment.hooks}
     return Lifecycle(
         before=before,
-        epoch_start=_unique([e.hook for e in epoch_zero if e.batch is None and e.hook == "on_epoch_start"]),
-        batch=_unique([e.hook for e in epoch_zero if e.batch == 0]),
-        epoch_end=_unique([e.hook for e in epoch_zero if e.batch is None and e.hook != "on_epoch_start"]),
-        after=_unique([event.hook for event in events if event.epoch is None and event.hook not in before]),
+        epoch=epoch,
+        after=_unique([event.hook for event in events if event.hook not in seen]),
         failure=simulate([], epochs=1, batches=1, fail_at="on_batch_end").events[-1].hook,
     )
 
@@ -95,10 +131,12 @@ def lifecycle_diagram() -> str:
     order = lifecycle()
     lines: list[tuple[str, str | None]] = [(_call(hook), hook) for hook in order.before]
     lines.append(("for each epoch (epoch = 0, 1, ...):", None))
-    lines += [(f"    {_call(hook)}", hook) for hook in order.epoch_start]
-    lines.append(("    for each batch of the epoch (batch = 0, 1, ...):", None))
-    lines += [(f"        {_call(hook)}", hook) for hook in order.batch]
-    lines += [(f"    {_call(hook)}", hook) for hook in order.epoch_end]
+    for segment in order.epoch:
+        indent = "    "
+        if segment.loop is not None:
+            lines.append((f"    for each {segment.loop} of the epoch ({segment.loop} = 0, 1, ...):", None))
+            indent = "        "
+        lines += [(f"{indent}{_call(hook)}", hook) for hook in segment.hooks]
     lines += [(_call(hook), hook) for hook in order.after]
     lines.append(("", None))
     lines.append(("if a hook, a training step or the validation raises:", None))
@@ -166,19 +204,23 @@ def lifecycle_svg() -> str:
         box(hook)
     epoch_top = y - 4
     y += 22
-    for hook in order.epoch_start:
-        box(hook)
-    batch_top = y - 4
-    y += 22
-    for hook in order.batch:
-        box(hook)
+    inner_bottom: int | None = None
+    for segment in order.epoch:
+        if segment.loop is None:
+            for hook in segment.hooks:
+                box(hook)
+            continue
+        loop_top = y - 4
+        y += 22
+        for hook in segment.hooks:
+            box(hook)
+        y += 6
+        inner_bottom = frame(
+            2, loop_top, f"for each {segment.loop} ({segment.loop} = 0, 1, ...)", f"next {segment.loop}"
+        )
+        y += 10
     y += 6
-    batch_bottom = frame(2, batch_top, "for each batch (batch = 0, 1, ...)", "next batch")
-    y += 10
-    for hook in order.epoch_end:
-        box(hook)
-    y += 6
-    frame(1, epoch_top, "for each epoch (epoch = 0, 1, ...)", "next epoch", again_from=batch_bottom)
+    frame(1, epoch_top, "for each epoch (epoch = 0, 1, ...)", "next epoch", again_from=inner_bottom)
     y += 10
     for hook in order.after:
         box(hook)
