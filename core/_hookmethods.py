@@ -41,6 +41,9 @@ a hand-written loop costs (``benchmarks/bench_dispatch.py`` compares them). The 
                 except Exception as raised:
                     self._failed(calls, call, raised, {"batch": batch, "metrics": metrics, **kwargs})
 
+The methods are written when the first manager is made, or when one is first read from the class
+(:class:`LazyHookMethod` stands for each until then): importing the package compiles none of them.
+
 Hooks that receive ``epoch`` first keep it (``self._epoch = epoch``), for the errors of later hooks; the hook that
 starts a run (``on_checkpoint_load``, ``on_train_start``) first calls ``self._start_run(<its name>)``.
 """
@@ -48,9 +51,11 @@ starts a run (``on_checkpoint_load``, ``on_train_start``) first calls ``self._st
 from __future__ import annotations
 
 import linecache
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .hookspecs import HookSpec
 
 __all__: list[str] = []
@@ -137,3 +142,36 @@ def hook_method(hook: HookSpec, owner: type) -> Callable[..., None]:
     method.__qualname__ = f"{owner.__qualname__}.{hook.name}"
     method.__doc__ = f"Call ``{hook.name}`` on every callback that overrides it, in order.\n\n{hook.doc}"
     return method
+
+
+class LazyHookMethod:
+    """The class attribute that stands for a hook's method until the methods are written.
+
+    Reading one (``CallbackManager.on_batch_end``, ``super().on_batch_end``, ``inspect.signature``) writes them all
+    with :func:`write_hook_methods`, as does the first manager made: importing the package compiles none of them,
+    and a manager's hooks are plain methods of its class from its start.
+    """
+
+    def __init__(self, hook: HookSpec, owner: type, hooks: Iterable[HookSpec]) -> None:
+        self.hook, self.owner, self.hooks = hook, owner, tuple(hooks)
+        self.__doc__ = f"Call ``{hook.name}`` on every callback that overrides it, in order."
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        write_hook_methods(self.owner, self.hooks)
+        return vars(self.owner)[self.hook.name].__get__(instance, owner)
+
+
+def write_hook_methods(owner: type, hooks: Iterable[HookSpec]) -> None:
+    """Set the method of each of ``hooks`` on ``owner`` in place of its :class:`LazyHookMethod`, once.
+
+    Later calls find them written; two threads writing them at once write the same functions.
+    """
+    if owner in _WRITTEN:
+        return
+    for hook in hooks:
+        setattr(owner, hook.name, hook_method(hook, owner))
+    _WRITTEN.add(owner)
+
+
+_WRITTEN: set[type] = set()
+"""The classes whose hook methods are written."""

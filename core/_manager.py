@@ -34,7 +34,7 @@ from ._callback import TRIGGER_ATTRIBUTE, BaseCallback, overrides
 from ._callback_list import CallbackList
 from ._calling import by_name, entry_for, parameters_of
 from ._failures import debug, debugging, policy_of
-from ._hookmethods import hook_method
+from ._hookmethods import LazyHookMethod, write_hook_methods
 from ._registration import validate_callback, warn_misspelt_hooks
 from .distributed import rank_info
 from .exceptions import SaraError, StateError, TrainingError
@@ -213,6 +213,7 @@ class CallbackManager:
 
     def _setup(self, callbacks: list[BaseCallback], *, profile: bool) -> None:
         """The manager's own state, empty: what a new manager and a copy start from."""
+        write_hook_methods(CallbackManager, HOOKS.values())  # the first manager writes the class's hook methods
         self._lock = _thread.RLock()
         self._callbacks: CallbackList[BaseCallback] = CallbackList(callbacks, _notifier(self))
         self._entries: dict[int, tuple[BaseCallback, dict[str, Entry]]] = {}  # the registered callbacks' entries
@@ -510,10 +511,15 @@ class CallbackManager:
         calls = HookCallsByHook() if isinstance(self._calls, _Refusing) else self._calls
         observers = [observer for observer in (self._clock, self._profiler) if observer is not None]
         entries = [self._entries[id(callback)][1] for callback in self._active]
+        count = len(entries)
         for name in hooks:
-            ordered = [entry for observer in observers if (entry := observer.before.get(name))]
-            ordered += [entry for found in entries if (entry := found.get(name))]
-            ordered += [entry for observer in observers if (entry := observer.after.get(name))]
+            # each callback's entry for this hook, those without one left out (as ``[e[name] for e in entries if
+            # name in e]``, looped in C: a change rebuilds every hook it touches over every active callback)
+            ordered = list(filter(None, map(dict.get, entries, repeat(name, count))))
+            if observers:
+                before = [entry for observer in observers if (entry := observer.before.get(name))]
+                after = [entry for observer in observers if (entry := observer.after.get(name))]
+                ordered = [*before, *ordered, *after]
             setattr(calls, name, HookCalls(name, ordered))
         self._calls = calls
 
@@ -716,7 +722,7 @@ _TRANSIENT = frozenset(
 """What :meth:`CallbackManager._setup` makes: the manager's own state, made anew by a copy (a test holds them equal)."""
 
 for _hook in HOOKS.values():
-    setattr(CallbackManager, _hook.name, hook_method(_hook, CallbackManager))
+    setattr(CallbackManager, _hook.name, LazyHookMethod(_hook, CallbackManager, HOOKS.values()))
 del _hook
 
 

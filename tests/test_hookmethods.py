@@ -3,6 +3,8 @@ as any hand-written method would."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import traceback
 from typing import Any
 
@@ -36,6 +38,7 @@ class Boom(BaseCallback):
 
 @pytest.mark.parametrize("name", list(HOOKS))
 def test_each_hook_method_is_a_method_of_the_class_named_and_documented_from_its_hookspec(name: str) -> None:
+    assert callable(getattr(CallbackManager, name))
     method = vars(CallbackManager)[name]
     assert method.__name__ == name
     assert method.__qualname__ == f"CallbackManager.{name}"
@@ -178,3 +181,17 @@ def test_a_failure_among_callbacks_naming_only_the_first_argument_names_the_one_
         manager.on_batch_end(5, {})
     assert caught.value.callback is manager.callbacks[1]
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize("first", ["CallbackManager()", "CallbackManager.on_epoch_end"])
+def test_importing_writes_no_hook_method_and_the_first_manager_or_read_writes_them_all(first: str) -> None:
+    script = (
+        "from altametris.sara.core.base_callback import CallbackManager\n"
+        "from altametris.sara.core.hookspecs import HOOKS\n"
+        "def written(): return sum(callable(vars(CallbackManager)[name]) for name in HOOKS)\n"
+        f"before = written(); {first}\n"
+        "method = vars(CallbackManager)['on_batch_end']\n"
+        "print(before, written() == len(HOOKS), method is CallbackManager.on_batch_end)\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert shown == "0 True True\n"  # none compiled by the import; then the class holds the functions themselves
