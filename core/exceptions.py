@@ -34,6 +34,7 @@ __all__ = [
     "StateError",
     "TrainingError",
     "UnknownPluginError",
+    "UnsuppliedHookWarning",
 ]
 
 
@@ -233,6 +234,10 @@ class SaraWarning(UserWarning):
 
 class HookNameWarning(SaraWarning):
     """A callback defines an ``on_*`` method that is no hook: it would silently never run (a misspelling?)."""
+
+
+class UnsuppliedHookWarning(SaraWarning):
+    """A callback overrides a hook that its trainer never calls (:data:`~altametris.sara.core.trainers.SUPPLIED`)."""
 
 
 class ConformanceError(PluginError):

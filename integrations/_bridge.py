@@ -31,6 +31,7 @@ from altametris.sara.core.control import StopTraining, TrainingControl
 from altametris.sara.core.distributed import agree_stop, rank_info
 from altametris.sara.core.exceptions import SaraError, StateError, TrainingError
 from altametris.sara.core.files import write_atomic
+from altametris.sara.core.trainers import warn_unsupplied
 
 if TYPE_CHECKING:
     import pathlib
@@ -144,19 +145,46 @@ class Bridge:
         self._sums: dict[str, float] = {}
         self._counts: dict[str, int] = {}
         self._agreed = False
+        self.global_step = 0  # the training batches completed, across epochs and resumes
+        self.resumed_from: str | None = None  # the checkpoint whose state load() gave, for on_checkpoint_load
+        self.written: list[str] = []  # checkpoints written during the current hook call, announced after it
 
     # -- the lifecycle --------------------------------------------------------------------------------------------
 
-    def start(self, **context: Any) -> None:
-        """``on_train_start``, with ``context`` (less ``None`` values) and a new control object for every hook."""
+    def start(self, *, start_epoch: int = 0, global_step: int | None = None, **context: Any) -> None:
+        """``on_checkpoint_load`` when resumed, then ``on_train_start``.
+
+        ``context`` (less ``None`` values) and a new control object go to every hook.
+
+        Args:
+            start_epoch: the first epoch this run trains.
+            global_step: the training batches completed before it; by default the restored state's.
+            context: the context keywords of every hook.
+        """
+        warn_unsupplied(self.manager.callbacks, self.framework)
         self.control = TrainingControl()
         self.context = {key: value for key, value in context.items() if value is not None}
         self.context["control"] = self.control
         self.running, self.epoch, self.last_epoch, self.metrics = True, None, None, {}
-        self._agreed = rank_info().distributed
+        ranks = rank_info()
+        self._agreed = ranks.distributed
+        self.global_step = self.manager.global_step if global_step is None else global_step
         if self.snapshot_epoch is None:
             self.snapshot = self._gather()
-        self._run(self.manager.on_train_start)
+        resumed, self.resumed_from = self.resumed_from, None
+        if resumed is not None:
+            self._run(self.manager.on_checkpoint_load, resumed)
+        try:
+            self.manager.on_train_start(
+                start_epoch=start_epoch,
+                global_step=self.global_step,
+                rank=ranks.rank,
+                world_size=ranks.world_size,
+                **self.context,
+            )
+        except StopTraining as stop:
+            self._stopped(stop)
+        self.announce()
 
     def epoch_start(self, epoch: int) -> None:
         """``on_epoch_start(epoch)``; the epoch's sums and validation are reset."""
@@ -181,12 +209,32 @@ class Bridge:
             self.validation_start()
             self.validation_end({str(key): float(value) for key, value in validation.items()})
 
-    def batch_start(self, batch: int) -> None:
-        """``on_batch_start(batch)``."""
+    def batch_start(self, batch: int, global_step: int | None = None) -> None:
+        """``on_batch_start(batch)``; ``global_step`` (the framework's count, else the bridge's) for its hooks."""
+        if global_step is not None:
+            self.global_step = global_step
         try:
-            self.manager.on_batch_start(batch, **self.context)
+            self.manager.on_batch_start(batch, global_step=self.global_step, **self.context)
         except StopTraining as stop:
             self._stopped(stop)
+        self.announce()
+
+    def in_batch(self, hook: Callable[..., None], batch: int, **extra: Any) -> None:
+        """A hook inside a training batch (``on_after_backward``, the optimizer hooks), with ``global_step``.
+
+        ``extra`` is more context for this call (``optimizer=``).
+        """
+        try:
+            hook(batch, global_step=self.global_step, **self.context, **extra)
+        except StopTraining as stop:
+            self._stopped(stop)
+        self.announce()
+
+    def validation_batch(self, hook: Callable[..., None], *args: Any) -> None:
+        """``on_validation_batch_start(batch)`` or ``on_validation_batch_end(batch, metrics)``, inside a validation."""
+        if not self.in_validation:
+            return
+        self._run(hook, *args)
 
     def batch_end(self, batch: int, metrics: Metrics) -> None:
         """``on_batch_end(batch, metrics)``; the numbers are summed for the epoch's means."""
@@ -199,9 +247,11 @@ class Bridge:
                 sums[key] = value
                 counts[key] = 1
         try:
-            self.manager.on_batch_end(batch, metrics, **self.context)
+            self.manager.on_batch_end(batch, metrics, global_step=self.global_step, **self.context)
         except StopTraining as stop:
             self._stopped(stop)
+        self.global_step += 1
+        self.announce()
 
     def validation_start(self) -> None:
         """``on_validation_start``."""
@@ -231,6 +281,7 @@ class Bridge:
         if self.validation:
             metrics.update(self.validation)
         self.metrics, self.last_epoch = metrics, epoch
+        self.manager.global_step = self.global_step  # in the state that this epoch's checkpoints hold
         self._ending = epoch  # a checkpoint saved from inside on_epoch_end holds this epoch's state (see state())
         try:
             self._run(self.manager.on_epoch_end, epoch, metrics)
@@ -248,6 +299,7 @@ class Bridge:
             self.manager.on_train_end(metrics=self.metrics, **self.context)
         except StopTraining as stop:
             self._stopped(stop)
+        self.announce()
 
     def exception(self, error: BaseException) -> None:
         """``on_exception(error)`` once per training; its own failures are logged by the manager, never raised."""
@@ -305,8 +357,10 @@ class Bridge:
             }
         return copy.deepcopy(state)
 
-    def load(self, state: Mapping[str, Any], *, where: str) -> None:
+    def load(self, state: Mapping[str, Any], *, where: str, path: str | None = None) -> None:
         """Give the manager the callbacks' state of :meth:`state`, read back from a checkpoint.
+
+        The next :meth:`start` passes ``path`` (else ``where``) to ``on_checkpoint_load``.
 
         Raises:
             StateError: when ``state`` is not what :meth:`state` returns (naming ``where`` it was read).
@@ -320,6 +374,7 @@ class Bridge:
                 f"training that had SaraCallback, or start a fresh one"
             )
         self.manager.load_state_dict(callbacks)
+        self.resumed_from = where if path is None else path
         self.snapshot, self.snapshot_epoch, self.restored_epoch = copy.deepcopy(dict(callbacks)), epoch, epoch
         pending = state.get("pending")
         self._pending = copy.deepcopy(dict(pending)) if isinstance(pending, Mapping) else None
@@ -334,6 +389,28 @@ class Bridge:
             hook(*args, **self.context)
         except StopTraining as stop:
             self._stopped(stop)
+        self.announce()
+
+    def saved(self, path: str) -> None:
+        """Note a resumable checkpoint holding the callbacks' state, written at ``path``.
+
+        ``on_checkpoint_save`` follows once the hook that wrote it returned (outside any hook: :meth:`announce`).
+        """
+        self.written.append(str(path))
+
+    def announce(self) -> None:
+        """``on_checkpoint_save(path)`` for each checkpoint noted by :meth:`saved` and not announced yet.
+
+        Called after a hook, not from inside ``save_checkpoint``: the callback that saved is done, and a failure in
+        ``on_checkpoint_save`` is its own callback's, not the saver's.
+        """
+        written = self.written
+        while written:
+            path = written.pop(0)
+            try:
+                self.manager.on_checkpoint_save(path, **self.context)
+            except StopTraining as stop:
+                self._stopped(stop)
 
     def _stopped(self, stop: StopTraining) -> None:
         self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)

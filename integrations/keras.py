@@ -9,9 +9,19 @@ Hook mapping (Keras callback method -> SARA hook):
   Keras's batch logs are the running means of the epoch so far, passed as they are;
 * ``on_test_begin`` / ``on_test_end`` inside ``fit`` -> ``on_validation_start`` / ``on_validation_end(metrics)``
   (``val_*``); epochs that ``validation_freq`` skips have neither;
+* ``on_test_batch_begin`` / ``on_test_batch_end`` of that validation -> ``on_validation_batch_start(batch)`` /
+  ``on_validation_batch_end(batch, metrics)`` (Keras's running means of the validation so far);
 * ``on_epoch_end`` -> ``on_epoch_end(epoch, metrics)``: Keras's epoch logs (the epoch's exact means, not a mean of
   running means) with this epoch's ``val_*`` only;
-* ``on_train_end`` -> ``on_train_end``. Keras has no exception event: ``with callback.guard(): model.fit(...)``.
+* ``on_train_end`` -> ``on_train_end``. Keras has no exception event: ``with callback.guard(): model.fit(...)``;
+* a checkpoint written through the ``save_checkpoint`` context keyword -> ``on_checkpoint_save(path)`` once the hook
+  that wrote it returned; a resume that read the ``state_path`` file -> ``on_checkpoint_load(state_path)`` right
+  before ``on_train_start``. Keras's own ``ModelCheckpoint`` and ``BackupAndRestore`` hold no SARA state and tell
+  callbacks nothing: they call neither.
+
+``model.fit`` runs the backward pass and the optimizer inside its compiled step: ``on_after_backward`` and the
+optimizer hooks are not supplied. ``on_train_start`` gets ``start_epoch``, ``global_step`` (restored from the state
+file on resume), ``rank`` and ``world_size``; every training batch hook ``global_step``.
 
 A stop request sets ``model.stop_training`` after every batch and every epoch. Keras checkpoints hold no callback
 state: with ``state_path``, the manager's state is written after every epoch's end to that JSON file (atomically;
@@ -102,6 +112,7 @@ class SaraCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is 
             self._load(epoch)
             params = self.params or {}
             self._bridge.start(
+                start_epoch=epoch,
                 model=self.model,
                 epochs=params.get("epochs"),
                 num_batches=params.get("steps"),
@@ -125,6 +136,14 @@ class SaraCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is 
         """``on_validation_start`` for the validation inside ``fit``."""
         if self._bridge.running and self._bridge.epoch is not None:
             self._bridge.validation_start()
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """``on_validation_batch_start`` inside ``fit``'s validation."""
+        self._bridge.validation_batch(self.manager.on_validation_batch_start, batch)
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """``on_validation_batch_end`` with Keras's running means of the validation."""
+        self._bridge.validation_batch(self.manager.on_validation_batch_end, batch, plain_metrics(logs))
 
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
         """``on_validation_end`` with the validation's numbers, named ``val_*``."""
@@ -167,7 +186,7 @@ class SaraCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is 
                 f"or delete the file to start the callbacks afresh"
             )
         self._sidecar = {str(first_epoch - 1): state}
-        self._bridge.load(state, where=str(path))
+        self._bridge.load(state, where=str(path), path=str(path))
 
     def _stop_if_asked(self) -> None:
         if self._bridge.should_stop() and self.model is not None:
@@ -185,6 +204,7 @@ class SaraCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is 
             with zipfile.ZipFile(archive_path, "a") as archive:
                 archive.writestr(STATE_MEMBER, json.dumps(self._bridge.state()))
             os.replace(archive_path, target)
+            self._bridge.saved(str(target))
         finally:
             with contextlib.suppress(FileNotFoundError):
                 archive_path.unlink()

@@ -9,12 +9,25 @@ Hook mapping (``TrainerCallback`` event -> SARA hook):
 * ``on_step_end`` -> ``on_batch_end(batch, metrics)`` when the step logs nothing; when it logs
   (``logging_steps``), ``on_log`` of that step -> ``on_batch_end`` with the logged numbers (``loss``, ``grad_norm``,
   ``learning_rate``). The Trainer gives callbacks no per-step loss: set ``logging_steps=1`` to have every batch's;
-* ``on_evaluate`` -> ``on_validation_start`` / ``on_validation_end(metrics)`` (``eval_*`` renamed ``val_*``);
+* ``on_pre_optimizer_step`` / ``on_optimizer_step`` -> ``on_before_optimizer_step(batch)`` (``optimizer`` in its
+  context; after gradient clipping) / ``on_after_optimizer_step(batch)``, between the step's ``on_batch_start`` and
+  ``on_batch_end``. The Trainer has no event right after the backward pass: ``on_after_backward`` is not supplied;
+* ``on_prediction_step`` of an evaluation inside the training -> ``on_validation_start`` at the first, then
+  ``on_validation_batch_end(batch, {})`` after each (the Trainer gives callbacks neither the step's loss nor an event
+  before a prediction step: ``on_validation_batch_start`` is not supplied);
+* ``on_evaluate`` -> ``on_validation_end(metrics)`` (``eval_*`` renamed ``val_*``);
 * ``on_epoch_end`` -> ``on_epoch_end(epoch, metrics)`` when no evaluation follows; the Trainer calls its
   ``on_epoch_end`` before it evaluates and saves, so with ``eval_strategy="epoch"`` the SARA ``on_epoch_end`` runs
   at ``on_evaluate``, after the validation and before the checkpoint is written;
+* ``on_save`` (after the Trainer wrote ``checkpoint-<global_step>``) -> ``on_checkpoint_save(path)``, the path of that
+  folder;
+* ``trainer.train(resume_from_checkpoint=...)`` -> ``on_checkpoint_load(path)`` (the checkpoint folder), right before
+  ``on_train_start``;
 * ``on_train_end`` -> ``on_train_end``. The Trainer has no exception event: wrap the call,
   ``with callback.guard(): trainer.train()``, for ``on_exception``.
+
+``on_train_start`` gets ``start_epoch``, ``global_step``, ``rank`` and ``world_size``; every training batch hook
+``global_step`` (``state.global_step``: optimizer steps completed, which are the SARA batches here).
 
 A stop request sets ``control.should_training_stop`` (agreed across ranks under ``torchrun``) after every batch and
 every epoch. The manager's state, gathered after each ``on_epoch_end``, is written into ``trainer_state.json`` of
@@ -27,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 import pathlib
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +52,6 @@ except ImportError as error:  # pragma: no cover - the bridges env has it; elsew
     raise missing_framework("transformers", "transformers", error) from error
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Iterator
 
     from altametris.sara.core.base_callback import CallbackManager, ConfigSource
@@ -83,6 +96,7 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
         self._num_batches: int | None = None
         self._epoch_pending = False
         self._validating = False
+        self._validation_batch = 0
 
     @property
     def control(self) -> TrainingControl:
@@ -108,11 +122,17 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
         """Load the resumed checkpoint's SARA state, if any; start the SARA training."""
         saved = (state.stateful_callbacks or {}).get(STATE_KEY)
         if saved:
-            self._bridge.load(saved, where=f"trainer_state.json (stateful_callbacks[{STATE_KEY!r}])")
+            self._bridge.load(
+                saved,
+                where=f"trainer_state.json (stateful_callbacks[{STATE_KEY!r}])",
+                path=_resumed_from(args, state),
+            )
         self._state, self._model, self._optimizer = state, kwargs.get("model"), kwargs.get("optimizer")
         epochs = int(args.num_train_epochs) if args.max_steps <= 0 else max(1, int(state.num_train_epochs))
         self._num_batches = max(1, state.max_steps // epochs) if state.max_steps > 0 else None
         self._bridge.start(
+            start_epoch=math.floor((state.epoch or 0.0) + 1e-6),
+            global_step=state.global_step,
             model=self._model,
             epochs=epochs,
             num_batches=self._num_batches,
@@ -138,7 +158,40 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
     ) -> None:
         """``on_batch_start``."""
         self._batch = state.global_step - self._epoch_start_step
-        self._bridge.batch_start(self._batch)
+        self._bridge.batch_start(self._batch, state.global_step)
+
+    def on_pre_optimizer_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """``on_before_optimizer_step``, with ``optimizer`` in the context."""
+        if self._batch is not None:
+            self._bridge.in_batch(self.manager.on_before_optimizer_step, self._batch, optimizer=kwargs.get("optimizer"))
+
+    def on_optimizer_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """``on_after_optimizer_step``."""
+        if self._batch is not None:
+            self._bridge.in_batch(self.manager.on_after_optimizer_step, self._batch)
+
+    def on_prediction_step(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """``on_validation_batch_end`` of an evaluation inside the training (``on_validation_start`` at its first)."""
+        if not self._bridge.running or self._bridge.epoch is None:
+            return
+        if not self._bridge.in_validation:
+            self._validation_batch = 0
+            self._bridge.validation_start()
+        self._bridge.validation_batch(self.manager.on_validation_batch_end, self._validation_batch, {})
+        self._validation_batch += 1
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        """``on_checkpoint_save`` with the folder the Trainer just wrote."""
+        path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        if self._bridge.running and os.path.isdir(path):
+            self._bridge.saved(path)
+            self._bridge.announce()
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         """``on_batch_end`` now, or at this step's ``on_log`` when the Trainer logs at this step."""
@@ -236,3 +289,13 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
             },
             path,
         )
+        self._bridge.saved(path)
+
+
+def _resumed_from(args: TrainingArguments, state: TrainerState) -> str | None:
+    """The checkpoint folder a training resumes from: the Trainer's own name for it, where it is there."""
+    folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+    if os.path.isdir(folder):
+        return folder
+    given = args.resume_from_checkpoint
+    return given if isinstance(given, str) else None

@@ -79,7 +79,8 @@ def test_the_hooks_run_in_hookspec_order_with_this_epochs_validation_only(tmp_pa
     callback = SaraCallback(CallbackManager([recorder]), output_dir=tmp_path)
     train(callback, epochs=3, validation_freq=2)
     epoch = ["on_epoch_start", *["on_batch_start", "on_batch_end"] * 4]
-    validation = ["on_validation_start", "on_validation_end"]
+    validation = ["on_validation_start", *["on_validation_batch_start", "on_validation_batch_end"] * 4,
+                  "on_validation_end"]  # fmt: skip
     assert recorder.hooks == ["on_train_start", *epoch, "on_epoch_end", *epoch, *validation, "on_epoch_end", *epoch,
                               "on_epoch_end", "on_train_end"]  # fmt: skip
     assert [event.epoch for event in events_of(recorder, "on_epoch_end")] == [0, 1, 2]
@@ -88,7 +89,10 @@ def test_the_hooks_run_in_hookspec_order_with_this_epochs_validation_only(tmp_pa
     assert ends[1]["val_loss"] == pytest.approx(0.7)
     assert all(type(value) is float for metrics in ends for value in metrics.values())
     context = recorder.events[0].context
-    assert sorted(context) == ["control", "epochs", "model", "num_batches", "output_dir", "save_checkpoint", "trainer"]
+    assert sorted(context) == ["control", "epochs", "global_step", "model", "num_batches", "output_dir", "rank",
+                               "save_checkpoint", "start_epoch", "trainer", "world_size"]  # fmt: skip
+    assert (context["start_epoch"], context["global_step"], context["rank"], context["world_size"]) == (0, 0, 0, 1)
+    assert [event.context["global_step"] for event in events_of(recorder, "on_batch_end")] == list(range(12))
     assert (context["epochs"], context["num_batches"], context["output_dir"]) == (3, 4, tmp_path)
     assert isinstance(context["control"], TrainingControl)
 

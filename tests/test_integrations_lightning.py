@@ -103,8 +103,10 @@ def test_the_hooks_run_in_hookspec_order_0_indexed_with_this_epochs_validation_o
     recorder = EventRecorder()
     callback = SaraCallback(CallbackManager([recorder]))
     train(callback, tmp_path, epochs=3, check_val_every_n_epoch=2)
-    epoch = ["on_epoch_start", *["on_batch_start", "on_batch_end"] * 4]
-    validation = ["on_validation_start", "on_validation_end"]
+    step = ["on_after_backward", "on_before_optimizer_step", "on_after_optimizer_step"]
+    epoch = ["on_epoch_start", *["on_batch_start", *step, "on_batch_end"] * 4]
+    validation = ["on_validation_start", *["on_validation_batch_start", "on_validation_batch_end"] * 4,
+                  "on_validation_end"]  # fmt: skip
     assert recorder.hooks == [
         "on_train_start",  # the sanity check's validation calls nothing
         *epoch,
@@ -126,7 +128,12 @@ def test_the_hooks_run_in_hookspec_order_0_indexed_with_this_epochs_validation_o
     assert all(type(value) is float for metrics in ends for value in metrics.values())
     assert events_of(recorder, "on_validation_end")[0].arguments["metrics"] == {"val_loss": pytest.approx(0.7)}
     context = recorder.events[0].context
-    assert sorted(context) == ["control", "epochs", "model", "num_batches", "output_dir", "save_checkpoint", "trainer"]
+    assert sorted(context) == ["control", "epochs", "global_step", "model", "num_batches", "output_dir", "rank",
+                               "save_checkpoint", "start_epoch", "trainer", "world_size"]  # fmt: skip
+    assert (context["start_epoch"], context["global_step"], context["rank"], context["world_size"]) == (0, 0, 0, 1)
+    steps = [event.context["global_step"] for event in events_of(recorder, "on_batch_start")]
+    assert steps == list(range(12))
+    assert all("optimizer" in event.context for event in events_of(recorder, "on_before_optimizer_step"))
     assert (context["epochs"], context["num_batches"], context["output_dir"]) == (3, 4, tmp_path)
     assert isinstance(context["control"], TrainingControl)
     assert isinstance(context["model"], MLP)

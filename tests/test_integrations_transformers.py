@@ -96,8 +96,17 @@ def test_the_hooks_run_in_hookspec_order_with_every_steps_loss_and_eval_renamed_
     recorder = EventRecorder()
     callback = SaraCallback(CallbackManager([recorder]))
     train(callback, tmp_path, epochs=2)
-    epoch = ["on_epoch_start", *["on_batch_start", "on_batch_end"] * 4, "on_validation_start", "on_validation_end"]
+    step = ["on_batch_start", "on_before_optimizer_step", "on_after_optimizer_step", "on_batch_end"]
+    predictions = len(events_of(recorder, "on_validation_batch_end")) // 2
+    assert predictions > 0
+    validation = ["on_validation_start", *["on_validation_batch_end"] * predictions, "on_validation_end"]
+    epoch = ["on_epoch_start", *step * 4, *validation]
     assert recorder.hooks == ["on_train_start", *epoch, "on_epoch_end", *epoch, "on_epoch_end", "on_train_end"]
+    assert [event.arguments["batch"] for event in events_of(recorder, "on_validation_batch_end")][:predictions] == list(
+        range(predictions)
+    )
+    assert all(event.context["optimizer"] is not None for event in events_of(recorder, "on_before_optimizer_step"))
+    assert [event.context["global_step"] for event in events_of(recorder, "on_batch_end")] == list(range(8))
     assert [event.epoch for event in events_of(recorder, "on_epoch_end")] == [0, 1]
     assert [event.batch for event in events_of(recorder, "on_batch_end")] == [0, 1, 2, 3] * 2
     batch = events_of(recorder, "on_batch_end")[0].arguments["metrics"]
@@ -110,7 +119,9 @@ def test_the_hooks_run_in_hookspec_order_with_every_steps_loss_and_eval_renamed_
     assert ends[0]["val_loss"] == validation["val_loss"]
     assert all(type(value) is float for metrics in ends for value in metrics.values())
     context = recorder.events[0].context
-    assert sorted(context) == ["control", "epochs", "model", "num_batches", "output_dir", "save_checkpoint", "trainer"]
+    assert sorted(context) == ["control", "epochs", "global_step", "model", "num_batches", "output_dir", "rank",
+                               "save_checkpoint", "start_epoch", "trainer", "world_size"]  # fmt: skip
+    assert (context["start_epoch"], context["global_step"], context["rank"], context["world_size"]) == (0, 0, 0, 1)
     assert (context["epochs"], context["num_batches"], str(context["output_dir"])) == (2, 4, str(tmp_path))
     assert isinstance(context["control"], TrainingControl)
 

@@ -96,6 +96,9 @@ class EventRecorder(BaseCallback):
         ({'batch': 3, 'metrics': {'loss': 0.5}}, {'lr': 0.1})
     """
 
+    warn_unsupplied_hooks = False
+    """It overrides every hook to record whichever a trainer calls: no trainer is warned about it."""
+
     def __init__(self) -> None:
         self.events: list[Event] = []
         self._epoch: int | None = None
