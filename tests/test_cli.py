@@ -579,3 +579,44 @@ def test_show_of_a_plugin_without_a_docstring_says_so_instead_of_quoting_base_ca
     assert base_words not in result.stdout
     described = json.loads(run(fake_site, "show", "nodoc", "--json").stdout)
     assert described["doc"] == ""
+
+
+# -- check --trainer -------------------------------------------------------------------------------------------------
+
+
+def test_check_with_a_trainer_warns_about_each_hook_that_trainer_never_calls(tmp_path: Path) -> None:
+    _write(
+        tmp_path,
+        "clipper.py",
+        """
+        from altametris.sara.core import BaseCallback
+
+        class Clipper(BaseCallback):
+            def on_after_backward(self, batch, **kwargs): ...
+            def on_validation_batch_start(self, batch, **kwargs): ...
+        """,
+    )
+    config = _write(tmp_path, "train.toml", 'callbacks = ["clipper:Clipper", "history"]\n')
+    keras = run(None, "check", str(config), "--allow-import-paths", "--trainer", "keras", cwd=tmp_path)
+    assert keras.returncode == 0, keras.stderr
+    warned = [line for line in keras.stdout.splitlines() if "warning:" in line]
+    assert len(warned) == 1
+    assert "clipper:Clipper overrides on_after_backward" in warned[0]
+    assert "'keras' trainer never calls" in warned[0]
+    hf = run(None, "check", str(config), "--allow-import-paths", "--trainer", "transformers", cwd=tmp_path)
+    assert [line.split(" overrides ")[1].split(",")[0] for line in hf.stdout.splitlines() if "warning:" in line] == [
+        "on_after_backward",
+        "on_validation_batch_start",
+    ]
+    lightning = run(None, "check", str(config), "--allow-import-paths", "--trainer", "lightning", cwd=tmp_path)
+    assert "warning:" not in lightning.stdout
+    assert "OK, 2 callbacks" in lightning.stdout
+
+
+def test_check_refuses_an_unknown_trainer_naming_the_known_ones(tmp_path: Path) -> None:
+    config = _write(tmp_path, "train.toml", 'callbacks = ["history"]\n')
+    result = run(None, "check", str(config), "--trainer", "tensorflow")
+    assert result.returncode == 2
+    assert "'tensorflow'" in result.stderr
+    assert all(name in result.stderr for name in ("fit", "keras", "lightning", "transformers"))
+    assert "Traceback" not in result.stderr

@@ -544,3 +544,44 @@ def test_the_api_reference_covers_every_public_module_and_name() -> None:
     exported = dict(sara_render.reexports("altametris.sara.core"))
     assert exported["fit"] == "altametris.sara.core.loop"
     assert exported["__version__"] is None
+
+
+# -- trainers: the hook x trainer table ------------------------------------------------------------------------------
+
+
+def _supplied_table() -> str:
+    """The hook x trainer table of docs/trainers.md, as the declaration (``trainers.SUPPLIED``) makes it."""
+    from altametris.sara.core.hookspecs import HOOKS
+    from altametris.sara.core.trainers import STEP_HOOKS, SUPPLIED, trainer_names
+
+    names = trainer_names()
+    rows = ["| hook | " + " | ".join(f"`{name}`" for name in names) + " |", "| --- |" + " --- |" * len(names)]
+    for hook in HOOKS:
+        cells = [
+            "no" if hook not in SUPPLIED[name] else "with `hooks`" if name == "fit" and hook in STEP_HOOKS else "yes"
+            for name in names
+        ]
+        rows.append(f"| `{hook}` | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def test_the_trainers_hook_table_is_the_declaration_of_every_trainer() -> None:
+    assert _supplied_table() in _text("trainers.md")
+
+
+@pytest.mark.parametrize("trainer", ["lightning", "transformers", "keras"])
+def test_each_trainer_page_names_the_hooks_its_bridge_does_not_supply(trainer: str) -> None:
+    from altametris.sara.core.hookspecs import HOOKS
+    from altametris.sara.core.trainers import SUPPLIED
+
+    text = _text(f"trainers-{trainer}.md")
+    missing = [hook for hook in HOOKS if hook not in SUPPLIED[trainer]]
+    if not missing:
+        assert "**Supplies every hook**" in text
+    else:
+        line = text.split("**Not supplied:**", 1)[1].split("(", 1)[0]
+        assert [hook.strip(" `,") for hook in line.split(",")] == missing
+
+
+def test_the_lightning_page_asks_no_config_change_for_a_resume() -> None:
+    assert "append = true" not in _text("trainers-lightning.md")

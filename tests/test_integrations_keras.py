@@ -179,3 +179,20 @@ def test_the_example_plugin_of_a_real_distribution_runs_by_name(tmp_path: Path, 
     alert = callback.manager.callbacks[0]
     assert type(alert).__module__ == "sara_plugin_example.metric_alert"
     assert [(epoch, metric) for epoch, metric, _ in alert.alerts] == [(2, "val_loss")]  # type: ignore[attr-defined]
+
+
+def test_a_callback_overriding_a_hook_keras_never_calls_is_warned_about_once_at_the_start(tmp_path: Path) -> None:
+    from altametris.sara.core.base_callback import BaseCallback
+    from altametris.sara.core.exceptions import UnsuppliedHookWarning
+
+    class Clipper(BaseCallback):
+        def on_after_backward(self, batch: int, **kwargs: Any) -> None: ...
+
+        def on_before_optimizer_step(self, batch: int, **kwargs: Any) -> None: ...
+
+    with pytest.warns(UnsuppliedHookWarning) as caught:
+        train(SaraCallback(CallbackManager([Clipper()]), output_dir=tmp_path), epochs=2)
+    messages = [str(warning.message) for warning in caught if warning.category is UnsuppliedHookWarning]
+    assert len(messages) == 2
+    assert all("Clipper overrides" in message and "'keras' trainer" in message for message in messages)
+    assert ["on_after_backward" in messages[0], "on_before_optimizer_step" in messages[1]] == [True, True]

@@ -276,3 +276,45 @@ def test_a_tracker_enabled_by_name_logs_a_lightning_training(tmp_path: Path) -> 
     assert batch_steps == list(range(1, 13))  # 4 batches an epoch, 3 epochs, steps = batches seen
     assert [event.step for event in events.Scalars("epoch/val_loss")] == [4, 8, 12]
     assert [event.value for event in events.Scalars("epoch/val_loss")] == pytest.approx(CURVE[:3])
+
+
+class CheckpointWatcher(BaseCallback):
+    """Records the checkpoint hooks, with whether the file was there, and where on_train_start came."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, bool]] = []
+
+    def on_checkpoint_save(self, path: str, **kwargs: Any) -> None:
+        self.seen.append(("save", path, os.path.exists(path)))
+
+    def on_checkpoint_load(self, path: str, **kwargs: Any) -> None:
+        self.seen.append(("load", path, os.path.exists(path)))
+
+    def on_train_start(self, **kwargs: Any) -> None:
+        self.seen.append(("start", str(kwargs["start_epoch"]), kwargs["global_step"] > 0))
+
+
+def test_checkpoint_save_follows_the_written_file_and_a_resume_loads_before_on_train_start(tmp_path: Path) -> None:
+    watcher = CheckpointWatcher()
+    first = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, save_top_k=-1)
+    train(SaraCallback(CallbackManager([watcher])), tmp_path, epochs=2, extra=[first])
+    saves = [(path, there) for kind, path, there in watcher.seen if kind == "save"]
+    assert saves, watcher.seen
+    assert all(there for _, there in saves)  # the file existed when on_checkpoint_save ran
+    assert watcher.seen[0] == ("start", "0", False)
+
+    resumed = CheckpointWatcher()
+    last = str(tmp_path / "ckpt" / "last.ckpt")
+    again = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    train(SaraCallback(CallbackManager([resumed])), tmp_path, epochs=3, ckpt_path=last, extra=[again])
+    assert resumed.seen[:2] == [("load", last, True), ("start", "2", True)]
+
+
+def test_a_callback_overriding_a_hook_lightning_supplies_gets_no_warning(tmp_path: Path) -> None:
+    class Clipper(BaseCallback):
+        def on_after_backward(self, batch: int, **kwargs: Any) -> None:
+            self.seen = kwargs["global_step"]
+
+    clipper = Clipper()
+    train(SaraCallback(CallbackManager([clipper])), tmp_path, epochs=1)  # filterwarnings = error: none raised
+    assert clipper.seen == 3

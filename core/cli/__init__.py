@@ -36,6 +36,7 @@ from ..control import Preempted
 from ..discovery import GROUP, _check_name, _describe, available_plugins, find_plugin
 from ..exceptions import SaraError
 from ..messages import PATH_LIMIT, describe_error, one_line, plain_text, safe_repr
+from ..trainers import trainer_names, unsupplied, unsupplied_message
 from ..triggers import TRIGGER_KEYS, trigger_of
 
 if TYPE_CHECKING:
@@ -153,6 +154,10 @@ def _check(args: argparse.Namespace) -> int:
         _out(_one_line(problem))
     for warning in _manager_warnings(report.callbacks):
         _out(f"{shown}: warning: {_one_line(warning)}")
+    if args.trainer is not None:  # the declaration only: the framework is not imported
+        for name, callback in zip(report.names, report.callbacks):
+            for hook in unsupplied(callback, args.trainer):
+                _out(f"{shown}: warning: {plain_text(unsupplied_message(name, hook, args.trainer), _LINE_LIMIT)}")
     if not report.ok:
         count = len(report.problems)
         print(f"{shown}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
@@ -281,6 +286,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config", metavar="CONFIG", help="a .toml, .yaml/.yml or .json config file")
     check.add_argument(
         "--allow-import-paths", action="store_true", help="also accept 'module:Class' items that no plugin registers"
+    )
+    check.add_argument(
+        "--trainer",
+        metavar="NAME",
+        choices=trainer_names(),
+        help=f"warn about hooks that this trainer never calls (one of: {', '.join(trainer_names())})",
     )
     demo = command("demo", _demo, "run a small training with callbacks enabled by name, and print its run folder")
     source = demo.add_mutually_exclusive_group()
