@@ -76,6 +76,7 @@ from .control import Preempted, StopTraining, TrainingControl
 from .distributed import agree_stop, rank_info
 from .exceptions import TrainingError
 from .messages import VALUE_LIMIT, class_name, describe_error, safe_repr
+from .trainers import STEP_HOOKS, warn_unsupplied
 
 if TYPE_CHECKING:
     from .base_callback import CallbackManager
@@ -292,6 +293,7 @@ def fit(  # noqa: PLR0912, PLR0915 - argument checks, then one loop
     run.written = written
     run.global_step = global_step
     run.takes_hooks = _takes_hooks(train_step)
+    warn_unsupplied(manager.callbacks, "fit", without=() if run.takes_hooks else STEP_HOOKS)
     if validation_step is not None:
         run.validation = (validation_data, validation_step)  # type: ignore[assignment]  # validation_data checked above
     with _sigterm_stops(run) if handle_sigterm else contextlib.nullcontext():

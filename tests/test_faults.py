@@ -104,6 +104,8 @@ BASE_EXCEPTIONS = [
 class Recorder(BaseCallback):
     """A bystander: records every hook; its ``on_exception`` records the error it is given."""
 
+    warn_unsupplied_hooks = False  # it overrides the step hooks too, which fit() without hooks never calls
+
     def __init__(self) -> None:
         self.hooks: list[str] = []
         self.errors: list[BaseException] = []

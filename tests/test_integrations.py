@@ -52,13 +52,13 @@ def test_validation_metrics_are_named_val() -> None:
 
 def test_a_source_that_is_no_manager_and_no_config_is_refused() -> None:
     with pytest.raises(TrainingError, match="expects a CallbackManager, a config mapping or the path"):
-        Bridge(42, framework="test")  # type: ignore[arg-type]
+        Bridge(42, framework="lightning")  # type: ignore[arg-type]
 
 
 def test_a_config_source_builds_the_manager(tmp_path: Path) -> None:
     config = tmp_path / "train.toml"
     config.write_text('callbacks = ["history"]\n')
-    assert [type(c).__name__ for c in Bridge(config, framework="test").manager.callbacks] == ["History"]
+    assert [type(c).__name__ for c in Bridge(config, framework="lightning").manager.callbacks] == ["History"]
 
 
 def _drive(bridge: Bridge, epochs: int, validate: bool = True) -> None:
@@ -77,13 +77,14 @@ def _drive(bridge: Bridge, epochs: int, validate: bool = True) -> None:
 
 def test_the_epoch_metrics_are_the_batch_means_and_this_epochs_validation_and_none_context_is_dropped() -> None:
     recorder = EventRecorder()
-    bridge = Bridge(CallbackManager([recorder]), framework="test")
+    bridge = Bridge(CallbackManager([recorder]), framework="lightning")
     _drive(bridge, 2)
     assert [e.arguments["metrics"] for e in recorder.events if e.hook == "on_epoch_end"] == [
         {"loss": 0.5, "val_loss": 1.0},
         {"loss": 0.5, "val_loss": 0.5},
     ]
-    assert sorted(recorder.events[0].context) == ["control", "epochs", "model"]
+    start_context = ["control", "epochs", "global_step", "model", "rank", "start_epoch", "world_size"]
+    assert sorted(recorder.events[0].context) == start_context  # trainer=None is dropped
     assert recorder.events[-1].context["metrics"] == {"loss": 0.5, "val_loss": 0.5}  # on_train_end gets them
 
 
@@ -92,7 +93,7 @@ def test_stop_training_raised_by_a_callback_becomes_a_stop_request() -> None:
         def on_batch_end(self, batch: int, metrics: dict[str, float], **kwargs: Any) -> None:
             raise StopTraining("enough", source="me")
 
-    bridge = Bridge(CallbackManager([Stop()]), framework="test")
+    bridge = Bridge(CallbackManager([Stop()]), framework="lightning")
     bridge.start()
     bridge.epoch_start(0)
     assert not bridge.should_stop()
@@ -102,7 +103,7 @@ def test_stop_training_raised_by_a_callback_becomes_a_stop_request() -> None:
 
 
 def test_the_state_is_the_snapshot_after_the_last_epoch_end_with_what_a_resume_inside_an_epoch_needs() -> None:
-    bridge = Bridge(CallbackManager.from_config({"callbacks": ["history"]}), framework="test")
+    bridge = Bridge(CallbackManager.from_config({"callbacks": ["history"]}), framework="lightning")
     bridge.start()
     bridge.epoch_start(0)
     bridge.batch_end(0, {"loss": 2.0})
@@ -121,26 +122,26 @@ def test_the_state_is_the_snapshot_after_the_last_epoch_end_with_what_a_resume_i
     }
 
     recorder = EventRecorder()
-    resumed = Bridge(CallbackManager.from_config({"callbacks": ["history"]}), framework="test")
+    resumed = Bridge(CallbackManager.from_config({"callbacks": ["history"]}), framework="lightning")
     resumed.manager.add_callback(recorder)
     resumed.load(state, where="a test")
     resumed.start()
     resumed.reenter(1)
     resumed.epoch_end(1)
-    assert recorder.hooks == ["on_train_start", "on_epoch_start", "on_validation_start", "on_validation_end",
-                              "on_epoch_end"]  # fmt: skip
+    assert recorder.hooks == ["on_checkpoint_load", "on_train_start", "on_epoch_start", "on_validation_start",
+                              "on_validation_end", "on_epoch_end"]  # fmt: skip
     assert resumed.manager.callbacks[0].metrics == [{"loss": 2.0}, {"loss": 4.0, "val_loss": 0.5}]  # type: ignore[attr-defined]
 
 
 def test_a_state_that_is_not_a_bridges_is_a_clear_error() -> None:
-    bridge = Bridge(CallbackManager(), framework="test")
+    bridge = Bridge(CallbackManager(), framework="lightning")
     with pytest.raises(StateError, match=r"the SARA state in ckpt.pt is not what SaraCallback saves"):
         bridge.load({"History": {}}, where="ckpt.pt")
 
 
 def test_on_exception_runs_once_and_only_for_a_running_training() -> None:
     recorder = EventRecorder()
-    bridge = Bridge(CallbackManager([recorder]), framework="test")
+    bridge = Bridge(CallbackManager([recorder]), framework="lightning")
     bridge.start()
     bridge.exception(RuntimeError("the framework's exception hook"))
 

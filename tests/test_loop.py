@@ -494,3 +494,32 @@ def test_a_monitor_that_no_epoch_reports_is_an_error_at_the_end_of_the_training(
 def test_validate_every_n_epochs_must_be_a_positive_int() -> None:
     with pytest.raises(TrainingError, match="validate_every_n_epochs must be an int >= 1, got 0"):
         fit(CallbackManager(), epochs=1, batches_per_epoch=1, train_step=lambda b: None, validate_every_n_epochs=0)
+
+
+class Clipper(BaseCallback):
+    """Overrides a hook that only a ``train_step`` taking ``hooks`` supplies."""
+
+    def on_after_backward(self, batch: int, **kwargs: Any) -> None:
+        self.steps = [*getattr(self, "steps", []), kwargs["global_step"]]
+
+
+def test_a_train_step_without_hooks_warns_once_about_each_step_hook_a_callback_overrides() -> None:
+    from altametris.sara.core.exceptions import UnsuppliedHookWarning
+
+    clipper = Clipper()
+    with pytest.warns(
+        UnsuppliedHookWarning, match=r"Clipper overrides on_after_backward, which the 'fit' trainer"
+    ) as w:
+        fit(CallbackManager([clipper]), epochs=2, batches_per_epoch=2, train_step=lambda batch: {"loss": 1.0})
+    assert len([warning for warning in w if warning.category is UnsuppliedHookWarning]) == 1
+    assert not hasattr(clipper, "steps")
+
+
+def test_a_train_step_taking_hooks_supplies_them_and_gets_no_warning() -> None:
+    def train_step(batch: int, hooks: Any) -> dict[str, float]:
+        hooks.after_backward()
+        return {"loss": 1.0}
+
+    clipper = Clipper()
+    fit(CallbackManager([clipper]), epochs=2, batches_per_epoch=2, train_step=train_step)  # filterwarnings = error
+    assert clipper.steps == [0, 1, 2, 3]
