@@ -18,7 +18,11 @@ if TYPE_CHECKING:
     from ._failures import ErrorPolicy
     from .hookspecs import Metrics
 
-__all__ = ["TRIGGER_ATTRIBUTE", "BaseCallback", "overrides"]
+__all__ = ["ORDER_ATTRIBUTE", "TRIGGER_ATTRIBUTE", "BaseCallback", "overrides"]
+
+ORDER_ATTRIBUTE = "_sara_order"
+"""The instance attribute that holds the :class:`~altametris.sara.core.order.Placement` of a config item or
+``add_callback``."""
 
 TRIGGER_ATTRIBUTE = "_sara_trigger"
 """The instance attribute that holds the :class:`~altametris.sara.core.triggers.Trigger` a callback was registered
@@ -81,7 +85,18 @@ class BaseCallback(abc.ABC):  # noqa: B024 - every hook is optional: nothing is 
     The manager calls such callbacks after all the others at every hook (in registration order among themselves),
     the way Lightning runs its ``ModelCheckpoint`` last: the state a trainer gathers inside ``save_checkpoint``
     (:meth:`CallbackManager.state_dict`) then holds every other callback's end-of-epoch state, one consistent snapshot
-    of the training as of that checkpoint. It is read when the manager's callbacks change."""
+    of the training as of that checkpoint. It is one of the order's constraints (:mod:`~altametris.sara.core.order`):
+    a callback that declares it runs after a writer (``run_after = ("checkpoint",)``) does. It is read when the
+    manager's callbacks change."""
+
+    run_before: ClassVar[tuple[str, ...]] = ()
+    """Plugin names this callback runs before, at every hook (each name stands for every callback of that plugin; a
+    name not enabled is no constraint). A config item's ``before`` key adds to it
+    (:mod:`~altametris.sara.core.order`)."""
+
+    run_after: ClassVar[tuple[str, ...]] = ()
+    """Plugin names this callback runs after, at every hook (``run_after = ("checkpoint",)`` for an uploader of the
+    files a checkpoint writes). A config item's ``after`` key adds to it (:mod:`~altametris.sara.core.order`)."""
 
     def on_checkpoint_load(self, path: str, **kwargs: Any) -> None:
         """Called once in a resumed run, after the callbacks' state was restored from ``path``, before training."""

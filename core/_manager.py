@@ -37,10 +37,11 @@ from ._failures import debug, debugging, policy_of
 from ._hookmethods import LazyHookMethod, write_hook_methods
 from ._registration import validate_callback, warn_misspelt_hooks
 from .distributed import rank_info
-from .exceptions import SaraError, StateError, TrainingError
+from .exceptions import OrderError, SaraError, StateError, TrainingError
 from .hookimpls import HookimplCallback
 from .hookspecs import CLEANUP_HOOKS, HOOKS
-from .messages import class_name, safe_repr
+from .messages import class_name, did_you_mean, safe_repr
+from .order import Placement, _installed_names, declares_order, name_of, place, placement_of, resolve
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -218,6 +219,7 @@ class CallbackManager:
         self._callbacks: CallbackList[BaseCallback] = CallbackList(callbacks, _notifier(self))
         self._entries: dict[int, tuple[BaseCallback, dict[str, Entry]]] = {}  # the registered callbacks' entries
         self._active: tuple[BaseCallback, ...] = ()  # those that run here, in call order
+        self._declared: set[int] = set()  # the registered callbacks that declare an order
         self._calls: HookCallsByHook | _Refusing = HookCallsByHook()
         self._disabled: dict[int, BaseCallback] = {}
         self._warned: dict[tuple[int, str], list[Any]] = {}  # (callback, hook) -> [failures since reported, epoch]
@@ -273,9 +275,15 @@ class CallbackManager:
             warn_misspelt_hooks(type(callback))
 
     def add_callback(
-        self, callback: BaseCallback, *, on_error: ErrorPolicy | None = None, when: TriggerSpec | None = None
+        self,
+        callback: BaseCallback,
+        *,
+        on_error: ErrorPolicy | None = None,
+        when: TriggerSpec | None = None,
+        before: Sequence[str] = (),
+        after: Sequence[str] = (),
     ) -> None:
-        """Register ``callback`` after the others.
+        """Register ``callback`` after the others (or where ``before`` and ``after`` put it).
 
         Args:
             callback: the callback.
@@ -283,10 +291,14 @@ class CallbackManager:
             when: its :class:`~altametris.sara.core.triggers.Trigger` (or ``"100ba"``, ``"2ep"``, or a mapping of the
                 trigger's keys): its hooks run only when the trigger fires. By default it keeps the one its config
                 item gave, if any, and runs at every hook otherwise.
+            before: plugin names it runs before (each stands for every callback of that plugin;
+                :mod:`~altametris.sara.core.order`), in addition to its class's ``run_before``.
+            after: plugin names it runs after, in addition to its class's ``run_after``.
 
         Raises:
-            TrainingError: when ``callback`` is not a :class:`BaseCallback` instance, ``on_error`` no policy, or
-                ``when`` no trigger (naming the key).
+            TrainingError: when ``callback`` is not a :class:`BaseCallback` instance, ``on_error`` no policy,
+                ``when`` no trigger (naming the key), or ``before``/``after`` names no plugin.
+            OrderError: the declared order would have a cycle (nothing was changed).
 
         Example:
             >>> class Flaky(BaseCallback):
@@ -305,14 +317,41 @@ class CallbackManager:
                 trigger = _triggers().Trigger.parse(when)
             except SaraError as error:
                 raise TrainingError(f"add_callback(): {error}", callback=callback) from error
+        placement = self._placement(callback, before, after) if before or after else None
         if on_error is not None:
             _failures.set_policy(callback, on_error, "add_callback()")
         if trigger is not None:
             _triggers().set_trigger(callback, trigger)
         warn_misspelt_hooks(type(callback))
         with self._lock:  # checked above: a direct change of the list is checked in _sync
+            if placement is not None:
+                place(callback, placement)
+            if self._declared or declares_order(callback):
+                resolve([*self._callbacks, callback])  # a cycle raises here, before anything changed
             list.append(self._callbacks, callback)
             self._sync(validate=False, only=callback)
+
+    def _placement(self, callback: BaseCallback, before: Sequence[str], after: Sequence[str]) -> Placement:
+        """The :class:`~altametris.sara.core.order.Placement` of ``add_callback(before=..., after=...)``, checked."""
+        known = _installed_names() | {
+            name for registered in self._callbacks if (name := name_of(registered)) is not None
+        }
+        for key, names in (("before", before), ("after", after)):
+            if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+                raise TrainingError(
+                    f"add_callback(): {key}: expected a list of plugin names, got {safe_repr(names)}",
+                    callback=callback,
+                )
+            for name in names:
+                if name not in known:
+                    hint = did_you_mean(name, sorted(known))
+                    raise TrainingError(
+                        f"add_callback(): {key}: {name!r} is no installed plugin and no registered callback's name; "
+                        f"{hint}see sara-callbacks list",
+                        callback=callback,
+                    )
+        existing = placement_of(callback)
+        return Placement(existing.name if existing else None, tuple(before), tuple(after), "add_callback()")
 
     def register(
         self,
@@ -375,7 +414,12 @@ class CallbackManager:
         return f"{type(self).__name__}(callbacks=[{self._class_names()}])"
 
     def _class_names(self) -> str:
-        return ", ".join(_named(callback) for callback in self._callbacks)
+        """The callbacks, in call order (registration order, changed only by a declared order)."""
+        try:
+            ordered = resolve(self._callbacks)
+        except Exception:  # a cycle, a property that raises: refused at the next hook call, shown as registered
+            ordered = list(self._callbacks)
+        return ", ".join(_named(callback) for callback in ordered)
 
     # -- timings -------------------------------------------------------------------------------------------------
 
@@ -404,9 +448,10 @@ class CallbackManager:
         with self._lock:
             try:
                 self._sync(validate=True)
-            except TrainingError as error:  # a direct change registered something invalid: reported at the next call
-                self._invalid = error
-                self._calls = _Refusing(error)
+            except (TrainingError, OrderError) as error:  # a direct change made something invalid: the next call says
+                refused = error if isinstance(error, TrainingError) else TrainingError(f"callbacks: {error}")
+                self._invalid = refused
+                self._calls = _Refusing(refused)
 
     def _sync(self, *, validate: bool, everything: bool = False, only: BaseCallback | None = None) -> None:
         """Bring the entries and the hooks' calls up to date with the callback list, rebuilding what changed.
@@ -443,11 +488,14 @@ class CallbackManager:
         for _, callback in new:
             entries[id(callback)] = (callback, self._entries_of(callback))
             touched.update(entries[id(callback)][1])
+            if declares_order(callback):
+                self._declared.add(id(callback))
         leaving = [id(only)] if only is not None else list(entries)
         gone = [entries.pop(key) for key in leaving if key not in live and key in entries]
         for callback, hooks in gone:
             touched.update(hooks)
             self._disabled.pop(id(callback), None)
+            self._declared.discard(id(callback))
             if self._clock is not None:
                 self._clock.forget(callback)
             if self._profiler is not None:
@@ -455,7 +503,8 @@ class CallbackManager:
         if only is not None and id(only) in entries:  # registered again, or once more: its hooks change
             touched.update(entries[id(only)][1])
         before, self._active = self._active, self._order_after(callbacks, only, new)
-        reordered = only is None and _moved(before, self._active)  # an insert, a sort: every hook
+        # an insert, a sort, or a removal under a declared order: every hook
+        reordered = (only is None or bool(self._declared)) and _moved(before, self._active)
         if everything or reordered or self._invalid is not None or clock is not self._clock:
             touched = set(HOOKS)
         self._invalid = None
@@ -489,22 +538,34 @@ class CallbackManager:
         if only is None or not new or new[0][1] is not only or not callbacks or callbacks[-1] is not only:
             return self._order(callbacks)
         runs_here = not (self._rank and only.rank_zero_only)
-        if runs_here and (only.saves_checkpoints or not (active and active[-1].saves_checkpoints)):
+        if (
+            not self._declared
+            and runs_here
+            and (only.saves_checkpoints or not (active and active[-1].saves_checkpoints))
+        ):
             return (*active, only)
         return self._order(callbacks)
 
     def _order(self, callbacks: Sequence[BaseCallback]) -> tuple[BaseCallback, ...]:
-        """The callbacks that run here, in call order: checkpoint writers after the others.
+        """The callbacks that run here, in call order: checkpoint writers after the others, and any declared order.
 
         Disabled callbacks, and rank-zero-only callbacks off rank 0, are left out. Writers run last so that the state
-        a trainer saves inside ``save_checkpoint`` is the whole epoch's: every other callback has ended it.
+        a trainer saves inside ``save_checkpoint`` is the whole epoch's: every other callback has ended it
+        (:mod:`~altametris.sara.core.order`).
         """
-        first: list[BaseCallback] = []
-        last: list[BaseCallback] = []
-        for callback in callbacks:
-            if id(callback) not in self._disabled and not (self._rank and callback.rank_zero_only):
+        if self._declared:
+            ordered = resolve(callbacks)
+        else:
+            first: list[BaseCallback] = []
+            last: list[BaseCallback] = []
+            for callback in callbacks:
                 (last if callback.saves_checkpoints else first).append(callback)
-        return (*first, *last)
+            ordered = [*first, *last]
+        return tuple(
+            callback
+            for callback in ordered
+            if id(callback) not in self._disabled and not (self._rank and callback.rank_zero_only)
+        )
 
     def _rebuild(self, hooks: Iterable[str]) -> None:
         """Make the calls of ``hooks`` from the active callbacks' entries, between the observers' own."""
@@ -716,7 +777,7 @@ class CallbackManager:
 _TRANSIENT = frozenset(
     (
         "_lock", "_callbacks", "_entries", "_active", "_calls", "_disabled", "_warned", "_invalid", "_rank",
-        "_epoch", "_started", "_clock", "_profiler",
+        "_epoch", "_started", "_clock", "_profiler", "_declared",
     )
 )  # fmt: skip
 """What :meth:`CallbackManager._setup` makes: the manager's own state, made anew by a copy (a test holds them equal)."""

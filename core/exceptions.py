@@ -25,6 +25,7 @@ __all__ = [
     "DuplicatePluginError",
     "HookNameWarning",
     "MissingArgumentError",
+    "OrderError",
     "PluginError",
     "PluginLoadError",
     "PluginParameterError",
@@ -226,6 +227,18 @@ class ConfigError(SaraError):
         self.path = path
         self.key = key
         self.line = line
+
+
+class OrderError(ConfigError):
+    """The declared order of the callbacks has a cycle (:mod:`~altametris.sara.core.order`): no order satisfies it.
+
+    Attributes:
+        cycle: the names of the callbacks in the cycle, each to run after the one before it (the first repeated last).
+    """
+
+    def __init__(self, message: str, *, cycle: Sequence[str], path: str | None = None, key: str | None = None) -> None:
+        super().__init__(message, path=path, key=key)
+        self.cycle = tuple(cycle)
 
 
 class SaraWarning(UserWarning):

@@ -39,6 +39,8 @@ UPWARD = {
     (f"{CORE}._manager", f"{CORE}.config"): "CallbackManager.from_config(), the seed API's convenience "
     "constructor, imports the config layer when it is called",
     (f"{CORE}.__main__", f"{CORE}.cli"): "`python -m altametris.sara.core` runs the command",
+    (f"{CORE}.order", f"{CORE}.discovery"): "a declared order names plugins: a callback made in code is named by the "
+    "plugin its class is registered under, read from the installed metadata only when some callback declares an order",
 }
 IN_FUNCTIONS = {
     **UPWARD,

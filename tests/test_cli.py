@@ -620,3 +620,41 @@ def test_check_refuses_an_unknown_trainer_naming_the_known_ones(tmp_path: Path) 
     assert "'tensorflow'" in result.stderr
     assert all(name in result.stderr for name in ("fit", "keras", "lightning", "transformers"))
     assert "Traceback" not in result.stderr
+
+
+# -- check: the call order ---------------------------------------------------------------------------------------------
+
+
+def test_check_prints_the_call_order_and_the_rules_that_made_it_when_it_is_not_the_configs(tmp_path: Path) -> None:
+    config = _write(
+        tmp_path,
+        "train.toml",
+        """
+        callbacks = [
+            { name = "jsonl_logger", params = { path = "m.jsonl" }, after = ["checkpoint"] },
+            { name = "checkpoint", params = { dirpath = "ckpt" } },
+            "history",
+        ]
+        """,
+    )
+    result = run(None, "check", str(config))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        f"{config}: call order: history, checkpoint, jsonl_logger",
+        "  jsonl_logger after checkpoint (callbacks[0].after)",
+        "  checkpoint after the callbacks that save no checkpoint (saves_checkpoints)",
+    ]
+    plain = _write(tmp_path, "plain.toml", 'callbacks = ["history", "nan_guard"]\n')
+    assert run(None, "check", str(plain)).stdout.count("\n") == 1  # the config's own order: nothing more to say
+
+
+def test_check_reports_a_cycle_as_one_problem_without_a_traceback(tmp_path: Path) -> None:
+    config = _write(
+        tmp_path,
+        "train.yaml",
+        "callbacks:\n  - {name: history, after: [nan_guard]}\n  - {name: nan_guard, after: [history]}\n",
+    )
+    result = run(None, "check", str(config))
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{config}: callbacks: the declared order has a cycle: ")
+    assert result.stderr == f"{config}: 1 problem\n"

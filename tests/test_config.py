@@ -254,8 +254,8 @@ def test_the_documented_example_message(plugin_site: FakeSite, tmp_path: Path) -
         ({"callbacks": "recorder"}, "callbacks: expected a list, got string"),
         (
             {"callbacks": [3]},
-            "callbacks[0]: expected a plugin name or a table {name, params, enabled, on_error, state_key, when}, "
-            "got integer",
+            "callbacks[0]: expected a plugin name or a table "
+            "{name, params, enabled, on_error, state_key, when, before, after}, got integer",
         ),
         ({"callbacks": [{"params": {}}]}, "callbacks[0]: missing 'name'"),
         ({"callbacks": [{"name": 3}]}, "callbacks[0].name: expected a string, got integer 3"),

@@ -426,7 +426,9 @@ def assert_clean_cli(code: int, out: str, err: str) -> None:
     assert "Traceback" not in out + err
     assert "unexpected error" not in err, err
     if code == 0:
-        assert out.count("\n") == 1
+        first, *order = out.splitlines()
+        assert ": OK, " in first, out
+        assert all(": call order: " in line or line.startswith("  ") for line in order), out  # a changed call order
         assert err == ""
     else:
         assert err.count("\n") == 1, err

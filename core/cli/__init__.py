@@ -34,8 +34,9 @@ from ..base_callback import CallbackManager
 from ..config import check_config
 from ..control import Preempted
 from ..discovery import GROUP, _check_name, _describe, available_plugins, find_plugin
-from ..exceptions import SaraError
+from ..exceptions import OrderError, SaraError
 from ..messages import PATH_LIMIT, describe_error, one_line, plain_text, safe_repr
+from ..order import declares_order, name_of, resolve, rules
 from ..trainers import trainer_names, unsupplied, unsupplied_message
 from ..triggers import TRIGGER_KEYS, trigger_of
 
@@ -167,6 +168,13 @@ def _check(args: argparse.Namespace) -> int:
     described = [_with_policy(name, callback) for name, callback in zip(report.names, report.callbacks)]
     names = f": {_summary(described)}" if described else ""
     _out(f"{shown}: OK, {count} callback{'s' if count != 1 else ''}{names}{disabled}")
+    called = resolve(report.callbacks)
+    if called != list(report.callbacks) or any(map(declares_order, report.callbacks)):
+        # the order the manager will call them in, and why it is not the config's
+        shown_order = [name_of(callback) or type(callback).__qualname__ for callback in called]
+        _out(f"{shown}: call order: {plain_text(', '.join(shown_order), _LINE_LIMIT)}")
+        for rule in rules(report.callbacks):
+            _out(f"  {plain_text(rule, _LINE_LIMIT)}")
     return 0
 
 
@@ -211,7 +219,10 @@ def _manager_warnings(callbacks: Sequence[BaseCallback]) -> list[Warning]:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        CallbackManager(callbacks)
+        try:
+            CallbackManager(callbacks)
+        except OrderError:  # a cycle: already one of the report's problems
+            return []
     return [warning.message for warning in caught if isinstance(warning.message, Warning)]
 
 

@@ -53,8 +53,9 @@ from .._callback import BaseCallback, overrides
 from .._failures import set_policy
 from .._registration import validate_callback
 from ..discovery import _signature
-from ..exceptions import ConfigError, PluginParameterError, PluginTypeError, SaraError
-from ..messages import VALUE_LIMIT, close_matches, safe_repr
+from ..exceptions import ConfigError, OrderError, PluginParameterError, PluginTypeError, SaraError
+from ..messages import VALUE_LIMIT, close_matches, did_you_mean, safe_repr
+from ..order import Placement, place, resolve
 from ..triggers import set_trigger
 from ._files import SUPPORTED_EXTENSIONS, check_bounds, config_error, key_part, located, read_file, type_word
 from ._items import ITEM_KEYS, Item, parse_item
@@ -258,6 +259,8 @@ def _process(source: ConfigSource, allow_import_paths: bool, *, strict: bool, or
             built.append((item, callback))
     for problem in _shared_state_keys(built, shown):
         report(problem)
+    for problem in _order_problems(built, [*names, *disabled], shown):
+        report(problem)
     return ConfigReport(tuple(found), tuple(callbacks), tuple(names), tuple(disabled))
 
 
@@ -299,6 +302,8 @@ def _build(  # noqa: PLR0911 - one early return per kind of problem, each report
         return None
     if item.when is not None:
         set_trigger(callback, item.when)
+    if hasattr(callback, "__dict__"):  # its name for the order's constraints (and theirs, if it has any)
+        place(callback, Placement(item.name, item.before, item.after, item.where))
     return callback if _set_state_key(callback, item, shown, report) else None
 
 
@@ -341,6 +346,32 @@ def _shared_state_keys(built: list[tuple[Item, BaseCallback]], shown: str | None
             )
         )
     return found
+
+
+def _order_problems(built: list[tuple[Item, BaseCallback]], named: list[str], shown: str | None) -> list[ConfigError]:
+    """The ``before``/``after`` names that name no plugin, and else a cycle of the declared order."""
+    known = {info.name for info in discovery.available_plugins()} | set(named)
+    found = []
+    for item, _ in built:
+        for key, names in (("before", item.before), ("after", item.after)):
+            for index, name in enumerate(names):
+                if name not in known:
+                    hint = did_you_mean(name, sorted(known))
+                    found.append(
+                        config_error(
+                            shown,
+                            f"{item.where}.{key}[{index}]",
+                            f"{safe_repr(name, VALUE_LIMIT)} is no installed plugin and no item of this config; "
+                            f"{hint}see sara-callbacks list",
+                        )
+                    )
+    if found:
+        return found
+    try:
+        resolve([callback for _, callback in built])
+    except OrderError as error:
+        return [OrderError(located(shown, "callbacks", str(error)), cycle=error.cycle, path=shown, key="callbacks")]
+    return []
 
 
 def _parameter_place(item: Item, parameter: object, otherwise: str) -> str:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__: list[str] = []
 
-ITEM_KEYS = ("name", "params", "enabled", "on_error", "state_key", "when")
+ITEM_KEYS = ("name", "params", "enabled", "on_error", "state_key", "when", "before", "after")
 """The keys of a callback's table in a config."""
 
 
@@ -35,6 +35,8 @@ class Item(NamedTuple):
     on_error: ErrorPolicy | None = None
     state_key: str | None = None
     when: Trigger | None = None
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
 
 
 def parse_item(value: object, where: str, shown: str | None, report: Callable[[SaraError], None]) -> Item | None:
@@ -93,11 +95,41 @@ def parse_item(value: object, where: str, shown: str | None, report: Callable[[S
     trigger, trigger_error = _check_trigger(value["when"], where, shown) if "when" in value else (None, None)
     if trigger_error is not None:
         found.append(trigger_error)
+    order = {
+        key: _check_names(value[key], f"{where}.{key}", shown, found) for key in ("before", "after") if key in value
+    }
     for problem in found:
         report(problem)
     if found:
         return None
-    return Item(where, f"{where}.name", name, params, enabled, on_error, state_key, trigger)  # type: ignore[arg-type]
+    return Item(
+        where,
+        f"{where}.name",
+        name,  # type: ignore[arg-type]  # a str: checked above
+        params,
+        enabled,
+        on_error,
+        state_key,
+        trigger,
+        order.get("before", ()),
+        order.get("after", ()),
+    )
+
+
+def _check_names(value: object, key: str, shown: str | None, found: list[ConfigError]) -> tuple[str, ...]:
+    """The plugin names of a ``before`` or ``after`` key, or ``()`` after adding its problems to ``found``."""
+    if not isinstance(value, (list, tuple)):
+        hint = f'; write ["{value}"]' if isinstance(value, str) and value.isidentifier() else ""
+        found.append(config_error(shown, key, f"expected a list of plugin names, got {type_word(value)}{hint}"))
+        return ()
+    for index, name in enumerate(value):
+        if not isinstance(name, str) or not name:
+            found.append(
+                config_error(
+                    shown, f"{key}[{index}]", f"expected a plugin name, got {type_word(name)} {safe_repr(name)}"
+                )
+            )
+    return tuple(value)
 
 
 def _unknown_keys(item: Mapping[Any, object], where: str, shown: str | None) -> list[ConfigError]:
