@@ -8,7 +8,7 @@ import os  # noqa: TC003 - constructor annotations stay resolvable for tools tha
 import pathlib
 import re
 import string
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, NamedTuple
 
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.exceptions import PluginParameterError, TrainingError
@@ -52,7 +52,8 @@ class Checkpoint(BaseCallback):
     the files that fell out of the best ``save_top_k``, only ever files it saved itself, inside ``dirpath``.
 
     With ``monitor``, an epoch is saved when its value ranks among the best ``save_top_k`` (with ``save_top_k=1``:
-    when it beats the best so far; NaN never does). With ``monitor=None``, every checked epoch is saved and the
+    when it beats the best so far; NaN never does). With ``monitor=None`` (``monitor = false`` in a TOML, YAML or JSON
+    config), every checked epoch is saved and the
     ``save_top_k`` most recent are kept. The list of kept files is part of :meth:`state_dict`, so a resumed training
     keeps ranking against the files saved before the interruption; at its start, it deletes the files of its
     template in ``dirpath`` that the list does not hold (saved by the interrupted run after the state, or about to be
@@ -70,7 +71,8 @@ class Checkpoint(BaseCallback):
     Args:
         dirpath: the folder of the checkpoints, created at ``on_train_start``; a relative path resolves against the
             trainer's ``output_dir`` context keyword (the demo's run folder) or the current directory.
-        monitor: the epoch metric to rank by, or ``None`` to save every ``every_n_epochs`` epochs.
+        monitor: the epoch metric to rank by, or ``None`` (``false`` in a config file, which has no null) to save
+            every ``every_n_epochs`` epochs.
         mode: ``"min"`` when lower is better, ``"max"`` when higher is better.
         save_top_k: how many files to keep, ``-1`` for all.
         every_n_epochs: consider saving every N epochs only (after epochs N-1, 2N-1, ...).
@@ -107,14 +109,15 @@ class Checkpoint(BaseCallback):
         self,
         *,
         dirpath: str | os.PathLike[str] = "checkpoints",
-        monitor: str | None = "val_loss",
+        monitor: str | Literal[False] | None = "val_loss",
         mode: str = "min",
         save_top_k: int = 1,
         every_n_epochs: int = 1,
         filename: str = "epoch{epoch:03d}.ckpt",
     ) -> None:
         self.dirpath = check_path(self.plugin, "dirpath", dirpath)
-        self.monitor = None if monitor is None else check_str(self.plugin, "monitor", monitor)
+        # false: a config's way to say None (TOML has no null); a per-epoch save point from any format
+        self.monitor = None if monitor is None or monitor is False else check_str(self.plugin, "monitor", monitor)
         self.mode = check_choice(self.plugin, "mode", mode, MODES)
         self.save_top_k = check_int(self.plugin, "save_top_k", save_top_k, minimum=-1)
         if self.save_top_k == 0:

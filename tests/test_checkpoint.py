@@ -75,6 +75,33 @@ def test_without_monitor_it_saves_every_n_epochs_and_keeps_the_most_recent(tmp_p
     assert checkpoint.best_model_path == tmp_path / "epoch005.ckpt"
 
 
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        (
+            ".toml",
+            'callbacks = [{ name = "checkpoint", params = { monitor = false, every_n_epochs = 2, save_top_k = -1 } }]',
+        ),
+        (".yaml", "callbacks:\n  - {name: checkpoint, params: {monitor: false, every_n_epochs: 2, save_top_k: -1}}"),
+        (
+            ".json",
+            '{"callbacks": [{"name": "checkpoint", '
+            '"params": {"monitor": false, "every_n_epochs": 2, "save_top_k": -1}}]}',
+        ),
+    ],
+)
+def test_monitor_false_is_a_per_epoch_save_point_any_config_format_can_write(
+    tmp_path: Path, suffix: str, text: str
+) -> None:
+    config = tmp_path / f"train{suffix}"
+    config.write_text(text + "\n")
+    manager = CallbackManager.from_config(config)
+    assert manager.callbacks[0].monitor is None  # type: ignore[attr-defined]
+    fit(manager, epochs=5, batches_per_epoch=1, train_step=lambda batch: {"loss": 1.0}, save_checkpoint=Saver(),
+        output_dir=tmp_path)  # fmt: skip
+    assert files(tmp_path / "checkpoints") == ["epoch001.ckpt", "epoch003.ckpt"]  # no metric needed, none monitored
+
+
 def test_the_trainer_writes_a_temporary_file_in_dirpath_that_the_callback_renames(tmp_path: Path) -> None:
     saver = train(Checkpoint(dirpath=tmp_path), [0.5], tmp_path)
     written = Path(saver.paths[0])
