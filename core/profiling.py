@@ -8,7 +8,8 @@ dispatches as usual and pays nothing; on, each callback's call goes through a ti
 The manager then keeps, per callback and hook, the number of calls, their total, mean and longest time, and their
 share of the training's wall time (from ``on_train_start`` to ``on_train_end``): :attr:`CallbackManager.timings
 <altametris.sara.core.base_callback.CallbackManager.timings>` gives them as :class:`Timings`. At ``on_train_end``
-(or ``on_exception``) the table is logged (logger ``altametris.sara.core.profiling``, rank 0 only) and, when the
+(or ``on_exception``) the table is logged (logger ``altametris.sara.core.profiling``, rank 0 only; printed on stderr
+when that logger would not show it, logging never set up) and, when the
 trainer passes an ``output_dir``, written as ``timings.json`` there (``timings.rank<N>.json`` on rank N > 0), through
 a temporary file: complete or absent.
 
@@ -42,6 +43,7 @@ from .distributed import rank_info
 from .files import write_atomic
 from .hookspecs import HOOKS
 from .messages import class_name
+from .order import name_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -223,7 +225,7 @@ class Profiler:
         self.warn_slow()
         timings = self.timings()
         if timings.rank == 0:
-            _logger().info("%s", timings.table())
+            _report(timings.table())
         if self.output_dir is not None:
             name = "timings.json" if timings.rank == 0 else f"timings.rank{timings.rank}.json"
             try:
@@ -281,14 +283,27 @@ class Profiler:
         return Timings(tuple(rows), wall, batch, rank_info().rank)
 
 
+def _report(table: str) -> None:
+    """Log the table at INFO; print it on stderr when logging would not show it (never configured, say)."""
+    import logging
+
+    logger = _logger()
+    if logger.isEnabledFor(logging.INFO) and logger.hasHandlers():
+        logger.info("%s", table)
+    else:  # timings were asked for: they are seen without a logging set-up
+        import sys
+
+        print(table, file=sys.stderr, flush=True)
+
+
 def _names(callbacks: Sequence[object]) -> dict[int, str]:
-    """A name per callback: its class, numbered when several share it (``CSVLogger#2``)."""
+    """A name per callback: its plugin name (a config item's), else its class; numbered when several share it."""
     names: dict[int, str] = {}
     seen: dict[str, int] = {}
     for callback in callbacks:
         if id(callback) in names:
             continue
-        name = class_name(callback)
+        name = name_of(callback) or class_name(callback)  # type: ignore[arg-type]  # a registered callback
         seen[name] = seen.get(name, 0) + 1
         names[id(callback)] = name if seen[name] == 1 else f"{name}#{seen[name]}"
     return names

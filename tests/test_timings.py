@@ -206,4 +206,38 @@ def test_the_demo_prints_the_table_and_writes_the_json_with_profile(tmp_path: Pa
     assert result.returncode == 0, result.stderr
     assert "callback timings (rank 0)" in result.stdout
     saved = json.loads((tmp_path / "run" / "timings.json").read_text())
-    assert {hook["callback"] for hook in saved["hooks"]} >= {"ProgressBar", "CSVLogger", "Checkpoint"}
+    assert {hook["callback"] for hook in saved["hooks"]} >= {
+        "progress_bar",
+        "csv_logger",
+        "checkpoint",
+    }  # the config names
+
+
+def test_rows_are_named_by_the_configs_plugin_names_numbered_when_an_item_repeats() -> None:
+    manager = CallbackManager.from_config(
+        {
+            "profile": True,
+            "callbacks": [
+                {"name": "early_stopping", "params": {"monitor": "loss", "patience": 5}},
+                {"name": "early_stopping", "params": {"monitor": "val_loss", "patience": 5}, "state_key": "second"},
+                "nan_guard",
+            ],
+        }
+    )
+    fit(
+        manager, epochs=1, batches_per_epoch=2, train_step=lambda batch: {"loss": 1.0}, validate=lambda: {"val_loss": 1}
+    )
+    assert {row.callback for row in manager.timings.rows} == {"early_stopping", "early_stopping#2", "nan_guard"}  # type: ignore[union-attr]
+
+
+def test_without_logging_set_up_the_table_is_printed_on_stderr() -> None:
+    code = (
+        "from altametris.sara.core import CallbackManager, fit\n"
+        "manager = CallbackManager.from_config({'profile': True, 'callbacks': ['nan_guard']})\n"
+        "fit(manager, epochs=1, batches_per_epoch=2, train_step=lambda batch: {'loss': 1.0})\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "callback timings (rank 0)" in result.stderr
+    assert "nan_guard" in result.stderr
+    assert result.stdout == ""
