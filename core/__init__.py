@@ -7,8 +7,9 @@ The public API, re-exported here:
   (from :mod:`~altametris.sara.core.hookspecs`), and :class:`HookimplCallback`, which runs a plain pluggy plugin as
   a callback (from :mod:`~altametris.sara.core.hookimpls`);
 * the errors (from :mod:`~altametris.sara.core.exceptions`);
-* stopping a training without failing it (from :mod:`~altametris.sara.core.control`) and the reference loop
-  :func:`fit` (from :mod:`~altametris.sara.core.loop`);
+* stopping a training without failing it (from :mod:`~altametris.sara.core.control`), the reference loop
+  :func:`fit` (from :mod:`~altametris.sara.core.loop`) and :class:`TrainingRun`, the same for a loop of your own
+  (from :mod:`~altametris.sara.core.training_run`);
 * plugins by name (from :mod:`~altametris.sara.core.discovery`) and config files
   (from :mod:`~altametris.sara.core.config`);
 * :class:`Trigger`, when a callback runs (from :mod:`~altametris.sara.core.triggers`), and :class:`Timings`, what
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from .discovery import PluginInfo, available_plugins, create_callback, find_plugin, load_plugin
     from .loop import FitResult, fit
     from .profiling import Timings
+    from .training_run import TrainingRun
     from .triggers import Trigger
 
 _LAZY = {
@@ -70,6 +72,7 @@ _LAZY = {
     "FitResult": "loop",
     "fit": "loop",
     "Timings": "profiling",
+    "TrainingRun": "training_run",
     "Trigger": "triggers",
 }
 
@@ -102,6 +105,7 @@ __all__ = [
     "Timings",
     "TrainingControl",
     "TrainingError",
+    "TrainingRun",
     "Trigger",
     "UnknownPluginError",
     "__version__",

@@ -328,6 +328,15 @@ def fit(  # noqa: PLR0912, PLR0915 - argument checks, then one loop
     return result
 
 
+def _model_path(manager: CallbackManager) -> dict[str, pathlib.Path]:
+    """``{"model_path": ...}`` for ``on_train_end``: the best checkpoint a callback kept (else its last), if any."""
+    for callback in manager.callbacks:
+        path = getattr(callback, "best_model_path", None)
+        if isinstance(path, (str, os.PathLike)):
+            return {"model_path": pathlib.Path(path)}
+    return {}
+
+
 def _resumed_step(manager: CallbackManager, start_epoch: int, num_batches: int | None) -> int:
     """The ``global_step`` a run starting at ``start_epoch`` starts from, when the caller did not say."""
     if not start_epoch:
@@ -440,7 +449,7 @@ class _Run:
             except StopTraining as stop:
                 self._stopped(stop)
             try:
-                manager.on_train_end(metrics=self.metrics, **self._model_path(), **context)
+                manager.on_train_end(metrics=self.metrics, **_model_path(manager), **context)
                 self._announce()
             except StopTraining as stop:  # already ending: only recorded
                 self._stopped(stop)
@@ -464,14 +473,6 @@ class _Run:
         written = self.written
         while written:
             self.manager.on_checkpoint_save(written.pop(0), **self.context)
-
-    def _model_path(self) -> dict[str, pathlib.Path]:
-        """``{"model_path": ...}``: the best checkpoint a callback kept (else its last), when one did."""
-        for callback in self.manager.callbacks:
-            path = getattr(callback, "best_model_path", None)
-            if isinstance(path, (str, os.PathLike)):
-                return {"model_path": pathlib.Path(path)}
-        return {}
 
     def _stopped(self, stop: StopTraining) -> None:
         self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
