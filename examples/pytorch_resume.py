@@ -1,14 +1,16 @@
-"""A PyTorch training loop of your own, driven through the SARA callback manager, that resumes exactly.
+"""A PyTorch training loop of your own, driven through SARA's ``TrainingRun``, that resumes exactly.
 
-A small MLP learns a noisy function of 4 inputs from generated data. The loop calls the manager's hooks by hand,
-with the documented context, and follows the state snapshot rule (see the documentation's "Resume and preemption"):
+A small MLP learns a noisy function of 4 inputs from generated data. The loop is the user's (model, data, optimizer,
+checkpoint files); :class:`~altametris.sara.core.training_run.TrainingRun` calls the hooks with the documented
+context and keeps what a resume needs:
 
-* the callbacks' state is gathered inside ``save_checkpoint`` (which the ``checkpoint`` callback calls after every
-  other callback ended the epoch), and saved in the torch checkpoint with the model and the optimizer;
-* after every epoch (every callback's ``on_epoch_end`` done) the loop writes ``last.pt`` the same way, atomically:
-  the resume point, the last completed epoch;
+* ``run.state()`` (the callbacks' state, the epoch done, the stops asked) goes into every torch checkpoint, with the
+  model and the optimizer: inside ``save_checkpoint`` (which the ``checkpoint`` callback calls after every other
+  callback ended the epoch) and in ``last.pt``, written atomically after every epoch, the resume point;
+* ``TrainingRun(..., state=saved["sara"])`` gives it back: the callbacks continue, a stop asked (early stopping)
+  ends the resumed run at once, ``global_step`` goes on;
 * SIGTERM (what SLURM and Kubernetes send before a kill) is a stop request: the current batch finishes, the partial
-  epoch is dropped, ``on_train_end`` runs, and the process exits with status 143 saying how to resume.
+  epoch is dropped, ``on_train_end`` runs, and the process exits with status 143.
 
 Run it (``pip install sara-callbacks torch``)::
 
@@ -28,7 +30,8 @@ import sys
 from typing import Any
 
 import torch
-from altametris.sara.core import CallbackManager, TrainingControl
+from altametris.sara.core import CallbackManager, TrainingRun
+from altametris.sara.core.control import Preempted
 from torch import nn
 
 CONFIG: dict[str, Any] = {
@@ -49,7 +52,6 @@ CONFIG: dict[str, Any] = {
 }
 EPOCHS = 40
 BATCH_SIZE = 32
-PREEMPTED = "SIGTERM"  # the source of a preemption's stop request: not saved as the training's own stop
 
 
 def make_data(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -68,7 +70,7 @@ def save(path: pathlib.Path, state: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one training loop, written out as a user would
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, help="the run folder")
     parser.add_argument("--resume", action="store_true", help="continue the run of --output from its last.pt")
@@ -85,98 +87,63 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one training 
     loss_function = nn.MSELoss()
     train_x, train_y, val_x, val_y = make_data()
 
-    manager = CallbackManager.from_config(CONFIG)
-    control = TrainingControl()
-    start_epoch = 0
+    saved: dict[str, Any] | None = None
     if args.resume:
         for stale in output.glob(".last.pt.*.tmp"):  # a run killed while it saved last.pt
             stale.unlink()
         saved = torch.load(last, weights_only=True)  # plain data and tensors only
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        manager.load_state_dict(saved["callbacks"])
-        start_epoch = saved["epoch"] + 1
-        if saved["stop"] is not None:  # the training had ended (early stopping): it ends again at once
-            control.request_stop(saved["stop"]["reason"], source=saved["stop"]["source"])
-        print(f"resuming {output} at epoch {start_epoch}")
+        print(f"resuming {output} at epoch {saved['epoch'] + 1}")
 
-    def snapshot(epoch: int) -> dict[str, Any]:
-        """Everything a resume needs, as of the end of ``epoch``; the callbacks' part from ``manager.state_dict()``."""
-        stops = [request for request in control.requests if request.source != PREEMPTED]
+    def checkpoint_of(run: TrainingRun) -> dict[str, Any]:
+        state = run.state()  # the callbacks' part, as of the epoch that ends
         return {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "epoch": epoch,
-            "callbacks": manager.state_dict(),
-            "stop": {"reason": stops[0].reason, "source": stops[0].source} if stops else None,
+            "epoch": state["epoch"],
+            "sara": state,
         }
 
-    epoch_now = start_epoch
-
-    def save_checkpoint(path: str) -> None:
-        torch.save(snapshot(epoch_now), path)  # the checkpoint callback renames it to its final name
-
-    def preempt(signum: int, frame: object) -> None:
-        control.request_stop("preempted: SIGTERM received", source=PREEMPTED)
-
-    previous = signal.signal(signal.SIGTERM, preempt)
-    context: dict[str, Any] = {
-        "model": model,
-        "epochs": EPOCHS,
-        "config": CONFIG,
-        "control": control,
-        "save_checkpoint": save_checkpoint,
-        "output_dir": output,
-        "num_batches": (len(train_x) + BATCH_SIZE - 1) // BATCH_SIZE,
-    }
-    metrics: dict[str, float] = {}
+    manager = CallbackManager.from_config(CONFIG)
     try:
-        manager.on_train_start(**context)
-        for epoch in range(start_epoch, EPOCHS):
-            if control.should_stop:
-                break
-            epoch_now = epoch
-            manager.on_epoch_start(epoch, **context)
-            model.train()
-            order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(epoch))  # the epoch's own
-            total, count = 0.0, 0
-            for batch, indices in enumerate(order.split(BATCH_SIZE)):
-                if control.stop_source == PREEMPTED:  # the resume point is the last completed epoch
-                    break
-                batch_data = (train_x[indices], train_y[indices])
-                manager.on_batch_start(batch, batch_data=batch_data, **context)
-                optimizer.zero_grad()
-                loss = loss_function(model(batch_data[0]), batch_data[1])
-                loss.backward()
-                optimizer.step()
-                total, count = total + loss.item() * len(indices), count + len(indices)
-                manager.on_batch_end(batch, {"loss": loss.item()}, batch_data=batch_data, **context)
-                if args.kill_at == [epoch, batch]:
-                    os.kill(os.getpid(), signal.SIGKILL)
-            else:
-                manager.on_validation_start(**context)
+        with TrainingRun(
+            manager,
+            epochs=EPOCHS,
+            model=model,
+            state=None if saved is None else saved["sara"],
+            resumed_from=None if saved is None else str(last),
+            save_checkpoint=lambda path: torch.save(checkpoint_of(run), path),  # the callback renames it when complete
+            output_dir=output,
+            num_batches=(len(train_x) + BATCH_SIZE - 1) // BATCH_SIZE,
+            context={"config": CONFIG},
+        ) as run:
+            for epoch in run.epochs():
+                model.train()
+                order = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(epoch))  # the epoch's own
+                for batch, indices in run.batches(order.split(BATCH_SIZE)):
+                    optimizer.zero_grad()
+                    loss = loss_function(model(train_x[indices]), train_y[indices])
+                    loss.backward()
+                    run.after_backward()
+                    run.before_optimizer_step(optimizer)
+                    optimizer.step()
+                    run.after_optimizer_step()
+                    run.batch_end({"loss": loss.item()})  # equal batches: their mean is the epoch's
+                    if args.kill_at == [epoch, batch]:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                run.validation_start()
                 model.eval()
                 with torch.no_grad():
-                    validation = {"val_loss": loss_function(model(val_x), val_y).item()}
-                manager.on_validation_end(validation, **context)
-                metrics = {"loss": total / count, **validation}
-                manager.on_epoch_end(epoch, metrics, **context)
-                save(last, snapshot(epoch))  # every callback ended the epoch: the resume point
-                continue
-            break  # preempted in the middle of an epoch
-        best = next(
-            (callback.best_model_path for callback in manager.callbacks if hasattr(callback, "best_model_path")), None
-        )
-        manager.on_train_end(metrics=metrics, **({"model_path": best} if best is not None else {}), **context)
-    except BaseException as error:
-        manager.on_exception(error, **context)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if control.stop_source == PREEMPTED:
+                    run.validation_end({"val_loss": loss_function(model(val_x), val_y).item()})
+                run.epoch_end()
+                save(last, checkpoint_of(run))  # every callback ended the epoch: the resume point
+                run.checkpoint_saved(last)
+    except Preempted:  # SIGTERM: the training ended cleanly, last.pt is the resume point
         print(f"preempted; resume with: python {sys.argv[0]} --output {output} --resume", file=sys.stderr)
         return 143
-    print(f"done: {control.stop_reason or 'all epochs'}; best model {best}; last metrics {metrics}")
+    best = next((c.best_model_path for c in manager.callbacks if hasattr(c, "best_model_path")), None)
+    print(f"done: {run.control.stop_reason or 'all epochs'}; best model {best}; last metrics {run.metrics}")
     return 0
 
 
