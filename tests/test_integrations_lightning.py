@@ -318,3 +318,11 @@ def test_a_callback_overriding_a_hook_lightning_supplies_gets_no_warning(tmp_pat
     clipper = Clipper()
     train(SaraCallback(CallbackManager([clipper])), tmp_path, epochs=1)  # filterwarnings = error: none raised
     assert clipper.seen == 3
+
+
+def test_with_gradient_accumulation_the_optimizer_hooks_run_only_on_the_batches_that_step(tmp_path: Path) -> None:
+    recorder = EventRecorder()
+    train(SaraCallback(CallbackManager([recorder])), tmp_path, epochs=1, accumulate_grad_batches=2)
+    assert [event.batch for event in events_of(recorder, "on_after_backward")] == [0, 1, 2, 3]
+    assert [event.batch for event in events_of(recorder, "on_before_optimizer_step")] == [1, 3]
+    assert [event.batch for event in events_of(recorder, "on_after_optimizer_step")] == [1, 3]

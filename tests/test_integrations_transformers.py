@@ -18,7 +18,7 @@ if os.environ.get("SARA_REQUIRE_BRIDGES") != "1":
     pytest.importorskip("accelerate")
 
 import torch
-from altametris.sara.core import CallbackManager, TrainingControl
+from altametris.sara.core import BaseCallback, CallbackManager, TrainingControl
 from altametris.sara.core.testing import EventRecorder
 from altametris.sara.integrations.transformers import STATE_KEY, SaraCallback
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
@@ -230,3 +230,39 @@ def test_a_run_resumed_from_a_checkpoint_inside_an_epoch_ends_with_the_same_epoc
     got, expected = resumed.manager.callbacks[0], whole.manager.callbacks[0]
     assert got.epochs == expected.epochs == [0, 1, 2]  # type: ignore[attr-defined]
     assert got.metrics == [pytest.approx(m, rel=1e-4) for m in expected.metrics]  # type: ignore[attr-defined]
+
+
+class CheckpointWatcher(BaseCallback):
+    """Records the checkpoint hooks with whether the folder was there, and the start of each training."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, bool]] = []
+
+    def on_checkpoint_save(self, path: str, **kwargs: Any) -> None:
+        self.seen.append(("save", os.path.basename(path), os.path.isdir(path)))
+
+    def on_checkpoint_load(self, path: str, **kwargs: Any) -> None:
+        self.seen.append(("load", os.path.basename(path), os.path.isdir(path)))
+
+    def on_train_start(self, **kwargs: Any) -> None:
+        self.seen.append(("start", str(kwargs["start_epoch"]), kwargs["global_step"] > 0))
+
+
+def test_each_checkpoint_the_trainer_saves_is_announced_and_a_resume_loads_before_on_train_start(
+    tmp_path: Path,
+) -> None:
+    watcher = CheckpointWatcher()
+    train(SaraCallback(CallbackManager([watcher])), tmp_path, epochs=2, save_strategy="epoch")
+    assert watcher.seen == [("start", "0", False), ("save", "checkpoint-4", True), ("save", "checkpoint-8", True)]
+
+    resumed = CheckpointWatcher()
+    train(SaraCallback(CallbackManager([resumed])), tmp_path, epochs=3, save_strategy="epoch", resume=True)
+    assert resumed.seen[:2] == [("load", "checkpoint-8", True), ("start", "2", True)]
+    assert resumed.seen[2:] == [("save", "checkpoint-12", True)]
+
+
+def test_with_gradient_accumulation_the_optimizer_hooks_run_once_per_optimizer_step(tmp_path: Path) -> None:
+    recorder = EventRecorder()
+    train(SaraCallback(CallbackManager([recorder])), tmp_path, epochs=1, gradient_accumulation_steps=2)
+    assert len(events_of(recorder, "on_before_optimizer_step")) == 2  # 4 batches of 8, one step per 2
+    assert len(events_of(recorder, "on_after_optimizer_step")) == 2
