@@ -318,16 +318,23 @@ class CallbackManager:
             except SaraError as error:
                 raise TrainingError(f"add_callback(): {error}", callback=callback) from error
         placement = self._placement(callback, before, after) if before or after else None
-        if on_error is not None:
-            _failures.set_policy(callback, on_error, "add_callback()")
-        if trigger is not None:
-            _triggers().set_trigger(callback, trigger)
-        warn_misspelt_hooks(type(callback))
+        if on_error is not None and _failures.policy_problem(on_error) is not None:
+            _failures.set_policy(callback, on_error, "add_callback()")  # refused, naming the policy
         with self._lock:  # checked above: a direct change of the list is checked in _sync
-            if placement is not None:
-                place(callback, placement)
-            if self._declared or declares_order(callback):
-                resolve([*self._callbacks, callback])  # a cycle raises here, before anything changed
+            if placement is not None or self._declared or declares_order(callback):
+                previous = placement_of(callback)
+                if placement is not None:
+                    place(callback, placement)
+                try:
+                    resolve([*self._callbacks, callback])  # a cycle raises here, before anything changed
+                except OrderError:
+                    place(callback, previous)
+                    raise
+            if on_error is not None:
+                _failures.set_policy(callback, on_error, "add_callback()")
+            if trigger is not None:
+                _triggers().set_trigger(callback, trigger)
+            warn_misspelt_hooks(type(callback))
             list.append(self._callbacks, callback)
             self._sync(validate=False, only=callback)
 
@@ -467,6 +474,7 @@ class CallbackManager:
         """
         callbacks = tuple(self._callbacks)
         entries = self._entries
+        had_declared = bool(self._declared)
         if only is None:
             candidates: Iterable[tuple[int, BaseCallback]] = enumerate(callbacks)
             live = {id(callback) for callback in callbacks}
@@ -488,8 +496,6 @@ class CallbackManager:
         for _, callback in new:
             entries[id(callback)] = (callback, self._entries_of(callback))
             touched.update(entries[id(callback)][1])
-            if declares_order(callback):
-                self._declared.add(id(callback))
         leaving = [id(only)] if only is not None else list(entries)
         gone = [entries.pop(key) for key in leaving if key not in live and key in entries]
         for callback, hooks in gone:
@@ -502,9 +508,11 @@ class CallbackManager:
                 self._profiler.forget(callback)
         if only is not None and id(only) in entries:  # registered again, or once more: its hooks change
             touched.update(entries[id(only)][1])
+        again = [only] if only is not None and id(only) in entries else []  # placed anew by add_callback(after=)
+        self._declared.update(id(callback) for callback in (*(c for _, c in new), *again) if declares_order(callback))
         before, self._active = self._active, self._order_after(callbacks, only, new)
         # an insert, a sort, or a removal under a declared order: every hook
-        reordered = (only is None or bool(self._declared)) and _moved(before, self._active)
+        reordered = (only is None or had_declared or bool(self._declared)) and _moved(before, self._active)
         if everything or reordered or self._invalid is not None or clock is not self._clock:
             touched = set(HOOKS)
         self._invalid = None

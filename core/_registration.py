@@ -129,6 +129,16 @@ def hook_problems(cls: type) -> list[str]:
 _refused_classes: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
 
 
+def _order_refusals(cls: type) -> Iterator[str]:
+    """``run_before`` and ``run_after`` that are no tuples of plugin names (a string would be read letter by letter)."""
+    for attribute in ("run_before", "run_after"):
+        value = getattr(cls, attribute, ())
+        if isinstance(value, str):
+            yield f"{attribute} must be a tuple of plugin names, got the string {safe_repr(value)}: write ({value!r},)"
+        elif not isinstance(value, (tuple, list)) or not all(isinstance(name, str) for name in value):
+            yield f"{attribute} must be a tuple of plugin names, got {safe_repr(value)}"
+
+
 def refusals(callback: object) -> list[str]:
     """Why the manager cannot call ``callback``'s hooks as the hookspecs say, one sentence each; ``[]`` when it can.
 
@@ -146,7 +156,7 @@ def refusals(callback: object) -> list[str]:
             for problem in _refusals(
                 getattr(cls, name), raw, HOOKS[name], _label(klass, name), skip_self=inspect.isfunction(raw)
             )
-        )
+        ) + tuple(_order_refusals(cls))
         with contextlib.suppress(TypeError):
             _refused_classes[cls] = found
     own = getattr(callback, "__dict__", {})

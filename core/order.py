@@ -62,9 +62,12 @@ class Placement(NamedTuple):
     origin: str = "add_callback()"
 
 
-def place(callback: BaseCallback, placement: Placement) -> None:
-    """Give ``callback`` its :class:`Placement` (a config's, or ``add_callback``'s)."""
-    vars(callback)[ORDER_ATTRIBUTE] = placement
+def place(callback: BaseCallback, placement: Placement | None) -> None:
+    """Give ``callback`` its :class:`Placement` (a config's, or ``add_callback``'s); ``None`` takes it away."""
+    if placement is None:
+        vars(callback).pop(ORDER_ATTRIBUTE, None)
+    else:
+        vars(callback)[ORDER_ATTRIBUTE] = placement
 
 
 def placement_of(callback: BaseCallback) -> Placement | None:
@@ -144,27 +147,28 @@ def _graph(callbacks: Sequence[BaseCallback]) -> _Graph:
                         places[index] = max(places[index], other + 0.5)
     writers = [index for index, callback in enumerate(callbacks) if callback.saves_checkpoints]
     if writers:
+        # after the callbacks that save no checkpoint, except those a declared constraint puts after some writer
+        # (an uploader after "checkpoint"): those run after the writers, never forced before one
         declared = [set(edges) for edges in after]
+        later = set().union(*(_reachable(writer, declared) for writer in writers))
+        others = [index for index, callback in enumerate(callbacks) if not callback.saves_checkpoints]
         for writer in writers:
-            # after the callbacks that save no checkpoint, except those that a declared constraint puts after it
-            later = _reachable(writer, declared)
-            after[writer].update(
-                index
-                for index, callback in enumerate(callbacks)
-                if not callback.saves_checkpoints and index not in later
-            )
+            after[writer].update(index for index in others if index not in later)
             shown.append((writer, f"{names[writer]} after the callbacks that save no checkpoint (saves_checkpoints)"))
     return _Graph(names, after, shown, places)
 
 
 def _reachable(start: int, after: list[set[int]]) -> set[int]:
     """The callbacks that must run after ``start`` by the declared constraints (``after`` read backwards)."""
+    followers: dict[int, list[int]] = {}
+    for index, before in enumerate(after):
+        for other in before:
+            followers.setdefault(other, []).append(index)
     later: set[int] = set()
     stack = [start]
     while stack:
-        current = stack.pop()
-        for index, before in enumerate(after):
-            if current in before and index not in later:
+        for index in followers.get(stack.pop(), ()):
+            if index not in later:
                 later.add(index)
                 stack.append(index)
     return later

@@ -48,7 +48,7 @@ from .batch_hooks import BatchHooks
 from .control import Preempted, StopTraining, TrainingControl
 from .distributed import agree_stop, rank_info
 from .exceptions import StateError, TrainingError
-from .loop import _announcing, _Means, _model_path, _sigterm_stops
+from .loop import _RESERVED, _announcing, _Means, _model_path, _sigterm_stops
 from .messages import VALUE_LIMIT, describe_error, safe_repr
 
 if TYPE_CHECKING:
@@ -59,10 +59,6 @@ if TYPE_CHECKING:
     from .hookspecs import Metrics
 
 __all__ = ["TrainingRun"]
-
-
-_OWN = frozenset({"control", "epochs", "model", "global_step", "start_epoch", "rank", "world_size", "batch_data"})
-"""The context keywords a run passes itself."""
 
 
 class _Preemption(BaseException):
@@ -76,6 +72,7 @@ class TrainingRun:
         manager: the callbacks.
         epochs: the number of epochs of the whole training (a resumed run goes on to the same number).
         model: the ``model`` context keyword.
+        config: the ``config`` context keyword (the run's configuration, for callbacks that record it).
         state: what :meth:`state` returned in the run being resumed, read back from your checkpoint; ``None`` for a
             fresh run. The callbacks get their state back, the run starts at the epoch after the saved one, and a
             stop the saved run had asked (early stopping, say) ends this one at once, with the same reason.
@@ -102,6 +99,7 @@ class TrainingRun:
         *,
         epochs: int,
         model: object = None,
+        config: object = None,
         state: Mapping[str, Any] | None = None,
         resumed_from: str | None = None,
         save_checkpoint: Callable[[str], object] | None = None,
@@ -114,9 +112,11 @@ class TrainingRun:
             raise TrainingError(
                 f"TrainingRun(): epochs: expected an integer >= 0, got {safe_repr(epochs, VALUE_LIMIT)}"
             )
-        reserved = sorted(_OWN & set(context or ()))
+        reserved = sorted(_RESERVED & set(context or ()))  # the same keywords as fit()'s
         if reserved:
-            raise TrainingError(f"TrainingRun(): context cannot redefine {reserved}; they are the run's own")
+            raise TrainingError(
+                f"TrainingRun(): context cannot redefine {reserved}; pass them as TrainingRun()'s own arguments"
+            )
         self.manager = manager
         self.epochs_total = epochs
         self.control = TrainingControl()
@@ -131,14 +131,14 @@ class TrainingRun:
         self._stack = contextlib.ExitStack()
         self._ranks = rank_info()
         self._hooks: BatchHooks | None = None  # the batch in progress
+        self._item: Any = None  # its data, the batch_data context keyword
         self._ended = False  # the batch in progress called batch_end
         self._epoch_step = 0  # global_step when the epoch in progress started
         self._means = _Means("batch_end")
         self._validation: Metrics = {}
         self._ending: int | None = None  # the epoch whose on_epoch_end runs (state() saves it as done)
         self._last_epoch: int | None = None
-        self.context: dict[str, Any] = {"model": model, "epochs": epochs, "control": self.control}
-        self.context = {key: value for key, value in self.context.items() if value is not None or key == "control"}
+        self.context: dict[str, Any] = {"model": model, "epochs": epochs, "config": config, "control": self.control}
         if save_checkpoint is not None:
             self.context["save_checkpoint"] = _announcing(save_checkpoint, self._written)
         if output_dir is not None:
@@ -160,6 +160,8 @@ class TrainingRun:
         epoch = self._ending if self._ending is not None else self._last_epoch
         requests = self.control.requests
         stops = [[request.reason, request.source] for request in requests if request.source != Preempted.source]
+        if self.control.should_stop and not requests:  # control.should_stop = True, set directly
+            stops.append(["stop requested (control.should_stop set)", None])
         return {"callbacks": self.manager.state_dict(), "epoch": -1 if epoch is None else epoch, "stops": stops}
 
     def _restore(self, state: Mapping[str, Any]) -> None:
@@ -172,6 +174,10 @@ class TrainingRun:
             ) from error
         if not isinstance(epoch, int) or epoch < -1:
             raise StateError(f"TrainingRun(): state['epoch']: expected an integer >= -1, got {safe_repr(epoch)}")
+        if not isinstance(stops, list) or not all(
+            isinstance(stop, (list, tuple)) and len(stop) == 2 and isinstance(stop[0], str) for stop in stops
+        ):
+            raise StateError(f"TrainingRun(): state['stops']: expected [[reason, source], ...], got {safe_repr(stops)}")
         self.manager.load_state_dict(callbacks)
         self.start_epoch = epoch + 1
         self._last_epoch = None if epoch < 0 else epoch
@@ -217,6 +223,9 @@ class TrainingRun:
                 self._announce()
             except StopTraining as stop:  # already ending: only recorded
                 self._stopped(stop)
+            except BaseException as failure:  # as in fit(): the callbacks close their files
+                self._failed(failure)
+                raise
         if self.preempted:
             ended = self._last_epoch
             message = (
@@ -272,7 +281,7 @@ class TrainingRun:
                     raise _Preemption
                 return
             self._hooks = BatchHooks(self.manager, batch=batch, global_step=self.global_step, context=self.context)
-            self._ended = False
+            self._ended, self._item = False, item
             self.manager.on_batch_start(batch, batch_data=item, global_step=self.global_step, **self.context)
             yield batch, item
             if not self._ended:
@@ -302,7 +311,9 @@ class TrainingRun:
         hooks = self._batch("batch_end")
         values = dict(metrics)
         self._means.add(values)
-        self.manager.on_batch_end(hooks.batch, values, global_step=self.global_step, **self.context)
+        self.manager.on_batch_end(
+            hooks.batch, values, batch_data=self._item, global_step=self.global_step, **self.context
+        )
         self._ended = True
         self.global_step += 1
         self._announce()

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             save_checkpoint=lambda path: torch.save(checkpoint_of(run), path),  # the callback renames it when complete
             output_dir=output,
             num_batches=(len(train_x) + BATCH_SIZE - 1) // BATCH_SIZE,
-            context={"config": CONFIG},
+            config=CONFIG,
         ) as run:
             for epoch in run.epochs():
                 model.train()

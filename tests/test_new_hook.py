@@ -1,6 +1,6 @@
 """Adding a hook is one place: its hookspec and its no-op in ``BaseCallback``, and every part of the package knows it.
 
-A copy of the installed ``altametris.sara.core`` gets one more hookspec, ``on_after_backward(batch)`` of scope
+A copy of the installed ``altametris.sara.core`` gets one more hookspec, ``on_after_data_load(batch)`` of scope
 ``"batch"``, and its no-op in ``BaseCallback``, nothing else; a Python process that imports the copy (``altametris``
 and ``altametris.sara`` are namespace packages: the copy's folder first on ``PYTHONPATH`` is enough) then checks that
 the manager, triggers, timings, the testing kit, ``show`` and ``check`` all know the new hook. The copy also holds a
@@ -25,8 +25,8 @@ pytestmark = pytest.mark.slow
 
 HOOKSPEC = '''
 @_spec("batch")
-def on_after_backward(batch: int) -> None:
-    """Called after the backward pass of every training batch.
+def on_after_data_load(batch: int) -> None:
+    """Called once the data of every training batch is loaded.
 
     Args:
         batch: the batch number within the epoch, 0-indexed.
@@ -36,8 +36,8 @@ def on_after_backward(batch: int) -> None:
 '''
 
 NO_OP = '''
-    def on_after_backward(self, batch: int, **kwargs: Any) -> None:
-        """Called after the backward pass of every training batch."""
+    def on_after_data_load(self, batch: int, **kwargs: Any) -> None:
+        """Called once the data of every training batch is loaded."""
 
 '''
 
@@ -45,13 +45,13 @@ PLUGIN = """
     from altametris.sara.core.base_callback import BaseCallback
 
 
-    class BackwardProbe(BaseCallback):
-        '''Counts the backward passes.'''
+    class LoadProbe(BaseCallback):
+        '''Counts the batches loaded.'''
 
         def __init__(self) -> None:
             self.batches = []
 
-        def on_after_backward(self, batch, **kwargs):
+        def on_after_data_load(self, batch, **kwargs):
             self.batches.append(batch)
 """
 
@@ -65,7 +65,7 @@ CHECKS = """
     from altametris.sara.core import BaseCallback, CallbackManager, TrainingError
     from altametris.sara.core.testing import EventRecorder
 
-    results = {"imported": core.__file__}
+    results = {"imported": core.__file__, "hooks": list(core.HOOKS)}
 
 
     def check(name):
@@ -77,11 +77,11 @@ CHECKS = """
         return run
 
 
-    class Backward(BaseCallback):
+    class Loaded(BaseCallback):
         def __init__(self):
             self.batches = []
 
-        def on_after_backward(self, batch, **kwargs):
+        def on_after_data_load(self, batch, **kwargs):
             self.batches.append((batch, kwargs))
 
 
@@ -94,7 +94,7 @@ CHECKS = """
 
 
     class Failing(BaseCallback):
-        def on_after_backward(self, batch):
+        def on_after_data_load(self, batch):
             raise ValueError("no gradient")
 
 
@@ -104,7 +104,7 @@ CHECKS = """
             manager.on_epoch_start(epoch)
             for batch in range(batches):
                 manager.on_batch_start(batch)
-                manager.on_after_backward(batch)
+                manager.on_after_data_load(batch)
                 manager.on_batch_end(batch, {"loss": 1.0})
             manager.on_epoch_end(epoch, {"loss": 1.0})
         manager.on_train_end()
@@ -112,14 +112,14 @@ CHECKS = """
 
     @check("signature")
     def _():
-        return str(inspect.signature(CallbackManager().on_after_backward))
+        return str(inspect.signature(CallbackManager().on_after_data_load))
 
 
     @check("called")
     def _():
-        backward = Backward()
-        CallbackManager([backward]).on_after_backward(3, model="m")
-        return backward.batches
+        loaded = Loaded()
+        CallbackManager([loaded]).on_after_data_load(3, model="m")
+        return loaded.batches
 
 
     @check("error")
@@ -127,7 +127,7 @@ CHECKS = """
         manager = CallbackManager([Failing()])
         manager.on_epoch_start(1)
         try:
-            manager.on_after_backward(3)
+            manager.on_after_data_load(3)
         except TrainingError as error:
             return [str(error), error.hook, type(error.__cause__).__name__]
         return "no error"
@@ -135,17 +135,17 @@ CHECKS = """
 
     @check("trigger")
     def _():
-        backward, batch_end = Backward(), BatchEnd()
+        loaded, batch_end = Loaded(), BatchEnd()
         manager = CallbackManager()
-        manager.add_callback(backward, when="2ba")
+        manager.add_callback(loaded, when="2ba")
         manager.add_callback(batch_end, when="2ba")
         train(manager)
-        return [[batch for batch, _ in backward.batches], batch_end.batches]
+        return [[batch for batch, _ in loaded.batches], batch_end.batches]
 
 
     @check("timings")
     def _():
-        manager = CallbackManager([Backward()], profile=True)
+        manager = CallbackManager([Loaded()], profile=True)
         logging.disable(logging.CRITICAL)  # the table logged at on_train_end
         train(manager)
         return [[row.callback, row.hook, row.calls] for row in manager.timings.rows]
@@ -157,7 +157,7 @@ CHECKS = """
         manager = CallbackManager([recorder])
         manager.on_epoch_start(1)
         manager.on_batch_start(2)
-        manager.on_after_backward(2, model="m")
+        manager.on_after_data_load(2, model="m")
         event = recorder.events[-1]
         return [event.hook, event.epoch, event.batch, event.arguments, event.context]
 
@@ -176,7 +176,7 @@ def _run(copy: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the installed core with ``on_after_backward`` added, and a plugin overriding it installed beside it."""
+    """A copy of the installed core with ``on_after_data_load`` added, and a plugin overriding it beside it."""
     root = tmp_path_factory.mktemp("new_hook")
     package = root / "altametris" / "sara" / "core"
     shutil.copytree(Path(core.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
@@ -194,10 +194,10 @@ def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: sara-test-new-hook\nVersion: 1.0\n", encoding="utf-8")
     (info / "entry_points.txt").write_text(
-        "[sara.callbacks]\nbackward_probe = sara_test_new_hook:BackwardProbe\n", encoding="utf-8"
+        "[sara.callbacks]\nload_probe = sara_test_new_hook:LoadProbe\n", encoding="utf-8"
     )
     (root / "sara_test_new_hook.py").write_text(textwrap.dedent(PLUGIN), encoding="utf-8")
-    (root / "config.toml").write_text('[[callbacks]]\nname = "backward_probe"\nwhen = "2ba"\n', encoding="utf-8")
+    (root / "config.toml").write_text('[[callbacks]]\nname = "load_probe"\nwhen = "2ba"\n', encoding="utf-8")
     return root
 
 
@@ -209,6 +209,11 @@ def results(copy: Path) -> dict[str, Any]:
     print(found)  # shown when a test fails
     assert found["imported"].startswith(str(copy)), found["imported"]  # the copy, not the installed package
     return found
+
+
+def test_the_copy_has_one_hook_more_than_the_package_and_it_is_the_new_one(results: dict[str, Any]) -> None:
+    assert "on_after_data_load" not in core.HOOKS  # a hook the package does not have: the test cannot pass by itself
+    assert sorted(results["hooks"]) == sorted([*core.HOOKS, "on_after_data_load"])
 
 
 def test_the_manager_has_a_method_for_the_new_hook_with_the_hookspecs_signature(results: dict[str, Any]) -> None:
@@ -224,25 +229,25 @@ def test_a_failure_in_the_new_hook_is_a_training_error_naming_the_callback_the_h
 ) -> None:
     message, hook, cause = results["error"]
     assert "'Failing'" in message
-    assert "on_after_backward" in message
+    assert "on_after_data_load" in message
     assert "batch 3" in message
     assert "epoch 1" in message
-    assert (hook, cause) == ("on_after_backward", "ValueError")
+    assert (hook, cause) == ("on_after_data_load", "ValueError")
 
 
 def test_a_trigger_gates_the_new_hook_as_it_gates_the_batch_hooks(results: dict[str, Any]) -> None:
-    backward, batch_end = results["trigger"]
-    assert backward == batch_end
-    assert len(backward) == 5  # every 2nd of 10 batches
+    loaded, batch_end = results["trigger"]
+    assert loaded == batch_end
+    assert len(loaded) == 5  # every 2nd of 10 batches
 
 
 def test_timings_report_a_row_for_the_new_hook(results: dict[str, Any]) -> None:
-    assert ["Backward", "on_after_backward", 10] in results["timings"]
+    assert ["Loaded", "on_after_data_load", 10] in results["timings"]
 
 
 def test_the_testing_kits_event_recorder_records_the_new_hook(results: dict[str, Any]) -> None:
     hook, epoch, _batch, arguments, context = results["recorder"]
-    assert (hook, epoch, arguments, context) == ("on_after_backward", 1, {"batch": 2}, {"model": "m"})
+    assert (hook, epoch, arguments, context) == ("on_after_data_load", 1, {"batch": 2}, {"model": "m"})
 
 
 def test_the_event_recorder_gives_an_event_of_the_new_hook_its_batch(results: dict[str, Any]) -> None:
@@ -250,12 +255,12 @@ def test_the_event_recorder_gives_an_event_of_the_new_hook_its_batch(results: di
 
 
 def test_show_lists_the_new_hook_among_the_hooks_of_a_plugin_overriding_it(copy: Path) -> None:
-    done = _run(copy, "-m", "altametris.sara.core", "show", "backward_probe")
+    done = _run(copy, "-m", "altametris.sara.core", "show", "load_probe")
     assert done.returncode == 0, done.stderr
-    assert "hooks: on_after_backward" in done.stdout.splitlines(), done.stdout
+    assert "hooks: on_after_data_load" in done.stdout.splitlines(), done.stdout
 
 
 def test_check_accepts_a_config_of_a_plugin_overriding_the_new_hook(copy: Path) -> None:
     done = _run(copy, "-m", "altametris.sara.core", "check", "config.toml")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "OK, 1 callback: backward_probe (when: " in done.stdout, done.stdout
+    assert "OK, 1 callback: load_probe (when: " in done.stdout, done.stdout

@@ -6,6 +6,7 @@ The plugin names come from this environment's installed distribution (``sara-cal
 from __future__ import annotations
 
 import itertools
+import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -236,3 +237,63 @@ def test_a_disabled_item_is_a_known_name_and_no_constraint() -> None:
         {"callbacks": [{"name": "history", "after": ["timer"]}, {"name": "timer", "enabled": False}, "nan_guard"]}
     )
     assert repr(manager) == "CallbackManager(callbacks=[History, NaNGuard])"
+
+
+# -- what a second reader found ------------------------------------------------------------------------------------
+
+
+class Writer(Said):
+    saves_checkpoints = True
+
+
+def test_two_writers_each_followed_by_its_own_uploader_make_no_false_cycle() -> None:
+    calls: list[str] = []
+    first, second = named("ckpt", calls), named("ema", calls)
+    writers = [Writer("ckpt", calls), Writer("ema", calls)]
+    place(writers[0], Placement("ckpt"))
+    place(writers[1], Placement("ema"))
+    upload, notify = named("upload", calls, after=("ckpt",)), named("notify", calls, after=("ema",))
+    other = named("other", calls)
+    manager = CallbackManager([upload, writers[0], notify, writers[1], other])
+    assert called(manager, calls) == ["other", "ckpt", "upload", "ema", "notify"]
+    assert (first.label, second.label) == ("ckpt", "ema")
+
+
+def test_removing_the_last_callback_that_declares_an_order_restores_the_plain_order() -> None:
+    calls: list[str] = []
+    glue = named("glue", calls, after=("b",), before=("a",))  # b, glue, a
+    a, b = named("a", calls), named("b", calls)
+    manager = CallbackManager([a, b, glue])
+    assert called(manager, calls) == ["b", "glue", "a"]
+    manager.remove_callback(glue)
+    assert called(manager, calls) == ["a", "b"]
+
+
+def test_registering_a_callback_again_with_after_places_it_where_it_says() -> None:
+    calls: list[str] = []
+    a, b = named("a", calls), named("b", calls)
+    manager = CallbackManager([a, b])
+    manager.add_callback(a, after=["b"])
+    assert called(manager, calls) == ["b", "a", "a"]
+    assert repr(manager) == "CallbackManager(callbacks=[Said, Said, Said])"
+
+
+def test_a_refused_add_callback_leaves_the_callback_as_it_was() -> None:
+    calls: list[str] = []
+    manager = CallbackManager([named("a", calls, after=("b",)), named("b", calls)])
+    newcomer = named("c", calls)
+    with pytest.raises(OrderError):
+        manager.add_callback(newcomer, before=["a"], after=["a"], on_error="warn")
+    assert (newcomer.on_error, newcomer.__dict__["_sara_order"]) == ("raise", Placement("c", (), (), "item c"))
+    manager.add_callback(newcomer)  # nothing of the refused call is left to refuse it again
+    assert called(manager, calls) == ["b", "a", "c"]
+
+
+@pytest.mark.parametrize(("value", "said"), [("checkpoint", "got the string 'checkpoint': write ('checkpoint',)"),
+                                             ((1,), "got (1,)")])  # fmt: skip
+def test_run_after_that_is_no_tuple_of_names_is_refused_at_registration(value: object, said: str) -> None:
+    class Bad(BaseCallback):
+        run_after = value  # type: ignore[assignment]
+
+    with pytest.raises(TrainingError, match=rf"run_after must be a tuple of plugin names, {re.escape(said)}"):
+        CallbackManager([Bad()])

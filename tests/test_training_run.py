@@ -251,3 +251,52 @@ def test_a_signalled_run_resumed_from_its_own_state_writes_the_rows_of_an_uninte
     assert "reason: None" in second.stdout
     for name in ("rows.csv", "rows.jsonl"):
         assert (cut / name).read_text() == (whole / name).read_text(), name
+
+
+# -- as fit() does -----------------------------------------------------------------------------------------------------
+
+
+def test_a_failing_on_train_end_still_runs_on_exception() -> None:
+    class Fails(BaseCallback):
+        def on_train_end(self, **kwargs: Any) -> None:
+            raise OSError("disk full")
+
+    recorder = EventRecorder()
+    with (
+        pytest.raises(TrainingError, match="disk full"),
+        TrainingRun(CallbackManager([Fails(), recorder]), epochs=0, handle_sigterm=False),
+    ):
+        pass
+    assert recorder.hooks == ["on_train_start", "on_exception"]
+
+
+def test_the_batch_hooks_get_batch_data_and_every_hook_gets_model_and_config() -> None:
+    class Needs(BaseCallback):
+        def __init__(self) -> None:
+            self.seen: list[Any] = []
+
+        def on_batch_end(self, batch: int, metrics: dict[str, float], batch_data: Any, model: Any, config: Any) -> None:
+            self.seen.append((batch_data, model, config))
+
+    needs = Needs()
+    with TrainingRun(CallbackManager([needs]), epochs=1, handle_sigterm=False) as run:
+        train(run, batches=2)
+    assert needs.seen == [(0, None, None), (1, None, None)]
+
+
+def test_a_stop_set_as_should_stop_is_kept_in_the_state_and_a_malformed_stop_is_a_state_error() -> None:
+    with TrainingRun(CallbackManager(), epochs=3, handle_sigterm=False) as run:
+        for _ in run.epochs():
+            run.epoch_end({})
+            run.control.should_stop = True
+    saved = run.state()
+    assert saved["stops"] == [["stop requested (control.should_stop set)", None]]
+    with TrainingRun(CallbackManager(), epochs=3, state=saved, handle_sigterm=False) as resumed:
+        assert list(resumed.epochs()) == []
+    with pytest.raises(StateError, match=r"state\['stops'\]: expected \[\[reason, source\], ...\]"):
+        TrainingRun(CallbackManager(), epochs=3, state={**saved, "stops": [["a", "b", "c"]]})
+
+
+def test_context_cannot_redefine_what_fit_passes_itself() -> None:
+    with pytest.raises(TrainingError, match=r"context cannot redefine \['model_path', 'save_checkpoint'\]"):
+        TrainingRun(CallbackManager(), epochs=1, context={"model_path": "m", "save_checkpoint": print})
