@@ -1,6 +1,7 @@
 """Which hooks each trainer supplies: one table, importing no framework.
 
-Every trainer (the reference :func:`~altametris.sara.core.loop.fit` and each bridge of
+Every trainer (the reference :func:`~altametris.sara.core.loop.fit`, a loop of your own on
+:class:`~altametris.sara.core.training_run.TrainingRun`, and each bridge of
 :mod:`altametris.sara.integrations`) calls the nine hooks of the seed and ``on_exception``; the finer hooks only where
 its framework shows the moment. :data:`SUPPLIED` says which, by trainer name; a callback that overrides a hook its
 trainer never calls is warned about once, when the training starts (:func:`warn_unsupplied`), and
@@ -41,6 +42,8 @@ SUPPLIED: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         # fit: all of them; STEP_HOOKS only when train_step takes ``hooks`` (warn_unsupplied(..., without=STEP_HOOKS)).
         "fit": _ALL,
+        # TrainingRun: a loop of your own calls each hook as a one-line method of the run
+        "training_run": _ALL,
         "lightning": _ALL,
         # No event between the backward pass and the optimizer step's preparation; none before a prediction step.
         "transformers": _ALL - {"on_after_backward", "on_validation_batch_start"},
