@@ -7,7 +7,12 @@
   process that holds it. The kernel releases it when that process ends, however it ends: a killed run never blocks
   its resume. Two live trainings writing one file would lose rows silently; the second one is refused instead.
 
-Plugin authors who write files may use both (the built-in writers and the demo do).
+* :class:`AnnouncingSaver` is a trainer's ``save_checkpoint``: it notes each file written, for the trainer's
+  ``on_checkpoint_save`` once the hook that saved returned; a callback that renames the file it asked for (the
+  ``checkpoint`` built-in writes a temporary sibling, then moves it) calls :func:`checkpoint_renamed`, so that the
+  announcement names the final file.
+
+Plugin authors who write files may use them (the built-in writers, the demo and the bridges do).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import os
 import pathlib
 import threading
 import time
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 from .exceptions import SaraError
 
@@ -30,7 +35,14 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks, every writ
     fcntl = None  # type: ignore[assignment]
 _FLOCK: bool = fcntl is not None
 
-__all__ = ["FileLockedError", "WriterLock", "temporary_sibling", "write_atomic"]
+__all__ = [
+    "AnnouncingSaver",
+    "FileLockedError",
+    "WriterLock",
+    "checkpoint_renamed",
+    "temporary_sibling",
+    "write_atomic",
+]
 
 Data = Union[bytes, str, "Iterable[bytes | str]"]
 """What :func:`write_atomic` writes: bytes, text (encoded), or chunks of either, written in order."""
@@ -214,3 +226,43 @@ def _holder(fd: int) -> int | None:
             return int(os.pread(fd, 32, 0).decode("ascii").strip())
         time.sleep(0.01)
     return None
+
+
+class AnnouncingSaver:
+    """A trainer's ``save_checkpoint``: ``write(path)``, then ``path`` noted in ``written`` for ``on_checkpoint_save``.
+
+    Example:
+        >>> written = []
+        >>> save = AnnouncingSaver(lambda path: None, written)
+        >>> save("ckpt/.e1.ckpt.tmp")
+        >>> checkpoint_renamed(save, "ckpt/.e1.ckpt.tmp", "ckpt/e1.ckpt")  # what the checkpoint callback does
+        >>> written
+        ['ckpt/e1.ckpt']
+    """
+
+    __slots__ = ("write", "written")
+
+    def __init__(self, write: Callable[[str], object], written: list[str]) -> None:
+        self.write = write
+        self.written = written
+
+    def __call__(self, path: str) -> object:
+        """Write the checkpoint at ``path`` and note it."""
+        result = self.write(path)
+        self.written.append(os.fspath(path))
+        return result
+
+    def renamed(self, old: str | os.PathLike[str], new: str | os.PathLike[str]) -> None:
+        """The file written at ``old`` now lives at ``new``: the announcement names ``new``."""
+        old, new = os.fspath(old), os.fspath(new)
+        self.written[:] = [new if path == old else path for path in self.written]
+
+
+def checkpoint_renamed(save_checkpoint: object, old: str | os.PathLike[str], new: str | os.PathLike[str]) -> None:
+    """Tell the trainer's ``save_checkpoint`` that the file it wrote at ``old`` was moved to ``new``.
+
+    For a ``save_checkpoint`` that announces nothing (any plain callable), this does nothing.
+    """
+    renamed = getattr(save_checkpoint, "renamed", None)
+    if callable(renamed):
+        renamed(old, new)

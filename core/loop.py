@@ -75,6 +75,7 @@ from .batch_hooks import BatchHooks
 from .control import Preempted, StopTraining, TrainingControl
 from .distributed import agree_stop, rank_info
 from .exceptions import TrainingError
+from .files import AnnouncingSaver
 from .messages import VALUE_LIMIT, class_name, describe_error, safe_repr
 from .trainers import STEP_HOOKS, warn_unsupplied
 
@@ -279,7 +280,7 @@ def fit(  # noqa: PLR0912, PLR0915 - argument checks, then one loop
     written: list[str] = []  # the checkpoints written during the current hook call
     hook_context: dict[str, Any] = {"model": model, "epochs": epochs, "config": config, "control": control}
     if save_checkpoint is not None:
-        hook_context["save_checkpoint"] = _announcing(save_checkpoint, written)
+        hook_context["save_checkpoint"] = AnnouncingSaver(save_checkpoint, written)
     if output_dir is not None:
         hook_context["output_dir"] = pathlib.Path(output_dir)
     if num_batches is not None:
@@ -351,17 +352,6 @@ def _resumed_step(manager: CallbackManager, start_epoch: int, num_batches: int |
         start_epoch,
     )
     return 0
-
-
-def _announcing(save: SaveCheckpoint, written: list[str]) -> SaveCheckpoint:
-    """``save``, which also notes each path it wrote (for ``on_checkpoint_save``, once the hook that saved returns)."""
-
-    def save_checkpoint(path: str) -> object:
-        result = save(path)
-        written.append(os.fspath(path))
-        return result
-
-    return save_checkpoint
 
 
 def _takes_hooks(train_step: Callable[..., object]) -> bool:

@@ -48,7 +48,8 @@ from .batch_hooks import BatchHooks
 from .control import Preempted, StopTraining, TrainingControl
 from .distributed import agree_stop, rank_info
 from .exceptions import StateError, TrainingError
-from .loop import _RESERVED, _announcing, _Means, _model_path, _sigterm_stops
+from .files import AnnouncingSaver
+from .loop import _RESERVED, _Means, _model_path, _sigterm_stops
 from .messages import VALUE_LIMIT, describe_error, safe_repr
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class TrainingRun:
         self._last_epoch: int | None = None
         self.context: dict[str, Any] = {"model": model, "epochs": epochs, "config": config, "control": self.control}
         if save_checkpoint is not None:
-            self.context["save_checkpoint"] = _announcing(save_checkpoint, self._written)
+            self.context["save_checkpoint"] = AnnouncingSaver(save_checkpoint, self._written)
         if output_dir is not None:
             self.context["output_dir"] = output_dir
         if num_batches is not None:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from altametris.sara.core.distributed import rank_info
 from altametris.sara.core.exceptions import StateError
+from altametris.sara.core.files import AnnouncingSaver
 
 from ._bridge import Bridge, missing_framework, plain_metrics, read_json, validation_metrics, write_json
 
@@ -117,7 +118,7 @@ class SaraCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is 
                 epochs=params.get("epochs"),
                 num_batches=params.get("steps"),
                 output_dir=self._output_dir or pathlib.Path.cwd(),
-                save_checkpoint=self._save_checkpoint,
+                save_checkpoint=AnnouncingSaver(self._save_checkpoint, self._bridge.written),
                 trainer=self.model,
             )
         self._bridge.epoch_start(epoch)
@@ -204,7 +205,6 @@ class SaraCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is 
             with zipfile.ZipFile(archive_path, "a") as archive:
                 archive.writestr(STATE_MEMBER, json.dumps(self._bridge.state()))
             os.replace(archive_path, target)
-            self._bridge.saved(str(target))
         finally:
             with contextlib.suppress(FileNotFoundError):
                 archive_path.unlink()

@@ -41,6 +41,8 @@ import pathlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from altametris.sara.core.files import AnnouncingSaver
+
 from ._bridge import Bridge, missing_framework, plain_metrics, to_float, validation_metrics
 
 try:
@@ -115,7 +117,7 @@ class SaraCallback(Callback):  # type: ignore[misc]  # Lightning's Callback is u
             epochs=trainer.max_epochs,
             num_batches=int(batches) if batches != float("inf") else None,
             output_dir=self._output_dir or pathlib.Path(trainer.default_root_dir),
-            save_checkpoint=self._save_checkpoint,
+            save_checkpoint=AnnouncingSaver(self._save_checkpoint, self._bridge.written),
             trainer=trainer,
         )
         self._stop_if_asked(trainer)
@@ -255,7 +257,6 @@ class SaraCallback(Callback):  # type: ignore[misc]  # Lightning's Callback is u
         finally:
             self._own_save = False
         trainer.strategy.checkpoint_io.save_checkpoint(checkpoint, path)
-        self._bridge.saved(path)
 
     def _announce_saved(self, trainer: pl.Trainer) -> None:
         """``on_checkpoint_save`` for the checkpoints ``ModelCheckpoint`` wrote since :meth:`on_save_checkpoint`."""

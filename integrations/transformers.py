@@ -44,6 +44,8 @@ import os
 import pathlib
 from typing import TYPE_CHECKING, Any
 
+from altametris.sara.core.files import AnnouncingSaver
+
 from ._bridge import Bridge, missing_framework, plain_metrics, validation_metrics
 
 try:
@@ -137,7 +139,7 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
             epochs=epochs,
             num_batches=self._num_batches,
             output_dir=self._output_dir or pathlib.Path(args.output_dir),
-            save_checkpoint=self._save_checkpoint,
+            save_checkpoint=AnnouncingSaver(self._save_checkpoint, self._bridge.written),
             trainer=self._trainer,
         )
         self._export(state)
@@ -289,7 +291,6 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
             },
             path,
         )
-        self._bridge.saved(path)
 
 
 def _resumed_from(args: TrainingArguments, state: TrainerState) -> str | None:

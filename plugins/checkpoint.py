@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, NamedTuple
 
 from altametris.sara.core.base_callback import BaseCallback
 from altametris.sara.core.exceptions import PluginParameterError, TrainingError
+from altametris.sara.core.files import checkpoint_renamed
 from altametris.sara.core.messages import safe_repr
 
 from ._checks import check_choice, check_int, check_path, check_str
@@ -305,6 +306,7 @@ class Checkpoint(BaseCallback):
                     epoch=epoch,
                 )
             replace(temporary, target)
+            checkpoint_renamed(save, temporary, target)  # on_checkpoint_save names the final file
         finally:
             discard(temporary)
         _logger.info("%s: saved %s", self.plugin, target)

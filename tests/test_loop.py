@@ -523,3 +523,24 @@ def test_a_train_step_taking_hooks_supplies_them_and_gets_no_warning() -> None:
     clipper = Clipper()
     fit(CallbackManager([clipper]), epochs=2, batches_per_epoch=2, train_step=train_step)  # filterwarnings = error
     assert clipper.steps == [0, 1, 2, 3]
+
+
+def test_on_checkpoint_save_names_the_final_file_the_checkpoint_callback_renamed(tmp_path: Any) -> None:
+    from pathlib import Path
+
+    from altametris.sara.core.testing import EventRecorder
+
+    recorder = EventRecorder()
+    manager = CallbackManager.from_config(
+        {
+            "callbacks": [
+                {"name": "checkpoint", "params": {"dirpath": str(tmp_path), "monitor": False, "save_top_k": -1}}
+            ]
+        }
+    )
+    manager.add_callback(recorder)
+    fit(manager, epochs=2, batches_per_epoch=1, train_step=lambda batch: {"loss": 1.0},
+        save_checkpoint=lambda path: Path(path).write_text("{}"))  # fmt: skip
+    saved = [event.arguments["path"] for event in recorder.events if event.hook == "on_checkpoint_save"]
+    assert saved == [str(tmp_path / "epoch000.ckpt"), str(tmp_path / "epoch001.ckpt")]
+    assert all(Path(path).is_file() for path in saved)

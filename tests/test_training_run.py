@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import pytest
 from altametris.sara.core import BaseCallback, CallbackManager
@@ -15,9 +16,6 @@ from altametris.sara.core.control import StopTraining
 from altametris.sara.core.exceptions import StateError, TrainingError
 from altametris.sara.core.testing import EventRecorder
 from altametris.sara.core.training_run import TrainingRun
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def train(run: TrainingRun, batches: int = 2, saved: list[dict[str, Any]] | None = None) -> None:
@@ -139,19 +137,24 @@ def test_a_stop_the_saved_run_had_asked_ends_the_resumed_one_at_once() -> None:
 def test_a_checkpoint_written_through_save_checkpoint_is_announced_after_the_hook(tmp_path: Path) -> None:
     recorder = EventRecorder()
     manager = CallbackManager.from_config(
-        {"callbacks": [{"name": "checkpoint", "params": {"dirpath": str(tmp_path), "monitor": False}}]}
+        {
+            "callbacks": [
+                {"name": "checkpoint", "params": {"dirpath": str(tmp_path), "monitor": False, "save_top_k": -1}}
+            ]
+        }
     )
     manager.add_callback(recorder)
     states: list[dict[str, Any]] = []
 
     def save_checkpoint(path: str) -> None:
         states.append(run.state())
-        (tmp_path / path).write_text("{}")
+        Path(path).write_text("{}")
 
     with TrainingRun(manager, epochs=2, save_checkpoint=save_checkpoint, handle_sigterm=False) as run:
         train(run, batches=1)
-    saves = [event for event in recorder.events if event.hook == "on_checkpoint_save"]
-    assert len(saves) == 2
+    saves = [event.arguments["path"] for event in recorder.events if event.hook == "on_checkpoint_save"]
+    assert [Path(path).name for path in saves] == ["epoch000.ckpt", "epoch001.ckpt"]  # the final files, not temporaries
+    assert all(Path(path).is_file() for path in saves)
     assert [event.hook for event in recorder.events].index("on_checkpoint_save") == recorder.hooks.index(
         "on_epoch_end"
     ) + 1
