@@ -196,3 +196,44 @@ def test_a_callback_overriding_a_hook_keras_never_calls_is_warned_about_once_at_
     assert len(messages) == 2
     assert all("Clipper overrides" in message and "'keras' trainer" in message for message in messages)
     assert ["on_after_backward" in messages[0], "on_before_optimizer_step" in messages[1]] == [True, True]
+
+
+def test_a_checkpoint_written_through_save_checkpoint_is_announced_and_a_resume_loads_its_state_file_first(
+    tmp_path: Path,
+) -> None:
+    from altametris.sara.core.base_callback import BaseCallback
+
+    class Watcher(BaseCallback):
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, str, bool]] = []
+
+        def on_checkpoint_save(self, path: str, **kwargs: Any) -> None:
+            self.seen.append(("save", os.path.basename(path), os.path.isfile(path)))
+
+        def on_checkpoint_load(self, path: str, **kwargs: Any) -> None:
+            self.seen.append(("load", os.path.basename(path), os.path.isfile(path)))
+
+        def on_train_start(self, **kwargs: Any) -> None:
+            self.seen.append(("start", str(kwargs["start_epoch"]), kwargs["global_step"] > 0))
+
+    config = {
+        "callbacks": [
+            {"name": "checkpoint", "params": {"dirpath": "ckpt", "monitor": False, "filename": "e{epoch}.keras",
+                                               "save_top_k": -1}},
+        ]
+    }  # fmt: skip
+    folder = tmp_path / "run"
+    state = folder / "backup-sara.json"
+    watcher = Watcher()
+    first = SaraCallback(CallbackManager.from_config(config), output_dir=folder, state_path=state)
+    first.manager.add_callback(watcher)
+    with pytest.raises(RuntimeError):
+        train(first, epochs=4, crash_at=9, extra=[keras.callbacks.BackupAndRestore(str(folder / "backup"))])
+    assert watcher.seen == [("start", "0", False), ("save", "e0.keras", True), ("save", "e1.keras", True)]
+
+    again = Watcher()
+    resumed = SaraCallback(CallbackManager.from_config(config), output_dir=folder, state_path=state)
+    resumed.manager.add_callback(again)
+    train(resumed, epochs=4, extra=[keras.callbacks.BackupAndRestore(str(folder / "backup"))])
+    assert again.seen[:2] == [("load", "backup-sara.json", True), ("start", "2", True)]
+    assert again.seen[2:] == [("save", "e2.keras", True), ("save", "e3.keras", True)]
