@@ -338,6 +338,33 @@ def _model_path(manager: CallbackManager) -> dict[str, pathlib.Path]:
     return {}
 
 
+def _announce(manager: CallbackManager, written: list[str], context: Mapping[str, Any]) -> None:
+    """``on_checkpoint_save`` for each checkpoint in ``written`` (by the hook call that just returned), in order.
+
+    Called after the hook, not from inside ``save_checkpoint``: the callback that saved is done, and a failure in
+    ``on_checkpoint_save`` is its own callback's, not the saver's.
+    """
+    while written:
+        manager.on_checkpoint_save(written.pop(0), **context)
+
+
+def _failed(manager: CallbackManager, error: BaseException, context: Mapping[str, Any]) -> None:
+    """``on_exception(error)``; a failure of the call as a whole is logged, so that ``error`` is what is re-raised."""
+    try:
+        manager.on_exception(error, **context)
+    except Exception as cleanup_error:  # the manager logs callbacks' failures; this is anything else
+        logger().error(
+            "on_exception failed (%s); re-raising the error that ended the training",
+            describe_error(cleanup_error),
+            exc_info=cleanup_error,
+        )
+
+
+def _stopped(control: TrainingControl, stop: StopTraining) -> None:
+    """A ``StopTraining`` raised by a callback, recorded as the stop request it is."""
+    control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
+
+
 def _resumed_step(manager: CallbackManager, start_epoch: int, num_batches: int | None) -> int:
     """The ``global_step`` a run starting at ``start_epoch`` starts from, when the caller did not say."""
     if not start_epoch:
@@ -444,28 +471,14 @@ class _Run:
             except StopTraining as stop:  # already ending: only recorded
                 self._stopped(stop)
         except BaseException as error:
-            try:
-                manager.on_exception(error, **context)
-            except Exception as cleanup_error:  # the manager logs callbacks' failures; this is anything else
-                logger().error(
-                    "on_exception failed (%s); re-raising the error that ended the training",
-                    describe_error(cleanup_error),
-                    exc_info=cleanup_error,
-                )
+            _failed(manager, error, context)
             raise
 
     def _announce(self) -> None:
-        """``on_checkpoint_save`` for each checkpoint written by the hook call that just returned.
-
-        Called after the hook, not from inside ``save_checkpoint``: the callback that saved is done, and a failure in
-        ``on_checkpoint_save`` is its own callback's, not the saver's.
-        """
-        written = self.written
-        while written:
-            self.manager.on_checkpoint_save(written.pop(0), **self.context)
+        _announce(self.manager, self.written, self.context)
 
     def _stopped(self, stop: StopTraining) -> None:
-        self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
+        _stopped(self.control, stop)
 
     def _epoch(self, epoch: int, batches: Iterable[Any], train_step: TrainStep[Any], validate: Validate | None) -> None:
         manager, context, control, agreed = self.manager, self.context, self.control, self.agreed

@@ -49,8 +49,8 @@ from .control import Preempted, StopTraining, TrainingControl
 from .distributed import agree_stop, rank_info
 from .exceptions import StateError, TrainingError
 from .files import AnnouncingSaver
-from .loop import _RESERVED, _Means, _model_path, _sigterm_stops
-from .messages import VALUE_LIMIT, describe_error, safe_repr
+from .loop import _RESERVED, _announce, _failed, _Means, _model_path, _sigterm_stops, _stopped
+from .messages import VALUE_LIMIT, safe_repr
 
 if TYPE_CHECKING:
     import types
@@ -238,25 +238,16 @@ class TrainingRun:
         return True  # a StopTraining or the preemption's unwinding ended the block: handled
 
     def _failed(self, error: BaseException) -> None:
-        try:
-            self.manager.on_exception(error, **self.context)
-        except Exception as cleanup_error:  # the manager logs callbacks' failures; this is anything else
-            logger().error(
-                "on_exception failed (%s); re-raising the error that ended the training",
-                describe_error(cleanup_error),
-                exc_info=cleanup_error,
-            )
+        _failed(self.manager, error, self.context)
 
     def _stopped(self, stop: StopTraining) -> None:
-        self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
+        _stopped(self.control, stop)
 
     def _should_stop(self) -> bool:
         return agree_stop(self.control) if self._ranks.distributed else self.control.should_stop
 
     def _announce(self) -> None:
-        written = self._written
-        while written:
-            self.manager.on_checkpoint_save(written.pop(0), **self.context)
+        _announce(self.manager, self._written, self.context)
 
     def epochs(self) -> Iterator[int]:
         """The epochs to train, ``on_epoch_start`` before each; none more once a stop was asked."""
