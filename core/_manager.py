@@ -40,8 +40,18 @@ from .distributed import rank_info
 from .exceptions import OrderError, SaraError, StateError, TrainingError
 from .hookimpls import HookimplCallback
 from .hookspecs import CLEANUP_HOOKS, HOOKS
-from .messages import class_name, did_you_mean, safe_repr
-from .order import Placement, _installed_names, declares_order, name_of, place, placement_of, resolve
+from .messages import class_name, safe_repr
+from .order import (
+    Placement,
+    _installed_names,
+    declares_order,
+    names_of,
+    place,
+    placement_of,
+    resolve,
+    unknown_name,
+    writers_last,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -340,9 +350,7 @@ class CallbackManager:
 
     def _placement(self, callback: BaseCallback, before: Sequence[str], after: Sequence[str]) -> Placement:
         """The :class:`~altametris.sara.core.order.Placement` of ``add_callback(before=..., after=...)``, checked."""
-        known = _installed_names() | {
-            name for registered in self._callbacks if (name := name_of(registered)) is not None
-        }
+        known = _installed_names() | {name for name in names_of(self._callbacks) if name is not None}
         for key, names in (("before", before), ("after", after)):
             if isinstance(names, str) or not all(isinstance(name, str) for name in names):
                 raise TrainingError(
@@ -350,13 +358,9 @@ class CallbackManager:
                     callback=callback,
                 )
             for name in names:
-                if name not in known:
-                    hint = did_you_mean(name, sorted(known))
-                    raise TrainingError(
-                        f"add_callback(): {key}: {name!r} is no installed plugin and no registered callback's name; "
-                        f"{hint}see sara-callbacks list",
-                        callback=callback,
-                    )
+                problem = unknown_name(name, known, "no registered callback's name")
+                if problem is not None:
+                    raise TrainingError(f"add_callback(): {key}: {problem}", callback=callback)
         existing = placement_of(callback)
         return Placement(existing.name if existing else None, tuple(before), tuple(after), "add_callback()")
 
@@ -506,9 +510,10 @@ class CallbackManager:
                 self._clock.forget(callback)
             if self._profiler is not None:
                 self._profiler.forget(callback)
-        if only is not None and id(only) in entries:  # registered again, or once more: its hooks change
+        # registered again, or once more: its hooks change, and add_callback(after=...) may have placed it anew
+        again = [only] if only is not None and id(only) in entries else []
+        if again:
             touched.update(entries[id(only)][1])
-        again = [only] if only is not None and id(only) in entries else []  # placed anew by add_callback(after=)
         self._declared.update(id(callback) for callback in (*(c for _, c in new), *again) if declares_order(callback))
         before, self._active = self._active, self._order_after(callbacks, only, new)
         # an insert, a sort, or a removal under a declared order: every hook
@@ -561,14 +566,7 @@ class CallbackManager:
         a trainer saves inside ``save_checkpoint`` is the whole epoch's: every other callback has ended it
         (:mod:`~altametris.sara.core.order`).
         """
-        if self._declared:
-            ordered = resolve(callbacks)
-        else:
-            first: list[BaseCallback] = []
-            last: list[BaseCallback] = []
-            for callback in callbacks:
-                (last if callback.saves_checkpoints else first).append(callback)
-            ordered = [*first, *last]
+        ordered = resolve(callbacks) if self._declared else writers_last(callbacks)  # known: no callback declares
         return tuple(
             callback
             for callback in ordered

@@ -37,13 +37,24 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from ._callback import ORDER_ATTRIBUTE
 from .exceptions import OrderError
+from .messages import VALUE_LIMIT, did_you_mean, safe_repr
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from ._callback import BaseCallback
 
-__all__ = ["Placement", "declares_order", "name_of", "place", "resolve", "rules"]
+__all__ = [
+    "Placement",
+    "declares_order",
+    "name_of",
+    "names_of",
+    "place",
+    "resolve",
+    "rules",
+    "unknown_name",
+    "writers_last",
+]
 
 
 class Placement(NamedTuple):
@@ -91,6 +102,12 @@ def name_of(callback: BaseCallback, targets: dict[str, str] | None = None) -> st
     return (_targets() if targets is None else targets).get(f"{cls.__module__}:{cls.__qualname__}")
 
 
+def names_of(callbacks: Iterable[BaseCallback]) -> list[str | None]:
+    """:func:`name_of` each callback, the installed plugins read once for all of them."""
+    targets = _targets()
+    return [name_of(callback, targets) for callback in callbacks]
+
+
 def _targets() -> dict[str, str]:
     """``"module:attribute"`` -> plugin name, for every installed plugin (metadata only; the first name wins)."""
     from .discovery import available_plugins  # discovery depends on the runtime, not the other way round
@@ -108,6 +125,14 @@ def _installed_names() -> set[str]:
     return {info.name for info in available_plugins()}
 
 
+def unknown_name(name: str, known: set[str], elsewhere: str) -> str | None:
+    """Why ``name`` cannot be a constraint's (no plugin of ``known`` has it), with a suggestion; ``None`` if it can."""
+    if name in known:
+        return None
+    hint = did_you_mean(name, sorted(known))
+    return f"{safe_repr(name, VALUE_LIMIT)} is no installed plugin and {elsewhere}; {hint}see sara-callbacks list"
+
+
 class _Graph(NamedTuple):
     names: list[str]  # each callback's name in messages: its plugin name, else its class name
     after: list[set[int]]  # after[j]: the callbacks that must run before callback j
@@ -116,8 +141,7 @@ class _Graph(NamedTuple):
 
 
 def _graph(callbacks: Sequence[BaseCallback]) -> _Graph:
-    targets = _targets()
-    plugins = [name_of(callback, targets) for callback in callbacks]
+    plugins = names_of(callbacks)
     names = [plugin or type(callback).__qualname__ for plugin, callback in zip(plugins, callbacks)]
     by_name: dict[str, list[int]] = {}
     for index, plugin in enumerate(plugins):
@@ -149,7 +173,7 @@ def _graph(callbacks: Sequence[BaseCallback]) -> _Graph:
     if writers:
         # after the callbacks that save no checkpoint, except those a declared constraint puts after some writer
         # (an uploader after "checkpoint"): those run after the writers, never forced before one
-        declared = [set(edges) for edges in after]
+        declared = _followers(after)
         later = set().union(*(_reachable(writer, declared) for writer in writers))
         others = [index for index, callback in enumerate(callbacks) if not callback.saves_checkpoints]
         for writer in writers:
@@ -158,20 +182,34 @@ def _graph(callbacks: Sequence[BaseCallback]) -> _Graph:
     return _Graph(names, after, shown, places)
 
 
-def _reachable(start: int, after: list[set[int]]) -> set[int]:
-    """The callbacks that must run after ``start`` by the declared constraints (``after`` read backwards)."""
-    followers: dict[int, list[int]] = {}
+def _followers(after: list[set[int]]) -> list[list[int]]:
+    """``after`` read backwards: for each callback, those that must run after it."""
+    followers: list[list[int]] = [[] for _ in after]
     for index, before in enumerate(after):
         for other in before:
-            followers.setdefault(other, []).append(index)
+            followers[other].append(index)
+    return followers
+
+
+def _reachable(start: int, followers: list[list[int]]) -> set[int]:
+    """The callbacks that must run after ``start``, directly or through others."""
     later: set[int] = set()
     stack = [start]
     while stack:
-        for index in followers.get(stack.pop(), ()):
+        for index in followers[stack.pop()]:
             if index not in later:
                 later.add(index)
                 stack.append(index)
     return later
+
+
+def writers_last(callbacks: Iterable[BaseCallback]) -> list[BaseCallback]:
+    """``callbacks`` with those that save checkpoints moved after the others: the order when none declares one."""
+    first: list[BaseCallback] = []
+    last: list[BaseCallback] = []
+    for callback in callbacks:
+        (last if callback.saves_checkpoints else first).append(callback)
+    return [*first, *last]
 
 
 def resolve(callbacks: Sequence[BaseCallback]) -> list[BaseCallback]:
@@ -180,16 +218,13 @@ def resolve(callbacks: Sequence[BaseCallback]) -> list[BaseCallback]:
     Raises:
         OrderError: the constraints have a cycle (the message names the plugins in it).
     """
-    if not any(map(declares_order, callbacks)):  # the common case, no names needed: writers last
-        return [*(c for c in callbacks if not c.saves_checkpoints), *(c for c in callbacks if c.saves_checkpoints)]
+    if not any(map(declares_order, callbacks)):  # the common case, no names needed
+        return writers_last(callbacks)
     import heapq  # only for a declared order
 
     graph = _graph(callbacks)
     waiting = [len(before) for before in graph.after]
-    followers: list[list[int]] = [[] for _ in callbacks]
-    for index, before in enumerate(graph.after):
-        for other in before:
-            followers[other].append(index)
+    followers = _followers(graph.after)
     places = graph.places
     ready = [(places[index], index) for index, count in enumerate(waiting) if count == 0]
     heapq.heapify(ready)

@@ -43,7 +43,7 @@ from .distributed import rank_info
 from .files import write_atomic
 from .hookspecs import HOOKS
 from .messages import class_name
-from .order import name_of
+from .order import names_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -300,10 +300,10 @@ def _names(callbacks: Sequence[object]) -> dict[int, str]:
     """A name per callback: its plugin name (a config item's), else its class; numbered when several share it."""
     names: dict[int, str] = {}
     seen: dict[str, int] = {}
-    for callback in callbacks:
+    for callback, plugin in zip(callbacks, names_of(callbacks)):  # type: ignore[arg-type]  # registered callbacks
         if id(callback) in names:
             continue
-        name = name_of(callback) or class_name(callback)  # type: ignore[arg-type]  # a registered callback
+        name = plugin or class_name(callback)
         seen[name] = seen.get(name, 0) + 1
         names[id(callback)] = name if seen[name] == 1 else f"{name}#{seen[name]}"
     return names

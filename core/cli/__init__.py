@@ -36,7 +36,7 @@ from ..control import Preempted
 from ..discovery import GROUP, _check_name, _describe, available_plugins, find_plugin
 from ..exceptions import OrderError, SaraError
 from ..messages import PATH_LIMIT, describe_error, one_line, plain_text, safe_repr
-from ..order import declares_order, name_of, resolve, rules
+from ..order import declares_order, names_of, resolve, rules
 from ..trainers import trainer_names, unsupplied, unsupplied_message
 from ..triggers import TRIGGER_KEYS, trigger_of
 
@@ -171,7 +171,7 @@ def _check(args: argparse.Namespace) -> int:
     called = resolve(report.callbacks)
     if called != list(report.callbacks) or any(map(declares_order, report.callbacks)):
         # the order the manager will call them in, and why it is not the config's
-        shown_order = [name_of(callback) or type(callback).__qualname__ for callback in called]
+        shown_order = [name or type(callback).__qualname__ for callback, name in zip(called, names_of(called))]
         _out(f"{shown}: call order: {plain_text(', '.join(shown_order), _LINE_LIMIT)}")
         for rule in rules(report.callbacks):
             _out(f"  {plain_text(rule, _LINE_LIMIT)}")

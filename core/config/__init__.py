@@ -54,8 +54,8 @@ from .._failures import set_policy
 from .._registration import validate_callback
 from ..discovery import _signature
 from ..exceptions import ConfigError, OrderError, PluginParameterError, PluginTypeError, SaraError
-from ..messages import VALUE_LIMIT, close_matches, did_you_mean, safe_repr
-from ..order import Placement, place, resolve
+from ..messages import VALUE_LIMIT, close_matches, safe_repr
+from ..order import Placement, place, resolve, unknown_name
 from ..triggers import set_trigger
 from ._files import SUPPORTED_EXTENSIONS, check_bounds, config_error, key_part, located, read_file, type_word
 from ._items import ITEM_KEYS, Item, parse_item
@@ -351,20 +351,13 @@ def _shared_state_keys(built: list[tuple[Item, BaseCallback]], shown: str | None
 def _order_problems(built: list[tuple[Item, BaseCallback]], named: list[str], shown: str | None) -> list[ConfigError]:
     """The ``before``/``after`` names that name no plugin, and else a cycle of the declared order."""
     known = {info.name for info in discovery.available_plugins()} | set(named)
-    found = []
-    for item, _ in built:
-        for key, names in (("before", item.before), ("after", item.after)):
-            for index, name in enumerate(names):
-                if name not in known:
-                    hint = did_you_mean(name, sorted(known))
-                    found.append(
-                        config_error(
-                            shown,
-                            f"{item.where}.{key}[{index}]",
-                            f"{safe_repr(name, VALUE_LIMIT)} is no installed plugin and no item of this config; "
-                            f"{hint}see sara-callbacks list",
-                        )
-                    )
+    found = [
+        config_error(shown, f"{item.where}.{key}[{index}]", problem)
+        for item, _ in built
+        for key, names in (("before", item.before), ("after", item.after))
+        for index, name in enumerate(names)
+        if (problem := unknown_name(name, known, "no item of this config")) is not None
+    ]
     if found:
         return found
     try:
