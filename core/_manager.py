@@ -500,6 +500,7 @@ class CallbackManager:
         for _, callback in new:
             entries[id(callback)] = (callback, self._entries_of(callback))
             touched.update(entries[id(callback)][1])
+            self._note_order(callback)
         leaving = [id(only)] if only is not None else list(entries)
         gone = [entries.pop(key) for key in leaving if key not in live and key in entries]
         for callback, hooks in gone:
@@ -510,11 +511,9 @@ class CallbackManager:
                 self._clock.forget(callback)
             if self._profiler is not None:
                 self._profiler.forget(callback)
-        # registered again, or once more: its hooks change, and add_callback(after=...) may have placed it anew
-        again = [only] if only is not None and id(only) in entries else []
-        if again:
+        if only is not None and id(only) in entries:  # registered again, or once more: its hooks change
             touched.update(entries[id(only)][1])
-        self._declared.update(id(callback) for callback in (*(c for _, c in new), *again) if declares_order(callback))
+            self._note_order(only)  # add_callback(after=...) may have placed it anew
         before, self._active = self._active, self._order_after(callbacks, only, new)
         # an insert, a sort, or a removal under a declared order: every hook
         reordered = (only is None or had_declared or bool(self._declared)) and _moved(before, self._active)
@@ -530,6 +529,11 @@ class CallbackManager:
                 [name for name in HOOKS if name in touched] or "none",
                 len(self._active),
             )
+
+    def _note_order(self, callback: BaseCallback) -> None:
+        """Keep ``callback`` among those that declare an order, if it does (then every change sorts them all)."""
+        if declares_order(callback):
+            self._declared.add(id(callback))
 
     def _entries_of(self, callback: BaseCallback) -> dict[str, Entry]:
         """How each hook that ``callback`` overrides calls it: timed when timings are on, gated by its trigger."""
