@@ -27,8 +27,10 @@ and is the model for trainers that write their own loop:
   current batch finishes, the partial epoch is dropped (no validation, no ``on_epoch_end``: the resume point is the
   last completed epoch, and a resumed training redoes the partial one), ``on_train_end`` runs with
   ``control.stop_reason`` starting with ``"preempted"``, then :class:`~altametris.sara.core.control.Preempted` (a
-  ``SystemExit`` with status 143) ends the process after logging how to resume; ``KeyboardInterrupt`` (SIGINT)
-  keeps ending the training as an error (``on_exception``), and the state last saved stays usable;
+  ``SystemExit`` with status 143) ends the process after logging how to resume; once SIGTERM came, a second SIGTERM
+  or a SIGINT ends the process at once with status 143, naming the hook that was running
+  (:mod:`~altametris.sara.core.preemption`); otherwise ``KeyboardInterrupt`` (SIGINT) keeps ending the training as
+  an error (``on_exception``), and the state last saved stays usable;
 * any other error (a callback's, the train step's, ``KeyboardInterrupt``) runs ``on_exception`` on every callback,
   so that files are closed, and is then re-raised unchanged: a failure of ``on_exception`` itself is logged, never
   raised in its place;
@@ -65,8 +67,6 @@ import contextlib
 import inspect
 import os
 import pathlib
-import signal
-import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union, cast
 
@@ -77,6 +77,7 @@ from .distributed import agree_stop, rank_info
 from .exceptions import TrainingError
 from .files import AnnouncingSaver
 from .messages import VALUE_LIMIT, class_name, describe_error, safe_repr
+from .preemption import sigterm_stops
 from .trainers import STEP_HOOKS, warn_unsupplied
 
 if TYPE_CHECKING:
@@ -297,7 +298,7 @@ def fit(  # noqa: PLR0912, PLR0915 - argument checks, then one loop
     warn_unsupplied(manager.callbacks, "fit", without=() if run.takes_hooks else STEP_HOOKS)
     if validation_step is not None:
         run.validation = (validation_data, validation_step)  # type: ignore[assignment]  # validation_data checked above
-    with _sigterm_stops(run) if handle_sigterm else contextlib.nullcontext():
+    with sigterm_stops(run, _PREEMPTED) if handle_sigterm else contextlib.nullcontext():
         run.train(
             epochs=epochs,
             start_epoch=start_epoch,
@@ -392,25 +393,6 @@ def _takes_hooks(train_step: Callable[..., object]) -> bool:
 
 
 _PREEMPTED = "preempted: SIGTERM received; the training stops after the current batch, its partial epoch dropped"
-
-
-@contextlib.contextmanager
-def _sigterm_stops(run: _Run) -> Iterator[None]:
-    """While the training runs in the main thread, SIGTERM asks for a stop instead of ending the process."""
-    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def preempt(signum: int, frame: object) -> None:
-        if not run.preempted:
-            run.preempted = True
-            run.control.request_stop(_PREEMPTED, source=Preempted.source)
-
-    previous = signal.signal(signal.SIGTERM, preempt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 class _Run:

@@ -49,8 +49,9 @@ from .control import Preempted, StopTraining, TrainingControl
 from .distributed import agree_stop, rank_info
 from .exceptions import StateError, TrainingError
 from .files import AnnouncingSaver
-from .loop import _RESERVED, _announce, _failed, _Means, _model_path, _sigterm_stops, _stopped
+from .loop import _PREEMPTED, _RESERVED, _announce, _failed, _Means, _model_path, _stopped
 from .messages import VALUE_LIMIT, safe_repr
+from .preemption import sigterm_stops
 
 if TYPE_CHECKING:
     import types
@@ -190,7 +191,7 @@ class TrainingRun:
 
     def __enter__(self) -> TrainingRun:
         if self._handle_sigterm:
-            self._stack.enter_context(_sigterm_stops(self))  # type: ignore[arg-type]  # it reads control, preempted
+            self._stack.enter_context(sigterm_stops(self, _PREEMPTED))
         try:
             if self._resumed_from is not None:
                 self.manager.on_checkpoint_load(self._resumed_from, **self.context)

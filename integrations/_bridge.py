@@ -12,7 +12,11 @@ A framework's callback (one per module of this package) translates its framework
 * the state snapshot: the manager's ``state_dict()`` gathered after every callback's ``on_epoch_end`` of an epoch
   (or inside ``save_checkpoint`` when the ``checkpoint`` built-in writes one from its ``on_epoch_end``, checkpoint
   writers running last), which is what the framework's checkpoints hold; a checkpoint written in the middle of an
-  epoch holds the previous epoch's snapshot: a resumed training redoes that epoch's SARA hooks from its start.
+  epoch holds the state of that moment and the epoch's sums so far: the frameworks that checkpoint there (Lightning,
+  the HF Trainer) resume at the next batch, so a resumed training ends as an uninterrupted one;
+* preemption (:mod:`~altametris.sara.core.preemption`): while a training runs, SIGTERM is a stop request after the
+  current batch; :meth:`Bridge.end` then runs ``on_train_end`` and raises
+  :class:`~altametris.sara.core.control.Preempted` (exit status 143), as ``fit`` does.
 
 Nothing here is public.
 """
@@ -22,27 +26,37 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import logging
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Callable
 
 from altametris.sara.core.base_callback import CallbackManager
-from altametris.sara.core.control import StopTraining, TrainingControl
+from altametris.sara.core.control import Preempted, StopTraining, TrainingControl
 from altametris.sara.core.distributed import agree_stop, rank_info
 from altametris.sara.core.exceptions import SaraError, StateError, TrainingError
 from altametris.sara.core.files import write_atomic
+from altametris.sara.core.preemption import sigterm_stops
 from altametris.sara.core.trainers import warn_unsupplied
 
 if TYPE_CHECKING:
     import pathlib
+    import types
 
     from altametris.sara.core.base_callback import ConfigSource
     from altametris.sara.core.hookspecs import Metrics
 
 __all__: list[str] = []
 
-STATE_FORMAT = 1
-"""The version of what :meth:`Bridge.state` returns, stored with it."""
+STATE_FORMAT = 2
+"""The version of what :meth:`Bridge.state` returns, stored with it.
+
+2: a checkpoint written inside an epoch holds the callbacks' state of that moment (1: of the last epoch's end).
+"""
+
+PREEMPTED = "preempted: SIGTERM received; the training stops after the current batch"
+"""The stop reason of a preemption in a bridge (``control.stop_reason``)."""
 
 
 def build_manager(source: CallbackManager | ConfigSource, *, bridge: str) -> CallbackManager:
@@ -126,8 +140,9 @@ class Bridge:
     ranks: call it on every rank at the same points.
     """
 
-    def __init__(self, source: CallbackManager | ConfigSource, *, framework: str) -> None:
+    def __init__(self, source: CallbackManager | ConfigSource, *, framework: str, resume: str = "") -> None:
         self.framework = framework
+        self.resume = resume  # how this framework resumes, for the preemption's message
         self.manager = build_manager(source, bridge=framework)
         self.control = TrainingControl()
         self.context: dict[str, Any] = {"control": self.control}
@@ -148,6 +163,9 @@ class Bridge:
         self.global_step = 0  # the training batches completed, across epochs and resumes
         self.resumed_from: str | None = None  # the checkpoint whose state load() gave, for on_checkpoint_load
         self.written: list[str] = []  # checkpoints written during the current hook call, announced after it
+        self.preempted = False  # set by the SIGTERM handler while the training runs
+        self._signals = contextlib.ExitStack()  # the SIGTERM handler, from start() to end() or exception()
+        self._trainer_frames: frozenset[tuple[int, types.CodeType]] = frozenset()
 
     # -- the lifecycle --------------------------------------------------------------------------------------------
 
@@ -162,6 +180,10 @@ class Bridge:
             context: the context keywords of every hook.
         """
         warn_unsupplied(self.manager.callbacks, self.framework)
+        self._signals.close()  # an earlier training that ended where no hook told us
+        self.preempted = False
+        self._trainer_frames = _trainer_frames()
+        self._signals.enter_context(sigterm_stops(self, PREEMPTED, alive=self._training_alive))
         self.control = TrainingControl()
         self.context = {key: value for key, value in context.items() if value is not None}
         self.context["control"] = self.control
@@ -291,15 +313,26 @@ class Bridge:
         return metrics
 
     def end(self) -> None:
-        """``on_train_end``, with the last epoch's ``metrics`` (a stop raised here is only recorded)."""
+        """``on_train_end``, with the last epoch's ``metrics`` (a stop raised here is only recorded).
+
+        Raises:
+            Preempted: after ``on_train_end``, when SIGTERM stopped the training (exit status 143).
+        """
         if not self.running:
             return
         self.running = False
-        try:
-            self.manager.on_train_end(metrics=self.metrics, **self.context)
-        except StopTraining as stop:
-            self._stopped(stop)
-        self.announce()
+        with self._signals:  # a second SIGTERM still ends a hung on_train_end
+            try:
+                self.manager.on_train_end(metrics=self.metrics, **self.context)
+            except StopTraining as stop:
+                self._stopped(stop)
+            self.announce()
+        if self.preempted:
+            ended = self.last_epoch
+            done = "before its first epoch ended" if ended is None else f"after epoch {ended}"
+            message = f"{self.framework}: preempted (SIGTERM) {done}: the training ended cleanly; {self.resume}"
+            logging.getLogger(__name__).warning("%s", message)
+            raise Preempted(message, last_epoch=ended)
 
     def exception(self, error: BaseException) -> None:
         """``on_exception(error)`` once per training; its own failures are logged by the manager, never raised."""
@@ -307,10 +340,9 @@ class Bridge:
             return
         self.running = False
         try:
-            self.manager.on_exception(error, **self.context)
+            with self._signals:
+                self.manager.on_exception(error, **self.context)
         except Exception as cleanup_error:  # not a callback's failure (those are logged): say so, keep the error
-            import logging
-
             logging.getLogger(__name__).error(
                 "%s: on_exception failed (%s: %s); re-raising the error that ended the training",
                 self.framework,
@@ -334,6 +366,17 @@ class Bridge:
             return agree_stop(self.control)
         return self.control.should_stop
 
+    def _training_alive(self, frame: types.FrameType | None) -> bool:
+        """Whether the framework call that runs the training is still on the interrupted stack ``frame``.
+
+        A training that failed without :meth:`guard` tells the bridge nothing: the handler then hands the signal on.
+        """
+        while frame is not None:
+            if (id(frame), frame.f_code) in self._trainer_frames:
+                return True
+            frame = frame.f_back
+        return False
+
     # -- state ----------------------------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
@@ -341,14 +384,19 @@ class Bridge:
 
         A checkpoint written from inside ``on_epoch_end`` (the ``checkpoint`` built-in calls ``save_checkpoint``
         there, after every other callback's ``on_epoch_end``: checkpoint writers run last) holds the state gathered
-        at that moment: the whole epoch's, the checkpoint being written included.
+        at that moment: the whole epoch's, the checkpoint being written included. One written inside an epoch (a
+        step checkpoint, or one after the epoch's validation) holds the callbacks' state of that moment and the
+        epoch's sums so far (``pending``): the framework resumes at the next batch, and the callbacks go on from
+        where they were.
         """
         if self._ending is not None:
             return copy.deepcopy({"format": STATE_FORMAT, "epoch": self._ending, "callbacks": self._gather()})
-        snapshot = self.snapshot if self.snapshot_epoch is not None or self.snapshot else self._gather()
+        inside = self.running and self.epoch is not None and self.epoch != self.last_epoch
+        kept = not inside and (self.snapshot_epoch is not None or bool(self.snapshot))
+        snapshot = self.snapshot if kept else self._gather()
         state: dict[str, Any] = {"format": STATE_FORMAT, "epoch": self.snapshot_epoch, "callbacks": snapshot}
-        if self.running and self.epoch is not None and self.epoch != self.last_epoch:
-            # Written inside an epoch (after its validation, say): what resuming there needs to end it as planned.
+        if inside:
+            # What resuming at the next batch needs to end the epoch as planned.
             state["pending"] = {
                 "epoch": self.epoch,
                 "sums": dict(self._sums),
@@ -414,6 +462,17 @@ class Bridge:
 
     def _stopped(self, stop: StopTraining) -> None:
         self.control.request_stop(stop.reason or "a callback raised StopTraining", source=stop.source)
+
+
+def _trainer_frames() -> frozenset[tuple[int, types.CodeType]]:
+    """The first three frames outside SARA that called the bridge's start: one of them runs the whole training."""
+    found: set[tuple[int, types.CodeType]] = set()
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None and len(found) < 3:
+        if not str(frame.f_globals.get("__name__", "")).startswith("altametris.sara."):
+            found.add((id(frame), frame.f_code))
+        frame = frame.f_back
+    return frozenset(found)
 
 
 def write_json(path: pathlib.Path, data: object) -> None:

@@ -23,7 +23,10 @@ Hook mapping (Keras callback method -> SARA hook):
 optimizer hooks are not supplied. ``on_train_start`` gets ``start_epoch``, ``global_step`` (restored from the state
 file on resume), ``rank`` and ``world_size``; every training batch hook ``global_step``.
 
-A stop request sets ``model.stop_training`` after every batch and every epoch. Keras checkpoints hold no callback
+A stop request sets ``model.stop_training`` after every batch and every epoch. SIGTERM, while the training runs,
+is such a stop request: the batch finishes, Keras ends the epoch as it ends any stopped epoch (the state file says
+it ended), ``on_train_end`` runs, and :class:`~altametris.sara.core.control.Preempted` ends the process with status
+143. Keras checkpoints hold no callback
 state: with ``state_path``, the manager's state is written after every epoch's end to that JSON file (atomically;
 put it next to the ``ModelCheckpoint`` or ``BackupAndRestore`` files), keyed by epoch, and read back when a training
 starts after epoch 0.
@@ -56,6 +59,8 @@ if TYPE_CHECKING:
 
 __all__ = ["STATE_MEMBER", "SaraCallback"]
 
+_RESUME = "resume it from its last checkpoint (BackupAndRestore, or initial_epoch) with the same state_path"
+
 STATE_MEMBER = "sara_state.json"
 """The member of a ``.keras`` file written by ``save_checkpoint`` that holds the SARA state."""
 
@@ -81,7 +86,7 @@ class SaraCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is 
         state_path: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
-        self._bridge = Bridge(source, framework="keras")
+        self._bridge = Bridge(source, framework="keras", resume=_RESUME)
         self.manager = self._bridge.manager
         self._output_dir = pathlib.Path(output_dir) if output_dir is not None else None
         self.state_path = pathlib.Path(state_path) if state_path is not None else None

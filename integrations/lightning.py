@@ -30,8 +30,13 @@ Hook mapping (Lightning hook -> SARA hook):
 ``global_step``: Lightning's count of the training batches completed (``batch_progress``), restored on resume.
 
 A stop request (or :class:`~altametris.sara.core.control.StopTraining`) sets ``trainer.should_stop``, agreed across
-ranks under ``strategy="ddp"``, after every batch and every epoch. The manager's state, gathered after each
-``on_epoch_end``, is this callback's ``state_dict()``: Lightning stores it in every checkpoint under
+ranks under ``strategy="ddp"``, after every batch and every epoch. SIGTERM, while the training runs, is such a stop
+request (in place of Lightning's own handler, which ends the process with status 0 and no ``on_train_end``): the
+batch finishes, Lightning ends the epoch as it ends any stopped epoch, ``on_train_end`` runs, and
+:class:`~altametris.sara.core.control.Preempted` ends the process with status 143.
+
+The manager's state, gathered after each ``on_epoch_end`` (at the moment of the save for a checkpoint written
+inside an epoch), is this callback's ``state_dict()``: Lightning stores it in every checkpoint under
 :attr:`SaraCallback.state_key` and gives it back on ``trainer.fit(..., ckpt_path=...)``.
 """
 
@@ -59,6 +64,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SaraCallback"]
 
+_RESUME = "resume it from its last checkpoint with trainer.fit(..., ckpt_path=...)"
+
 
 class SaraCallback(Callback):  # type: ignore[misc]  # Lightning's Callback is untyped for mypy here
     """Runs a SARA :class:`~altametris.sara.core.base_callback.CallbackManager` inside a Lightning ``Trainer``.
@@ -80,7 +87,7 @@ class SaraCallback(Callback):  # type: ignore[misc]  # Lightning's Callback is u
         self, source: CallbackManager | ConfigSource, *, output_dir: str | os.PathLike[str] | None = None
     ) -> None:
         super().__init__()
-        self._bridge = Bridge(source, framework="lightning")
+        self._bridge = Bridge(source, framework="lightning", resume=_RESUME)
         self.manager = self._bridge.manager
         self._output_dir = None if output_dir is None else pathlib.Path(output_dir)
         self._trainer: pl.Trainer | None = None
