@@ -18,9 +18,11 @@ The guarantees, for every writer built on this module:
   (:func:`~altametris.sara.core.files.write_atomic`), never rewritten in place; temporary files live next to their
   target, so a writer never writes outside the directory it was given;
 * files are closed (and their locks released) on ``on_train_end`` and on ``on_exception``;
-* a row logger's state (:meth:`RowLogger.state_dict`) is the last epoch it wrote: given that state, a resumed
-  training keeps the rows up to that epoch, drops the rows an interrupted run wrote after it (a redone epoch's
-  batch rows included), and appends, with no change of config; without a state, ``append`` decides.
+* a row logger's state (:meth:`RowLogger.state_dict`) is the last epoch it wrote, and, in the middle of an epoch,
+  its last batch row: given that state, a resumed training keeps the rows up to that point, drops the rows an
+  interrupted run wrote after it (a redone epoch's batch rows included), and appends, with no change of config;
+  without a state, ``append`` decides. A trainer that resumes inside an epoch (a step checkpoint) so keeps the
+  epoch's batch rows written before the checkpoint, and the ones after it are written again.
 """
 
 from __future__ import annotations
@@ -163,6 +165,7 @@ class RowLogger(BaseCallback):
         self._open_failure: str | None = None  # why the last on_train_start could not open the file
         self._epoch = 0
         self._last_written: int | None = None  # the last epoch whose epoch row is in the file
+        self._partial: tuple[int, int] | None = None  # the last batch row after it: (epoch, batch)
         self._resume: dict[str, Any] | None = None  # the state given by load_state_dict, until on_train_start
 
     def __repr__(self) -> str:
@@ -224,11 +227,12 @@ class RowLogger(BaseCallback):
         """Write a batch row when ``per_batch`` is set."""
         if self.per_batch:
             self._write(self._row({"epoch": self._epoch, "batch": batch}, metrics))
+            self._partial = (self._epoch, batch)
 
     def on_epoch_end(self, epoch: int, metrics: Metrics, **kwargs: Any) -> None:
         """Write the epoch's row."""
         self._write(self._row({"epoch": epoch, "batch": None} if self.per_batch else {"epoch": epoch}, metrics))
-        self._last_written = epoch
+        self._last_written, self._partial = epoch, None
 
     def on_train_end(self, **kwargs: Any) -> None:
         """Close the file and release its lock."""
@@ -246,17 +250,35 @@ class RowLogger(BaseCallback):
         return f"{type(self).__qualname__}{{path={str(self.path)!r}}}"
 
     def state_dict(self) -> dict[str, Any]:
-        """The last epoch whose row is in the file (``None`` before the first)."""
-        return {"epoch": self._last_written}
+        """The last epoch whose row is in the file (``None`` before the first); inside an epoch, its last batch row."""
+        state: dict[str, Any] = {"epoch": self._last_written}
+        if self._partial is not None:
+            state["batch"] = list(self._partial)
+        return state
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Continue the file at the next ``on_train_start``: keep the rows up to the saved epoch, and append.
+        """Continue the file at the next ``on_train_start``: keep the rows up to the saved point, and append.
 
-        The rows of later epochs (those the resumed training redoes) are dropped.
+        The rows written after it (those the resumed training writes again) are dropped.
         """
-        epoch = state_dict["epoch"]
+        epoch, partial = state_dict["epoch"], state_dict.get("batch")
+        if partial is not None and not (
+            isinstance(partial, (list, tuple)) and len(partial) == 2 and all(type(item) is int for item in partial)
+        ):
+            raise TrainingError(
+                f"{self.plugin}: state 'batch': expected [epoch, batch], got {partial!r:.80}", callback=self
+            )
         self._resume = dict(state_dict)
         self._resume["epoch"] = self._last_written = None if epoch is None else int(epoch)
+        self._partial = None if partial is None else (partial[0], partial[1])
+
+    @staticmethod
+    def _keeps(state: Mapping[str, Any], epoch: int, batch: int | None) -> bool:
+        """Whether a resume from ``state`` keeps the row of ``epoch`` (and ``batch``, ``None`` for an epoch row)."""
+        last, partial = state["epoch"], state.get("batch")
+        if last is not None and epoch <= last:
+            return True
+        return partial is not None and batch is not None and epoch == partial[0] and batch <= partial[1]
 
     def _keep_rows(self, target: pathlib.Path, state: Mapping[str, Any]) -> None:
         """Rewrite ``target`` with the rows of epochs up to ``state["epoch"]`` only (through a temporary sibling)."""

@@ -89,21 +89,24 @@ class CSVLogger(RowLogger):
         return list(self._columns)
 
     def state_dict(self) -> dict[str, Any]:
-        """The last epoch whose row is in the file, and the header as it was then."""
-        return {"epoch": self._last_written, "columns": list(self._columns)}
+        """The last epoch whose row is in the file (and the last batch row after it), and the header as it was then."""
+        return {**super().state_dict(), "columns": list(self._columns)}
 
     def _kept_rows(self, source: IO[str], state: Mapping[str, Any]) -> Iterator[str]:
-        """The header (as saved) and the rows of epochs up to the saved one, to the saved columns."""
+        """The header (as saved) and the rows up to the saved point, to the saved columns."""
         reader = csv.reader(source)
         header = next(reader, [])
         columns = [str(column) for column in state.get("columns") or header]
-        last = state["epoch"]
-        if last is None or not columns:
+        if (state["epoch"] is None and state.get("batch") is None) or not columns:
             return
         where = {column: index for index, column in enumerate(header)}
+        at = where.get("batch")
         yield self._line(list(columns))
         for cells in reader:
-            if not cells or not cells[0].isdigit() or int(cells[0]) > last:
+            if not cells or not cells[0].isdigit():
+                continue
+            batch = cells[at] if at is not None and at < len(cells) else ""
+            if not self._keeps(state, int(cells[0]), int(batch) if batch.isdigit() else None):
                 continue
             yield self._line(
                 [cells[where[column]] if where.get(column, len(cells)) < len(cells) else "" for column in columns]

@@ -64,16 +64,14 @@ class JSONLLogger(RowLogger):
         super().__init__(path=path, per_batch=per_batch, append=append, fsync=fsync)
 
     def _kept_rows(self, source: IO[str], state: Mapping[str, Any]) -> Iterator[str]:
-        """The lines of epochs up to the saved one."""
-        last = state["epoch"]
-        if last is None:
-            return
+        """The lines up to the saved point."""
         for line in source:
             try:
-                epoch = json.loads(line).get("epoch")
+                row = json.loads(line)
+                epoch, batch = row.get("epoch"), row.get("batch")
             except (ValueError, AttributeError):
                 continue
-            if isinstance(epoch, int) and epoch <= last:
+            if type(epoch) is int and self._keeps(state, epoch, batch if type(batch) is int else None):
                 yield line
 
     def _write(self, row: dict[str, object]) -> None:
