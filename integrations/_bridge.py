@@ -15,8 +15,9 @@ A framework's callback (one per module of this package) translates its framework
   epoch holds the state of that moment and the epoch's sums so far: the frameworks that checkpoint there (Lightning,
   the HF Trainer) resume at the next batch, so a resumed training ends as an uninterrupted one;
 * preemption (:mod:`~altametris.sara.core.preemption`): while a training runs, SIGTERM is a stop request after the
-  current batch; :meth:`Bridge.end` then runs ``on_train_end`` and raises
-  :class:`~altametris.sara.core.control.Preempted` (exit status 143), as ``fit`` does.
+  current batch; :meth:`Bridge.stop_after_batch` then runs ``on_train_end`` and raises
+  :class:`~altametris.sara.core.control.Preempted` (exit status 143) from the framework's batch event, dropping the
+  partial epoch as ``fit`` does: the framework's last checkpoint is the resume point.
 
 Nothing here is public.
 """
@@ -365,6 +366,24 @@ class Bridge:
         if self._agreed:
             return agree_stop(self.control)
         return self.control.should_stop
+
+    def stop_after_batch(self) -> bool:
+        """The stop check after a training batch: whether the training should stop (agreed across ranks).
+
+        A preemption (SIGTERM on this rank, or on the rank that asked) does not wait for the epoch's end: the
+        training ends here, with ``on_train_end``, and :class:`~altametris.sara.core.control.Preempted` unwinds the
+        framework's loop from inside its batch event, as ``fit`` drops the partial epoch. The framework's last
+        checkpoint is then the resume point, as after any kill.
+
+        Raises:
+            Preempted: after ``on_train_end``, when the stop is a preemption.
+        """
+        if not self.should_stop():
+            return False
+        if self.preempted or self.control.stop_source == Preempted.source:
+            self.preempted = True
+            self.end()
+        return True
 
     def _training_alive(self, frame: types.FrameType | None) -> bool:
         """Whether the framework call that runs the training is still on the interrupted stack ``frame``.

@@ -24,9 +24,10 @@ optimizer hooks are not supplied. ``on_train_start`` gets ``start_epoch``, ``glo
 file on resume), ``rank`` and ``world_size``; every training batch hook ``global_step``.
 
 A stop request sets ``model.stop_training`` after every batch and every epoch. SIGTERM, while the training runs,
-is such a stop request: the batch finishes, Keras ends the epoch as it ends any stopped epoch (the state file says
-it ended), ``on_train_end`` runs, and :class:`~altametris.sara.core.control.Preempted` ends the process with status
-143. Keras checkpoints hold no callback
+is a preemption: the batch finishes, ``on_train_end`` runs, and :class:`~altametris.sara.core.control.Preempted`
+ends the process with status 143, from inside that batch's ``on_train_batch_end``: the partial epoch is dropped (no
+validation, no ``on_epoch_end``, no state file written; ``BackupAndRestore`` keeps its backup, which a finished
+``fit`` deletes), and a resume starts from the last checkpoint as after any kill. Keras checkpoints hold no callback
 state: with ``state_path``, the manager's state is written after every epoch's end to that JSON file (atomically;
 put it next to the ``ModelCheckpoint`` or ``BackupAndRestore`` files), keyed by epoch, and read back when a training
 starts after epoch 0.
@@ -136,7 +137,8 @@ class SaraCallback(keras.callbacks.Callback):  # type: ignore[misc]  # keras is 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         """``on_batch_end`` with Keras's running means; then the stop check."""
         self._bridge.batch_end(batch, plain_metrics(logs))
-        self._stop_if_asked()
+        if self._bridge.stop_after_batch() and self.model is not None:
+            self.model.stop_training = True
 
     def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
         """``on_validation_start`` for the validation inside ``fit``."""

@@ -3,7 +3,8 @@
 Hook mapping (Lightning hook -> SARA hook):
 
 * ``on_train_start`` -> ``on_train_start``;
-* ``on_train_epoch_start`` -> ``on_epoch_start(trainer.current_epoch)``;
+* ``on_train_epoch_start`` -> ``on_epoch_start(trainer.current_epoch)``; resumed from a checkpoint written inside an
+  epoch, Lightning goes on at its next batch without that event: ``on_epoch_start`` comes before that batch;
 * ``on_train_batch_start`` / ``on_train_batch_end`` -> ``on_batch_start(batch_idx)`` / ``on_batch_end(batch_idx,
   metrics)``, the metrics being the numbers ``training_step`` returned (``loss`` and the other entries of its dict);
 * ``on_validation_start`` / ``on_validation_end`` of the fit loop -> ``on_validation_start`` /
@@ -30,10 +31,11 @@ Hook mapping (Lightning hook -> SARA hook):
 ``global_step``: Lightning's count of the training batches completed (``batch_progress``), restored on resume.
 
 A stop request (or :class:`~altametris.sara.core.control.StopTraining`) sets ``trainer.should_stop``, agreed across
-ranks under ``strategy="ddp"``, after every batch and every epoch. SIGTERM, while the training runs, is such a stop
-request (in place of Lightning's own handler, which ends the process with status 0 and no ``on_train_end``): the
-batch finishes, Lightning ends the epoch as it ends any stopped epoch, ``on_train_end`` runs, and
-:class:`~altametris.sara.core.control.Preempted` ends the process with status 143.
+ranks under ``strategy="ddp"``, after every batch and every epoch. SIGTERM, while the training runs, is a
+preemption (in place of Lightning's own handler, which ends the process with status 0 and no ``on_train_end``): the
+batch finishes, ``on_train_end`` runs, and :class:`~altametris.sara.core.control.Preempted` ends the process with
+status 143, from inside that batch's ``on_train_batch_end``: the partial epoch is dropped (no validation, no
+``on_epoch_end``, no checkpoint), and ``ckpt_path=`` resumes from Lightning's last checkpoint as after any kill.
 
 The manager's state, gathered after each ``on_epoch_end`` (at the moment of the save for a checkpoint written
 inside an epoch), is this callback's ``state_dict()``: Lightning stores it in every checkpoint under
@@ -132,6 +134,9 @@ class SaraCallback(Callback):  # type: ignore[misc]  # Lightning's Callback is u
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """``on_epoch_start``."""
         self._announce_saved(trainer)
+        self._start_epoch(trainer)
+
+    def _start_epoch(self, trainer: pl.Trainer) -> None:
         self._epoch_before = dict(trainer.callback_metrics)
         self._validation_keys = frozenset()
         self._bridge.epoch_start(trainer.current_epoch)
@@ -139,8 +144,10 @@ class SaraCallback(Callback):  # type: ignore[misc]  # Lightning's Callback is u
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        """``on_batch_start``."""
+        """``on_batch_start``; first ``on_epoch_start`` when resumed inside an epoch (Lightning starts it no more)."""
         self._announce_saved(trainer)
+        if self._bridge.epoch != trainer.current_epoch:
+            self._start_epoch(trainer)
         self._batch, self._stepped = batch_idx, False
         self._bridge.batch_start(batch_idx, _batches_done(trainer))
 
@@ -164,7 +171,8 @@ class SaraCallback(Callback):  # type: ignore[misc]  # Lightning's Callback is u
             self._bridge.in_batch(self.manager.on_after_optimizer_step, batch_idx)
         self._batch, self._stepped = None, False
         self._bridge.batch_end(batch_idx, metrics)
-        self._stop_if_asked(trainer)
+        if self._bridge.stop_after_batch():
+            trainer.should_stop = True
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """``on_validation_start``, for an epoch's validation (not the sanity check, not ``trainer.validate``)."""

@@ -30,11 +30,11 @@ Hook mapping (``TrainerCallback`` event -> SARA hook):
 ``global_step`` (``state.global_step``: optimizer steps completed, which are the SARA batches here).
 
 A stop request sets ``control.should_training_stop`` (agreed across ranks under ``torchrun``) after every batch and
-every epoch. SIGTERM, while the training runs, is such a stop request (the Trainer itself would die at once, with no
-hook run): the step finishes, the Trainer writes a checkpoint there (unless ``save_strategy="no"``), the partial
-epoch is dropped (no evaluation, no ``on_epoch_end``: the Trainer resumes inside it, at the next step, and the
-epoch ends in the resumed run), ``on_train_end`` runs, and :class:`~altametris.sara.core.control.Preempted` ends the
-process with status 143.
+every epoch. SIGTERM, while the training runs, is a preemption (the Trainer itself would die at once, with no hook
+run): the step finishes, ``on_train_end`` runs, and :class:`~altametris.sara.core.control.Preempted` ends the
+process with status 143, from inside that step's event: the partial epoch is dropped (no evaluation, no
+``on_epoch_end``, no checkpoint), and ``trainer.train(resume_from_checkpoint=True)`` resumes from the Trainer's
+last checkpoint as after any kill.
 
 The manager's state, gathered after each ``on_epoch_end`` (at the step, for a checkpoint inside an epoch), is
 written into ``trainer_state.json`` of every checkpoint (under ``stateful_callbacks["sara"]``) and read back on
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 
 __all__ = ["STATE_KEY", "SaraCallback"]
 
-_RESUME = "resume it from the checkpoint written at the stop with trainer.train(resume_from_checkpoint=True)"
+_RESUME = "resume it from its last checkpoint with trainer.train(resume_from_checkpoint=True)"
 
 STATE_KEY = "sara"
 """The key of the manager's state in ``trainer_state.json``'s ``stateful_callbacks``."""
@@ -107,8 +107,6 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
         self._epoch_pending = False
         self._validating = False
         self._validation_batch = 0
-        self._saves = True  # whether the Trainer writes checkpoints (save_strategy is not "no")
-        self._dropping = False  # preempted inside an epoch: its end is the next run's
 
     @property
     def control(self) -> TrainingControl:
@@ -140,8 +138,6 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
                 path=_resumed_from(args, state),
             )
         self._state, self._model, self._optimizer = state, kwargs.get("model"), kwargs.get("optimizer")
-        self._saves = str(getattr(args.save_strategy, "value", args.save_strategy)) != "no"
-        self._dropping = False
         epochs = int(args.num_train_epochs) if args.max_steps <= 0 else max(1, int(state.num_train_epochs))
         self._num_batches = max(1, state.max_steps // epochs) if state.max_steps > 0 else None
         self._bridge.start(
@@ -248,9 +244,6 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
         """``on_epoch_end`` now, or after the evaluation the Trainer is about to run."""
         if self._batch is not None:  # the last step logged nothing the bridge saw: close it
             self._batch_end({}, control)
-        if self._dropping:  # preempted inside the epoch: the checkpoint at the stop resumes it at the next batch
-            control.should_evaluate = control.should_save = False
-            return
         if control.should_evaluate:
             self._epoch_pending = True
         else:
@@ -269,13 +262,10 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
         if batch is None:
             return
         self._bridge.batch_end(batch, metrics)
-        self._stop_if_asked(control)
-        if self._bridge.preempted and self._saves and not self._dropping:
-            done = self._state.global_step - self._epoch_start_step if self._state is not None else 0
-            if self._num_batches is not None and done < self._num_batches:  # inside the epoch: save at this step
-                self._dropping = control.should_save = True
         if control.should_save and self._state is not None:  # a checkpoint inside the epoch follows this step
             self._export(self._state)
+        if self._bridge.stop_after_batch():
+            control.should_training_stop = True
 
     def _epoch_end(self, state: TrainerState, control: TrainerControl) -> None:
         self._epoch_pending = False
@@ -285,8 +275,6 @@ class SaraCallback(TrainerCallback):  # type: ignore[misc]  # transformers is un
         self._bridge.epoch_end(epoch)
         self._export(state)
         self._stop_if_asked(control)
-        if self._bridge.preempted and self._saves:  # the epoch ended: the checkpoint follows it
-            control.should_save = True
 
     def _export(self, state: TrainerState) -> None:
         """Put the snapshot where the Trainer's next checkpoint writes it: ``trainer_state.json``."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import zipfile
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ if os.environ.get("SARA_REQUIRE_BRIDGES") != "1":
 import keras
 import numpy as np
 from altametris.sara.core import CallbackManager, TrainingControl
+from altametris.sara.core.control import Preempted
 from altametris.sara.core.testing import EventRecorder
 from altametris.sara.integrations.keras import STATE_MEMBER, SaraCallback
 
@@ -39,10 +41,13 @@ class MLP(keras.Sequential):  # type: ignore[misc]
     """A 2-layer MLP whose ``train_step`` can fail at a chosen optimizer step."""
 
     crash_at: int | None = None
+    sigterm_at: int | None = None
 
     def train_step(self, data: Any) -> Any:
         if self.crash_at is not None and int(self.optimizer.iterations) == self.crash_at:
             raise RuntimeError("the training step failed")
+        if self.sigterm_at is not None and int(self.optimizer.iterations) == self.sigterm_at:
+            os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler sends before it kills the job
         return super().train_step(data)
 
 
@@ -62,11 +67,11 @@ class Curve(keras.callbacks.Callback):  # type: ignore[misc]
 
 
 def train(callback: SaraCallback, *, epochs: int = 4, crash_at: int | None = None, extra: list[Any] | None = None,
-          **options: Any) -> MLP:  # fmt: skip
+          sigterm_at: int | None = None, **options: Any) -> MLP:  # fmt: skip
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
     model = MLP([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
-    model.crash_at = crash_at
+    model.crash_at, model.sigterm_at = crash_at, sigterm_at
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
     with callback.guard():
         model.fit(x, x.sum(1, keepdims=True), batch_size=8, epochs=epochs, validation_data=(x, x.sum(1, keepdims=True)),
@@ -237,3 +242,37 @@ def test_a_checkpoint_written_through_save_checkpoint_is_announced_and_a_resume_
     train(resumed, epochs=4, extra=[keras.callbacks.BackupAndRestore(str(folder / "backup"))])
     assert again.seen[:2] == [("load", "backup-sara.json", True), ("start", "2", True)]
     assert again.seen[2:] == [("save", "e2.keras", True), ("save", "e3.keras", True)]
+
+
+def test_sigterm_ends_the_batch_runs_on_train_end_then_exits_143_and_the_resume_ends_as_an_uninterrupted_one(
+    tmp_path: Path,
+) -> None:
+    config = {"callbacks": [{"name": "csv_logger", "params": {"path": "batches.csv", "per_batch": True}}, "history"]}
+    whole = SaraCallback(config, output_dir=tmp_path / "whole")
+    train(whole, epochs=4)
+    folder = tmp_path / "interrupted"
+    state = folder / "backup-sara.json"
+    first, recorder = SaraCallback(config, output_dir=folder, state_path=state), EventRecorder()
+    first.manager.add_callback(recorder)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Preempted) as preempted:
+        train(first, epochs=4, sigterm_at=9, extra=[keras.callbacks.BackupAndRestore(str(folder / "backup"))])
+    assert (preempted.value.code, preempted.value.last_epoch) == (143, 1)  # step 9: epoch 2, batch 1
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert recorder.hooks[-1] == "on_train_end"
+    assert [(event.epoch, event.batch) for event in events_of(recorder, "on_batch_end")][-1] == (2, 1)
+    assert [event.epoch for event in events_of(recorder, "on_epoch_end")] == [0, 1]  # the partial epoch dropped
+    assert first.control.stop_reason is not None
+    assert first.control.stop_reason.startswith("preempted")
+    assert sorted(json.loads(state.read_text())["states"]) == ["0", "1"]
+    assert (folder / "backup").is_dir()  # kept: a fit that ended would have deleted it
+
+    resumed = SaraCallback(config, output_dir=folder, state_path=state)
+    train(resumed, epochs=4, extra=[keras.callbacks.BackupAndRestore(str(folder / "backup"))])
+    kept, expected = resumed.manager.callbacks[1], whole.manager.callbacks[1]
+    assert kept.epochs == expected.epochs == [0, 1, 2, 3]  # type: ignore[attr-defined]
+    assert kept.metrics == [pytest.approx(m, rel=1e-4) for m in expected.metrics]  # type: ignore[attr-defined]
+    keep = ("epoch", "batch")
+    assert [[row[k] for k in keep] for row in csv_rows(folder / "batches.csv")] == [
+        [row[k] for k in keep] for row in csv_rows(tmp_path / "whole" / "batches.csv")
+    ]

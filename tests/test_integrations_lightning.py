@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,7 +21,7 @@ import lightning.pytorch as pl
 import torch
 from altametris.sara.core import CallbackManager, TrainingControl
 from altametris.sara.core.base_callback import BaseCallback
-from altametris.sara.core.control import StopTraining
+from altametris.sara.core.control import Preempted, StopTraining
 from altametris.sara.core.testing import EventRecorder
 from altametris.sara.integrations.lightning import SaraCallback
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -46,15 +47,19 @@ CURVE = [0.9, 0.7, 0.6, 0.65, 0.66, 0.5, 0.4, 0.3]
 class MLP(pl.LightningModule):
     """A 2-layer MLP; validation logs ``val_loss`` from :data:`CURVE`; ``crash_at`` fails the training step."""
 
-    def __init__(self, crash_at: int | None = None) -> None:
+    def __init__(
+        self, crash_at: int | None = None, *, sigterm_at: tuple[int, int] | None = None, crash_batch: int = 1
+    ) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
-        self.crash_at = crash_at
+        self.crash_at, self.crash_batch, self.sigterm_at = crash_at, crash_batch, sigterm_at
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        if self.current_epoch == self.crash_at and batch_idx == 1:
+        if self.current_epoch == self.crash_at and batch_idx == self.crash_batch:
             raise RuntimeError("the training step failed")
+        if (self.current_epoch, batch_idx) == self.sigterm_at:
+            os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler sends before it kills the job
         x, y = batch
         loss = torch.nn.functional.mse_loss(self.net(x), y)
         self.log("train_loss", loss, on_step=False, on_epoch=True)
@@ -326,3 +331,65 @@ def test_with_gradient_accumulation_the_optimizer_hooks_run_only_on_the_batches_
     assert [event.batch for event in events_of(recorder, "on_after_backward")] == [0, 1, 2, 3]
     assert [event.batch for event in events_of(recorder, "on_before_optimizer_step")] == [1, 3]
     assert [event.batch for event in events_of(recorder, "on_after_optimizer_step")] == [1, 3]
+
+
+BATCH_ROWS = {
+    "callbacks": [
+        {"name": "csv_logger", "params": {"path": "batches.csv", "append": True, "per_batch": True}},
+        "history",
+    ]
+}
+
+
+def _batch_rows(path: Path) -> list[tuple[str, str]]:
+    return [(row["epoch"], row["batch"]) for row in csv_rows(path)]
+
+
+def test_sigterm_ends_the_batch_runs_on_train_end_then_exits_143_and_the_resume_ends_as_an_uninterrupted_one(
+    tmp_path: Path,
+) -> None:
+    whole = SaraCallback(BATCH_ROWS)
+    train(whole, tmp_path / "whole", epochs=4)
+    folder = tmp_path / "interrupted"
+    first, recorder = SaraCallback(BATCH_ROWS), EventRecorder()
+    first.manager.add_callback(recorder)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Preempted) as preempted:
+        train(
+            first,
+            folder,
+            epochs=4,
+            model=MLP(sigterm_at=(2, 1)),
+            extra=[ModelCheckpoint(folder / "ckpt", save_last=True)],
+        )
+    assert (preempted.value.code, preempted.value.last_epoch) == (143, 1)  # not Lightning's exit status 0
+    assert "ckpt_path=" in str(preempted.value)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert recorder.hooks[-1] == "on_train_end"  # Lightning's own handler runs none
+    assert [(event.epoch, event.batch) for event in events_of(recorder, "on_batch_end")][-1] == (2, 1)
+    assert [event.epoch for event in events_of(recorder, "on_epoch_end")] == [0, 1]  # the partial epoch dropped
+    assert first.control.stop_reason is not None
+    assert first.control.stop_reason.startswith("preempted")
+
+    resumed = SaraCallback(BATCH_ROWS)
+    train(resumed, folder, epochs=4, ckpt_path=str(folder / "ckpt" / "last.ckpt"),
+          extra=[ModelCheckpoint(folder / "ckpt", save_last=True)])  # fmt: skip
+    kept, expected = resumed.manager.callbacks[1], whole.manager.callbacks[1]
+    assert kept.epochs == expected.epochs == [0, 1, 2, 3]  # type: ignore[attr-defined]
+    assert kept.metrics == [pytest.approx(m, rel=1e-5) for m in expected.metrics]  # type: ignore[attr-defined]
+    assert _batch_rows(folder / "batches.csv") == _batch_rows(tmp_path / "whole" / "batches.csv")
+
+
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+def test_a_run_resumed_from_a_step_checkpoint_writes_every_batch_row_once(tmp_path: Path) -> None:
+    train(SaraCallback(BATCH_ROWS), tmp_path / "whole", epochs=3)
+    folder = tmp_path / "interrupted"
+    steps = ModelCheckpoint(folder / "ckpt", every_n_train_steps=6, save_top_k=-1)  # step 6: epoch 1, batch 1
+    with pytest.raises(RuntimeError):
+        train(SaraCallback(BATCH_ROWS), folder, epochs=3, model=MLP(crash_at=1, crash_batch=3), extra=[steps])
+    [saved] = sorted((folder / "ckpt").glob("*.ckpt"))
+    train(SaraCallback(BATCH_ROWS), folder, epochs=3, ckpt_path=str(saved),
+          extra=[ModelCheckpoint(folder / "ckpt", every_n_train_steps=6, save_top_k=-1)])  # fmt: skip
+    got, expected = _batch_rows(folder / "batches.csv"), _batch_rows(tmp_path / "whole" / "batches.csv")
+    assert len(expected) == 3 * 4 + 3  # every batch, and every epoch's row
+    assert got == expected

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,6 +20,7 @@ if os.environ.get("SARA_REQUIRE_BRIDGES") != "1":
 
 import torch
 from altametris.sara.core import BaseCallback, CallbackManager, TrainingControl
+from altametris.sara.core.control import Preempted
 from altametris.sara.core.testing import EventRecorder
 from altametris.sara.integrations.transformers import STATE_KEY, SaraCallback
 from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainingArguments
@@ -47,16 +49,19 @@ class Tokens(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
 
 class CrashingTrainer(Trainer):
     crash_at: int | None = None
+    sigterm_at: int | None = None
 
     def training_step(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.state.global_step == self.crash_at:
             raise RuntimeError("the training step failed")
+        if self.state.global_step == self.sigterm_at:
+            os.kill(os.getpid(), signal.SIGTERM)  # what a scheduler sends before it kills the job
         return super().training_step(*args, **kwargs)
 
 
 def train(
     callback: SaraCallback, folder: Path, *, epochs: int = 3, crash_at: int | None = None, resume: bool = False,
-    **options: Any,
+    sigterm_at: int | None = None, **options: Any,
 ) -> Trainer:  # fmt: skip
     torch.manual_seed(0)
     config = BertConfig(
@@ -87,6 +92,7 @@ def train(
     )
     callback.attach(trainer)
     trainer.crash_at = crash_at
+    trainer.sigterm_at = sigterm_at
     with callback.guard():
         trainer.train(resume_from_checkpoint=resume or None)
     return trainer
@@ -266,3 +272,57 @@ def test_with_gradient_accumulation_the_optimizer_hooks_run_once_per_optimizer_s
     train(SaraCallback(CallbackManager([recorder])), tmp_path, epochs=1, gradient_accumulation_steps=2)
     assert len(events_of(recorder, "on_before_optimizer_step")) == 2  # 4 batches of 8, one step per 2
     assert len(events_of(recorder, "on_after_optimizer_step")) == 2
+
+
+BATCH_ROWS = {
+    "callbacks": [
+        {"name": "csv_logger", "params": {"path": "batches.csv", "append": True, "per_batch": True}},
+        "history",
+    ]
+}
+
+
+def _batch_rows(path: Path) -> list[tuple[str, str, str]]:
+    return [(row["epoch"], row["batch"], row["loss"][:6]) for row in csv_rows(path)]
+
+
+def test_a_run_resumed_from_a_step_checkpoint_keeps_every_batch_row_of_the_uninterrupted_run(tmp_path: Path) -> None:
+    options = {"save_strategy": "steps", "save_steps": 6}  # step 6: epoch 1, after its batch 1
+    train(SaraCallback(BATCH_ROWS), tmp_path / "whole", epochs=3, **options)
+    folder = tmp_path / "interrupted"
+    with pytest.raises(RuntimeError):
+        train(SaraCallback(BATCH_ROWS), folder, epochs=3, crash_at=7, **options)
+    train(SaraCallback(BATCH_ROWS), folder, epochs=3, resume=True, **options)
+    got, expected = _batch_rows(folder / "batches.csv"), _batch_rows(tmp_path / "whole" / "batches.csv")
+    assert len(expected) == 3 * 4 + 3  # every batch, and every epoch's row
+    assert got == expected
+
+
+def test_sigterm_ends_the_step_runs_on_train_end_then_exits_143_and_the_resume_ends_as_an_uninterrupted_one(
+    tmp_path: Path,
+) -> None:
+    options = {"save_strategy": "epoch"}
+    whole = SaraCallback(BATCH_ROWS)
+    train(whole, tmp_path / "whole", epochs=4, **options)
+    folder = tmp_path / "interrupted"
+    first, recorder = SaraCallback(BATCH_ROWS), EventRecorder()
+    first.manager.add_callback(recorder)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Preempted) as preempted:
+        train(first, folder, epochs=4, sigterm_at=9, **options)  # epoch 2, batch 1
+    assert (preempted.value.code, preempted.value.last_epoch) == (143, 1)
+    assert "resume_from_checkpoint=True" in str(preempted.value)
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert recorder.hooks[-1] == "on_train_end"
+    assert [(event.epoch, event.batch) for event in events_of(recorder, "on_batch_end")][-1] == (2, 1)
+    assert [event.epoch for event in events_of(recorder, "on_epoch_end")] == [0, 1]  # the partial epoch dropped
+    assert first.control.stop_reason is not None
+    assert first.control.stop_reason.startswith("preempted")
+    assert not (folder / "checkpoint-10").exists()  # the Trainer's last checkpoint is the resume point
+
+    resumed = SaraCallback(BATCH_ROWS)
+    train(resumed, folder, epochs=4, resume=True, **options)
+    kept, expected = resumed.manager.callbacks[1], whole.manager.callbacks[1]
+    assert kept.epochs == expected.epochs == [0, 1, 2, 3]  # type: ignore[attr-defined]
+    assert kept.metrics == [pytest.approx(m, rel=1e-4) for m in expected.metrics]  # type: ignore[attr-defined]
+    assert _batch_rows(folder / "batches.csv") == _batch_rows(tmp_path / "whole" / "batches.csv")
