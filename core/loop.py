@@ -77,7 +77,7 @@ from .distributed import agree_stop, rank_info
 from .exceptions import TrainingError
 from .files import AnnouncingSaver
 from .messages import VALUE_LIMIT, class_name, describe_error, safe_repr
-from .preemption import sigterm_stops
+from .preemption import is_preemption, sigterm_stops
 from .trainers import STEP_HOOKS, warn_unsupplied
 
 if TYPE_CHECKING:
@@ -442,6 +442,7 @@ class _Run:
                 )
                 for epoch in range(start_epoch, epochs):
                     if agree_stop(self.control) if self.agreed else self.control.should_stop:
+                        is_preemption(self)
                         break
                     batches = data if isinstance(data, Iterable) else data(epoch)
                     self._epoch(epoch, batches, train_step, validate)
@@ -469,7 +470,7 @@ class _Run:
         step = self.global_step
         for batch, item in enumerate(batches):
             if agree_stop(control) if agreed else control.should_stop:
-                if self.preempted:  # the resume point is the last completed epoch: this one is redone
+                if is_preemption(self):  # the resume point is the last completed epoch: this one is redone
                     self.global_step = step - batch  # ... and its batches with it
                     return
                 break

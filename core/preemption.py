@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from .control import TrainingControl
 
-__all__ = ["EXIT_STATUS", "Preemptible", "running_hook", "sigterm_stops"]
+__all__ = ["EXIT_STATUS", "Preemptible", "is_preemption", "running_hook", "sigterm_stops"]
 
 EXIT_STATUS = 143
 """The exit status of a preempted process: 128 + SIGTERM, what the process would have ended with."""
@@ -109,6 +109,18 @@ def sigterm_stops(run: Preemptible, reason: str, *, alive: Alive | None = None) 
         yield
     finally:
         restore()
+
+
+def is_preemption(run: Preemptible) -> bool:
+    """Whether ``run``'s stop, once agreed, is a preemption: SIGTERM here, or on the rank whose reason it took.
+
+    Under ``torchrun``, the rank that did not receive SIGTERM (or not yet) learns the stop from the one that did
+    (:func:`~altametris.sara.core.distributed.agree_stop`): it ends as a preemption too, so that every rank drops
+    the same partial epoch and exits with 143. Sets ``run.preempted`` then.
+    """
+    if not run.preempted and run.control.stop_source == Preempted.source:
+        run.preempted = True
+    return run.preempted
 
 
 def running_hook(frame: types.FrameType | None) -> str:

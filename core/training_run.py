@@ -51,7 +51,7 @@ from .exceptions import StateError, TrainingError
 from .files import AnnouncingSaver
 from .loop import _PREEMPTED, _RESERVED, _announce, _failed, _Means, _model_path, _stopped
 from .messages import VALUE_LIMIT, safe_repr
-from .preemption import sigterm_stops
+from .preemption import is_preemption, sigterm_stops
 
 if TYPE_CHECKING:
     import types
@@ -254,6 +254,7 @@ class TrainingRun:
         """The epochs to train, ``on_epoch_start`` before each; none more once a stop was asked."""
         for epoch in range(self.start_epoch, self.epochs_total):
             if self._should_stop():
+                is_preemption(self)
                 return
             self.epoch, self._epoch_step = epoch, self.global_step
             self._means, self._validation, self._ending = _Means("batch_end"), {}, None
@@ -269,7 +270,7 @@ class TrainingRun:
         """
         for batch, item in enumerate(data):
             if self._should_stop():
-                if self.preempted:
+                if is_preemption(self):
                     self.global_step = self._epoch_step  # the epoch is redone on resume, its batches with it
                     raise _Preemption
                 return

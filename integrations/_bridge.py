@@ -38,7 +38,7 @@ from altametris.sara.core.control import Preempted, StopTraining, TrainingContro
 from altametris.sara.core.distributed import agree_stop, rank_info
 from altametris.sara.core.exceptions import SaraError, StateError, TrainingError
 from altametris.sara.core.files import write_atomic
-from altametris.sara.core.preemption import sigterm_stops
+from altametris.sara.core.preemption import is_preemption, sigterm_stops
 from altametris.sara.core.trainers import warn_unsupplied
 
 if TYPE_CHECKING:
@@ -380,8 +380,7 @@ class Bridge:
         """
         if not self.should_stop():
             return False
-        if self.preempted or self.control.stop_source == Preempted.source:
-            self.preempted = True
+        if is_preemption(self):
             self.end()
         return True
 

@@ -80,3 +80,46 @@ def test_a_stop_on_rank_one_stops_both_ranks_at_the_same_epoch_and_only_rank_zer
     assert [report["history"] for report in reports] == [3, 3]
     assert [report["csv_opened"] for report in reports] == [True, False]
     assert [row["epoch"] for row in csv_rows(tmp_path / "metrics.csv")] == ["0", "1", "2"]
+
+
+PREEMPTED = """\
+import datetime, json, os, signal, sys
+import torch.distributed as dist
+
+dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
+from altametris.sara.core import CallbackManager, fit
+from altametris.sara.core.control import Preempted
+
+out, rank = sys.argv[1], dist.get_rank()
+manager = CallbackManager.from_config({"callbacks": ["history"]})
+seen = {}
+
+def step(item):
+    if rank == 1 and item == (1, 1):
+        os.kill(os.getpid(), signal.SIGTERM)  # the scheduler reached this rank only
+    return {"loss": 1.0}
+
+try:
+    fit(manager, epochs=4, data=lambda epoch: [(epoch, batch) for batch in range(3)], train_step=step)
+except Preempted as preempted:
+    with open(f"{out}/report{rank}.json", "w") as report:
+        report.write(json.dumps({
+            "code": preempted.code,
+            "last_epoch": preempted.last_epoch,
+            "history": manager.callbacks[0].epochs,
+        }))
+    dist.destroy_process_group()
+    raise
+"""
+
+
+@pytest.mark.slow
+def test_a_sigterm_on_one_rank_preempts_every_rank_at_the_same_batch(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(PREEMPTED)
+    result = torchrun(script, str(tmp_path), timeout=180)
+    assert all((tmp_path / f"report{rank}.json").exists() for rank in (0, 1)), result.stderr[-3000:]
+    reports = [json.loads((tmp_path / f"report{rank}.json").read_text()) for rank in (0, 1)]
+    assert [report["code"] for report in reports] == [143, 143]
+    assert [report["last_epoch"] for report in reports] == [0, 0]  # both dropped epoch 1
+    assert [report["history"] for report in reports] == [[0], [0]]
